@@ -1,0 +1,112 @@
+//! The seed study's drug interaction checker (its Scenario 2 plugin).
+//!
+//! Input `{"medications": [...]}`; output one `{drug_a, drug_b, severity,
+//! description}` per interacting pair `(i, j)`, `i < j`, in input order. The
+//! pairs, severities and descriptions are those of the seed's native table;
+//! a pair matches in either order. Names match exactly (case-sensitive), as in
+//! the seed.
+//!
+//! The crate builds as a wasm plugin (cdylib, exporting `check_interactions`
+//! through the wprof ABI) and as an rlib that wprof links as the native
+//! baseline: [`check_json`] is the one function both run.
+
+use serde::{Deserialize, Serialize};
+
+wprof_guest::abi!();
+wprof_guest::export!(check_interactions => check_json);
+
+/// The request the host sends.
+#[derive(Debug, Deserialize)]
+pub struct CheckRequest {
+    /// Medication names, in the order the caller gave them.
+    pub medications: Vec<String>,
+}
+
+/// One interacting pair.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Interaction {
+    /// The first drug of the pair, as named in the request.
+    pub drug_a: String,
+    /// The second drug of the pair, as named in the request.
+    pub drug_b: String,
+    /// "high" or "moderate".
+    pub severity: &'static str,
+    /// What the interaction does.
+    pub description: &'static str,
+}
+
+/// The seed's interaction table: `(drug, drug, severity, description)`.
+const TABLE: [(&str, &str, &str, &str); 3] = [
+    ("aspirin", "warfarin", "high", "Increased bleeding risk"),
+    ("ibuprofen", "warfarin", "high", "Increased bleeding risk"),
+    ("aspirin", "ibuprofen", "moderate", "May increase GI bleeding"),
+];
+
+/// Looks a pair up in either order.
+pub fn interaction(a: &str, b: &str) -> Option<(&'static str, &'static str)> {
+    TABLE
+        .iter()
+        .find(|(x, y, _, _)| (*x == a && *y == b) || (*x == b && *y == a))
+        .map(|&(_, _, severity, description)| (severity, description))
+}
+
+/// Every interacting pair of `medications`, in input order.
+pub fn find_interactions(medications: &[String]) -> Vec<Interaction> {
+    let mut out = Vec::new();
+    for (i, a) in medications.iter().enumerate() {
+        for b in &medications[i + 1..] {
+            if let Some((severity, description)) = interaction(a, b) {
+                out.push(Interaction {
+                    drug_a: a.clone(),
+                    drug_b: b.clone(),
+                    severity,
+                    description,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// JSON in, JSON out: what the plugin export and the native baseline both run.
+pub fn check_json(input: &[u8]) -> Result<Vec<u8>, String> {
+    let req: CheckRequest =
+        serde_json::from_slice(input).map_err(|e| format!("invalid request: {e}"))?;
+    serde_json::to_vec(&find_interactions(&req.medications)).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(input: &str) -> serde_json::Value {
+        serde_json::from_slice(&check_json(input.as_bytes()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn seed_input_finds_all_three_pairs() {
+        let out = check(r#"{"medications":["aspirin","ibuprofen","warfarin"]}"#);
+        assert_eq!(
+            out,
+            serde_json::json!([
+                {"drug_a":"aspirin","drug_b":"ibuprofen","severity":"moderate","description":"May increase GI bleeding"},
+                {"drug_a":"aspirin","drug_b":"warfarin","severity":"high","description":"Increased bleeding risk"},
+                {"drug_a":"ibuprofen","drug_b":"warfarin","severity":"high","description":"Increased bleeding risk"}
+            ])
+        );
+    }
+
+    #[test]
+    fn order_independent() {
+        let out = check(r#"{"medications":["warfarin","aspirin"]}"#);
+        assert_eq!(out[0]["drug_a"], "warfarin");
+        assert_eq!(out[0]["severity"], "high");
+    }
+
+    #[test]
+    fn empty_unknown_and_bad_input() {
+        assert_eq!(check(r#"{"medications":[]}"#), serde_json::json!([]));
+        assert_eq!(check(r#"{"medications":["Aspirin","tylenol"]}"#), serde_json::json!([]));
+        assert!(check_json(b"{}").unwrap_err().contains("medications"));
+    }
+}

@@ -1,0 +1,49 @@
+//! `wprof call`: one call of a plugin's export, printing what it returned.
+//! For checking a plugin (and its native build) before profiling it.
+
+use crate::error::{Error, one_line};
+use crate::host::{self, Plugin};
+use crate::phase::Phase;
+use crate::source::{InputSpec, PluginSpec};
+
+/// Settings of `wprof call`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CallConfig {
+    /// Plugin to call. Default: the bundled drug-checker.
+    pub plugin: PluginSpec,
+    /// Export to call. Default: the bundled plugin's export.
+    pub export: Option<String>,
+    /// Input. Default: the bundled plugin's input.json.
+    pub input: InputSpec,
+    /// Call the native build instead of the wasm. Default: false.
+    pub native: bool,
+}
+
+/// Calls the export once (or its native build) and returns the output bytes.
+pub fn call(cfg: &CallConfig) -> Result<Vec<u8>, Error> {
+    let plugin = cfg.plugin.resolve()?;
+    let name = plugin.name.clone();
+    let input = serde_json::to_vec(&cfg.input.load(&plugin)?)
+        .map_err(|e| Error::plugin(&name, Phase::Encode, e.to_string()))?;
+    if cfg.native {
+        let b = plugin
+            .bundled
+            .ok_or_else(|| Error::Config(format!("{name}: no native build (only bundled plugins have one)")))?;
+        return (b.native)(&input).map_err(|e| Error::plugin(&name, Phase::Execute, e));
+    }
+    let export = cfg
+        .export
+        .clone()
+        .or_else(|| plugin.bundled.map(|b| b.export.to_owned()))
+        .ok_or_else(|| Error::Config(format!("{name}: pass --export NAME")))?;
+    let engine = wasmtime::Engine::default();
+    let loaded = host::load(&name, &engine, &plugin.bytes, Vec::new())?;
+    let mut p = Plugin::instantiate(&loaded, &export).map_err(|e| Error::plugin(&name, Phase::Instantiate, one_line(&e)))?;
+    let name = name.as_str();
+    let fail = |phase| move |e: anyhow::Error| Error::plugin(name, phase, one_line(&e));
+    let buf = p.copy_in(&input).map_err(fail(Phase::CopyIn))?;
+    let packed = p.execute(buf).map_err(fail(Phase::Execute))?;
+    let out = p.copy_out(packed).map_err(fail(Phase::CopyOut))?;
+    p.free(out).map_err(fail(Phase::Free))?;
+    Ok(std::mem::take(&mut p.output))
+}

@@ -1,0 +1,50 @@
+//! wprof's library errors.
+
+use std::path::PathBuf;
+
+use crate::phase::Phase;
+
+/// Everything that can go wrong in wprof's core, each a one-line message.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A plugin failed in one of its phases: it could not be read, was not
+    /// valid wasm, lacked an export, trapped...
+    #[error("{plugin}: {phase}: {cause}")]
+    Plugin {
+        /// The plugin's name or path.
+        plugin: String,
+        /// The phase it failed in.
+        phase: Phase,
+        /// What went wrong, on one line.
+        cause: String,
+    },
+    /// An output could not be written.
+    #[error("cannot write {}: {cause}", path.display())]
+    Output {
+        /// The file or directory.
+        path: PathBuf,
+        /// What went wrong.
+        cause: String,
+    },
+    /// The settings asked for something impossible.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl Error {
+    /// A plugin error.
+    pub fn plugin(plugin: impl Into<String>, phase: Phase, cause: impl Into<String>) -> Self {
+        Error::Plugin { plugin: plugin.into(), phase, cause: cause.into() }
+    }
+}
+
+/// Formats an error chain on one line (`a: b: c`), with any multi-line part
+/// (a wasm backtrace) folded into `; `-separated pieces.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let text = format!("{err:#}");
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}

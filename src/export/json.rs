@@ -1,0 +1,29 @@
+//! The run JSON file: the [`Run`] itself, pretty-printed.
+
+use std::io::Write;
+
+use super::{Destination, Exporter};
+use crate::run::Run;
+
+/// `profiles/<scenario>.json`.
+pub struct RunJson;
+
+impl Exporter for RunJson {
+    fn name(&self) -> &'static str {
+        "json"
+    }
+
+    fn destination(&self) -> Destination {
+        Destination::Profiles
+    }
+
+    fn file_name(&self, run: &Run) -> String {
+        format!("{}.json", run.scenario)
+    }
+
+    fn write(&self, run: &Run, out: &mut dyn Write) -> anyhow::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, run)?;
+        out.write_all(b"\n")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,134 @@
+//! The terminal table: a run as people read it after `wprof record`.
+
+use std::io::Write;
+
+use super::{Destination, Exporter, fmt_ns};
+use crate::run::{Run, Variant};
+
+/// `profiles/<scenario>.txt`, and what `wprof record` prints.
+pub struct Table;
+
+impl Exporter for Table {
+    fn name(&self) -> &'static str {
+        "table"
+    }
+
+    fn destination(&self) -> Destination {
+        Destination::Profiles
+    }
+
+    fn file_name(&self, run: &Run) -> String {
+        format!("{}.txt", run.scenario)
+    }
+
+    fn write(&self, run: &Run, out: &mut dyn Write) -> anyhow::Result<()> {
+        Ok(table(run, out)?)
+    }
+}
+
+fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
+    {
+        let p = &run.plugin;
+        writeln!(out, "wprof {}: {} ({}), export {}", run.scenario, p.name, p.source, p.export)?;
+        let setting = |k: &str| run.settings.get(k).map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+        writeln!(
+            out,
+            "  {} calls per variant in {} rounds after {} warm-up; input {} B, output {} B; clock {} ({} per read)",
+            run.iterations,
+            setting("rounds"),
+            setting("warmup"),
+            p.input_bytes,
+            p.output_bytes,
+            run.clock.name,
+            fmt_ns(run.clock.read_cost_ns)
+        )?;
+        if !run.setup.is_empty() {
+            let setup: Vec<String> = run.setup.iter().map(|s| format!("{} {}", s.phase, fmt_ns(s.ns))).collect();
+            writeln!(out, "  setup (once): {}", setup.join(", "))?;
+        }
+        for v in &run.variants {
+            writeln!(out)?;
+            variant(v, out)?;
+        }
+        if let Some(c) = &run.comparison {
+            let mean = |name: &str| {
+                run.variants
+                    .iter()
+                    .find(|v| v.name == name)
+                    .and_then(|v| v.uninstrumented.as_ref())
+                    .map_or(0.0, |u| u.mean_ns)
+            };
+            writeln!(out)?;
+            writeln!(
+                out,
+                "{} vs {}: {} vs {} per call (uninstrumented means): {:.2}x, {:+.1} ns ({:+.1} %); medians {:.2}x",
+                c.subject,
+                c.baseline,
+                fmt_ns(mean(&c.subject)),
+                fmt_ns(mean(&c.baseline)),
+                c.ratio,
+                c.overhead_ns,
+                c.overhead_pct,
+                c.p50_ratio
+            )?;
+            writeln!(out, "  where the difference goes (instrumented means, {} - {}):", c.subject, c.baseline)?;
+            for d in &c.phases {
+                writeln!(
+                    out,
+                    "    {:<12} {:>12} - {:>12} = {:>+10.1} ns",
+                    d.phase,
+                    fmt_ns(d.subject_ns),
+                    fmt_ns(d.baseline_ns),
+                    d.delta_ns
+                )?;
+            }
+        }
+        if !run.notes.is_empty() {
+            writeln!(out)?;
+            for n in &run.notes {
+                writeln!(out, "note: {n}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn variant(v: &Variant, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "{}: {}", v.name, v.description)?;
+    writeln!(
+        out,
+        "  {:<12} {:>8} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>7}",
+        "phase", "n", "min", "p50", "p95", "p99", "max", "mean", "stddev", "share"
+    )?;
+    for p in &v.phases {
+        let s = &p.stats;
+        writeln!(
+            out,
+            "  {:<12} {:>8} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>6.1}%",
+            p.phase,
+            s.n,
+            fmt_ns(s.min_ns),
+            fmt_ns(s.p50_ns),
+            fmt_ns(s.p95_ns),
+            fmt_ns(s.p99_ns),
+            fmt_ns(s.max_ns),
+            fmt_ns(s.mean_ns),
+            fmt_ns(s.stddev_ns),
+            p.share_pct
+        )?;
+    }
+    if let Some(call) = v.phases.last() {
+        write!(out, "  calls/s (instrumented mean): {:.0}", call.stats.per_sec)?;
+    }
+    if let Some(u) = &v.uninstrumented {
+        write!(
+            out,
+            "; uninstrumented: {} per call over {} batches ({:.0} calls/s), instrumentation overhead {:+.2} %",
+            fmt_ns(u.mean_ns),
+            u.batches,
+            u.per_sec,
+            u.instrumentation_overhead_pct
+        )?;
+    }
+    writeln!(out)
+}

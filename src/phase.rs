@@ -1,0 +1,107 @@
+//! The one closed list of phases that every part of wprof names: trace
+//! events, flamegraph frames, JSON rows and table columns.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A phase of loading or calling a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Read the module's bytes from disk (and turn text format into binary).
+    Read,
+    /// Validate the module (type-check the bytecode).
+    Validate,
+    /// Compile the module to machine code.
+    Compile,
+    /// Create an instance: link imports, allocate memory, run the start function.
+    Instantiate,
+    /// Serialise the host's input (e.g. to JSON).
+    Encode,
+    /// Allocate a guest buffer and copy the encoded input into linear memory.
+    CopyIn,
+    /// Run the plugin's function (the wasm export or the native function).
+    Execute,
+    /// Copy the result out of linear memory into a host buffer.
+    CopyOut,
+    /// Deserialise the result in the host.
+    Decode,
+    /// Release the result buffer (the guest's `wprof_free`, or a native drop).
+    Free,
+    /// One whole call, enclosing its phases.
+    Call,
+}
+
+impl Phase {
+    /// Every phase, in the order they happen.
+    pub const ALL: [Phase; 11] = [
+        Phase::Read,
+        Phase::Validate,
+        Phase::Compile,
+        Phase::Instantiate,
+        Phase::Encode,
+        Phase::CopyIn,
+        Phase::Execute,
+        Phase::CopyOut,
+        Phase::Decode,
+        Phase::Free,
+        Phase::Call,
+    ];
+
+    /// The phase's name as written everywhere (kebab-case).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Phase::Read => "read",
+            Phase::Validate => "validate",
+            Phase::Compile => "compile",
+            Phase::Instantiate => "instantiate",
+            Phase::Encode => "encode",
+            Phase::CopyIn => "copy-in",
+            Phase::Execute => "execute",
+            Phase::CopyOut => "copy-out",
+            Phase::Decode => "decode",
+            Phase::Free => "free",
+            Phase::Call => "call",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// The name given is not a phase.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown phase `{0}` (expected one of: {list})", list = Phase::ALL.map(Phase::as_str).join(", "))]
+pub struct UnknownPhase(pub String);
+
+impl FromStr for Phase {
+    type Err = UnknownPhase;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Phase::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| UnknownPhase(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_display_fromstr_and_serde() {
+        for p in Phase::ALL {
+            assert_eq!(p.to_string().parse::<Phase>().unwrap(), p);
+            let json = serde_json::to_string(&p).unwrap();
+            assert_eq!(json, format!("\"{p}\""));
+            assert_eq!(serde_json::from_str::<Phase>(&json).unwrap(), p);
+        }
+        assert!("copyin".parse::<Phase>().is_err());
+    }
+}

@@ -1,0 +1,206 @@
+//! The plain-data result of one scenario run: what every exporter reads and
+//! what the run JSON file holds. Scenarios fill it in; nothing here knows how.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::phase::Phase;
+use crate::stats::Stats;
+
+/// Version of the run file format; bumped on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything one `wprof record <scenario>` measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// Version of this file's format ([`SCHEMA_VERSION`]).
+    pub schema: u32,
+    /// The scenario that produced the run, e.g. `hot-path`.
+    pub scenario: String,
+    /// Version of wprof that made it.
+    pub wprof_version: String,
+    /// When the run started, RFC 3339, UTC.
+    pub started_at: String,
+    /// Wall-clock time the whole run took, warm-up and setup included, in seconds.
+    pub wall_s: f64,
+    /// The machine and runtime the run was made on.
+    pub host: Host,
+    /// The plugin that was measured.
+    pub plugin: PluginInfo,
+    /// Measured iterations per variant (warm-up excluded).
+    pub iterations: u64,
+    /// The scenario's other settings, by name, as given or defaulted.
+    pub settings: BTreeMap<String, serde_json::Value>,
+    /// The clock the timings were taken with.
+    pub clock: ClockInfo,
+    /// One-off phases measured once before the timed loops (read, validate,
+    /// compile, instantiate). A phase that was not measured is absent.
+    pub setup: Vec<PhaseTime>,
+    /// Each way of running the plugin (e.g. `wasm`, `native`), with its phases.
+    pub variants: Vec<Variant>,
+    /// The subject variant against the baseline, when both were measured.
+    pub comparison: Option<Comparison>,
+    /// Spans of a sample of calls, for timeline viewers.
+    pub timeline: Vec<Span>,
+    /// Things the reader must know: what was not measured and why, warnings.
+    pub notes: Vec<String>,
+}
+
+/// The machine and runtime.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Host {
+    /// Operating system (`std::env::consts::OS`).
+    pub os: String,
+    /// CPU architecture (`std::env::consts::ARCH`).
+    pub arch: String,
+    /// CPU model name, where the OS says.
+    pub cpu: Option<String>,
+    /// Logical CPUs available to this process.
+    pub cpus: u64,
+    /// Wasmtime version wprof was built with.
+    pub wasmtime: String,
+}
+
+/// The plugin under test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginInfo {
+    /// Short name (a bundled plugin's name, or the file stem).
+    pub name: String,
+    /// Where the module came from: a file path, or `bundled:<name>`.
+    pub source: String,
+    /// Size of the module in bytes.
+    pub size_bytes: u64,
+    /// The export that was called.
+    pub export: String,
+    /// Size of the encoded input in bytes.
+    pub input_bytes: u64,
+    /// Size of the output in bytes.
+    pub output_bytes: u64,
+    /// Whether the wasm and native outputs were byte-for-byte identical
+    /// (checked once before timing); absent when there is no native build.
+    pub outputs_identical: Option<bool>,
+}
+
+/// The clock behind every timing in the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClockInfo {
+    /// Clock name (`tsc`, `monotonic`).
+    pub name: String,
+    /// Nanoseconds per tick, as calibrated over this run.
+    pub ns_per_tick: f64,
+    /// Median cost of one clock read, measured back to back, in nanoseconds.
+    pub read_cost_ns: f64,
+}
+
+/// A phase measured once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTime {
+    /// Which phase.
+    pub phase: Phase,
+    /// How long it took, in nanoseconds.
+    pub ns: f64,
+}
+
+/// One way of running the plugin and what each phase of its calls cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Variant {
+    /// Short name: `wasm`, `native`, or a rung name.
+    pub name: String,
+    /// What runs, in words (engine, compiler, build).
+    pub description: String,
+    /// Per-phase statistics in call order; the last row is [`Phase::Call`],
+    /// the whole call. The phase rows add up to it exactly, per call.
+    pub phases: Vec<PhaseStats>,
+    /// The same calls timed per batch without per-phase clock reads.
+    pub uninstrumented: Option<Uninstrumented>,
+}
+
+impl Variant {
+    /// The statistics of `phase`, if this variant has it.
+    pub fn phase(&self, phase: Phase) -> Option<&PhaseStats> {
+        self.phases.iter().find(|p| p.phase == phase)
+    }
+}
+
+/// Statistics of one phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseStats {
+    /// Which phase.
+    pub phase: Phase,
+    /// Its timings over all measured calls.
+    pub stats: Stats,
+    /// Its mean as a percentage of the mean whole call.
+    pub share_pct: f64,
+}
+
+/// Timings of calls made without per-phase instrumentation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Uninstrumented {
+    /// Calls made.
+    pub calls: u64,
+    /// Batches they were timed in (one clock read before and after each).
+    pub batches: u64,
+    /// Mean time per call over all batches, in nanoseconds.
+    pub mean_ns: f64,
+    /// Fastest batch's mean per call, in nanoseconds.
+    pub batch_min_ns: f64,
+    /// Slowest batch's mean per call, in nanoseconds.
+    pub batch_max_ns: f64,
+    /// Calls per second at `mean_ns`.
+    pub per_sec: f64,
+    /// How much slower the instrumented calls were on average:
+    /// (instrumented mean - uninstrumented mean) / uninstrumented mean, in %.
+    pub instrumentation_overhead_pct: f64,
+}
+
+/// A subject variant against a baseline (wasm against native).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// Variant measured against (`native`).
+    pub baseline: String,
+    /// Variant compared (`wasm`).
+    pub subject: String,
+    /// Subject / baseline, uninstrumented mean per call.
+    pub ratio: f64,
+    /// Subject - baseline, uninstrumented mean per call, in nanoseconds.
+    pub overhead_ns: f64,
+    /// `overhead_ns` as a percentage of the baseline.
+    pub overhead_pct: f64,
+    /// Subject / baseline of the instrumented medians of whole calls.
+    pub p50_ratio: f64,
+    /// Where the difference goes: instrumented means per phase.
+    pub phases: Vec<PhaseDelta>,
+}
+
+/// One phase's share of the difference between two variants.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseDelta {
+    /// Which phase.
+    pub phase: Phase,
+    /// Mean in the subject, in nanoseconds (0 if it has no such phase).
+    pub subject_ns: f64,
+    /// Mean in the baseline, in nanoseconds (0 if it has no such phase).
+    pub baseline_ns: f64,
+    /// subject - baseline, in nanoseconds.
+    pub delta_ns: f64,
+}
+
+/// One timed span of one call, for timeline viewers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    /// Timeline row it belongs to (the variant name).
+    pub track: String,
+    /// The phase (or [`Phase::Call`] for the enclosing call).
+    pub phase: Phase,
+    /// Start, in nanoseconds since the run's first clock read.
+    pub start_ns: f64,
+    /// Duration in nanoseconds.
+    pub dur_ns: f64,
+    /// Index of the call among the variant's measured calls.
+    pub iteration: u64,
+    /// Bytes going into the plugin on this span (input size), if any.
+    pub bytes_in: Option<u64>,
+    /// Bytes coming out on this span (output size), if any.
+    pub bytes_out: Option<u64>,
+}

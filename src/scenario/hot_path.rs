@@ -1,0 +1,535 @@
+//! The hot path (the seed's Scenario 2): repeated calls into an instantiated
+//! plugin, each split into encode, copy-in, execute, copy-out, decode and
+//! free, against the same function linked natively.
+//!
+//! Calls are measured in rounds. In each round every variant runs a batch of
+//! instrumented calls (a clock read at each phase boundary) and a batch of the
+//! same calls uninstrumented (one read per batch), alternating which goes
+//! first, so drift on a shared machine falls on both alike.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use anyhow::anyhow;
+use serde_json::Value;
+
+use crate::bundled::NativeFn;
+use crate::error::{Error, one_line};
+use crate::host::{self, Plugin};
+use crate::measure::{self, Clock, ClockChoice, ClockKind};
+use crate::phase::Phase;
+use crate::run::{ClockInfo, Comparison, PhaseDelta, PhaseStats, PhaseTime, PluginInfo, Run, Span, Uninstrumented, Variant};
+use crate::source::{InputSpec, PluginSpec};
+use crate::stats::Stats;
+
+/// Scenario name, as in `wprof record hot-path`.
+pub const NAME: &str = "hot-path";
+
+/// Settings of `record hot-path`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HotPathConfig {
+    /// Plugin to run. Default: the bundled drug-checker.
+    pub plugin: PluginSpec,
+    /// Export to call. Default: the bundled plugin's, else the module's only
+    /// export with the wprof call signature.
+    pub export: Option<String>,
+    /// Input. Default: the bundled plugin's input.json (the seed's three drugs).
+    pub input: InputSpec,
+    /// Measured calls per variant. Default: 100 000.
+    pub iterations: u64,
+    /// Unmeasured calls per variant before measuring. Default: 10 000.
+    pub warmup: u64,
+    /// Rounds the measured calls are split into. Default: 10.
+    pub rounds: u64,
+    /// Clock for the timings. Default: auto (TSC where invariant).
+    pub clock: ClockChoice,
+    /// Calls per variant drawn into the timeline (Chrome trace). Default: 100.
+    pub trace_calls: u64,
+    /// Whether to measure the native build when the plugin has one. Default: true.
+    pub native: bool,
+}
+
+impl Default for HotPathConfig {
+    fn default() -> Self {
+        HotPathConfig {
+            plugin: PluginSpec::default(),
+            export: None,
+            input: InputSpec::Default,
+            iterations: 100_000,
+            warmup: 10_000,
+            rounds: 10,
+            clock: ClockChoice::Auto,
+            trace_calls: 100,
+            native: true,
+        }
+    }
+}
+
+/// A failure inside a call, with the phase it happened in.
+struct CallError {
+    phase: Phase,
+    error: anyhow::Error,
+}
+
+fn at(phase: Phase) -> impl FnOnce(anyhow::Error) -> CallError {
+    move |error| CallError { phase, error }
+}
+
+/// Something whose calls can be timed phase by phase.
+trait Target {
+    /// The phases of one call, in order.
+    const PHASES: &'static [Phase];
+
+    /// One call, with a clock read before the first phase and after each
+    /// phase into `stamps[0..=PHASES.len()]`.
+    fn call_timed<C: Clock>(&mut self, clock: &C, stamps: &mut [u64]) -> Result<(), CallError>;
+
+    /// The same call with no clock reads.
+    fn call(&mut self) -> Result<(), CallError>;
+}
+
+/// encode: the host's input to JSON, into a reused buffer.
+#[inline(always)]
+fn encode(input: &Value, buf: &mut Vec<u8>) -> anyhow::Result<()> {
+    buf.clear();
+    serde_json::to_writer(&mut *buf, input)?;
+    Ok(())
+}
+
+/// decode: JSON output to a host value, which is then used and dropped.
+#[inline(always)]
+fn decode(bytes: &[u8]) -> anyhow::Result<()> {
+    let value: Value = serde_json::from_slice(bytes)?;
+    drop(black_box(value));
+    Ok(())
+}
+
+struct WasmTarget<'a> {
+    plugin: Plugin,
+    input: &'a Value,
+    encoded: Vec<u8>,
+}
+
+impl Target for WasmTarget<'_> {
+    const PHASES: &'static [Phase] = &[
+        Phase::Encode,
+        Phase::CopyIn,
+        Phase::Execute,
+        Phase::CopyOut,
+        Phase::Decode,
+        Phase::Free,
+    ];
+
+    #[inline(always)]
+    fn call_timed<C: Clock>(&mut self, clock: &C, s: &mut [u64]) -> Result<(), CallError> {
+        s[0] = clock.now();
+        encode(self.input, &mut self.encoded).map_err(at(Phase::Encode))?;
+        s[1] = clock.now();
+        let buf = self.plugin.copy_in(&self.encoded).map_err(at(Phase::CopyIn))?;
+        s[2] = clock.now();
+        let packed = self.plugin.execute(buf).map_err(at(Phase::Execute))?;
+        s[3] = clock.now();
+        let out = self.plugin.copy_out(packed).map_err(at(Phase::CopyOut))?;
+        s[4] = clock.now();
+        decode(&self.plugin.output).map_err(at(Phase::Decode))?;
+        s[5] = clock.now();
+        self.plugin.free(out).map_err(at(Phase::Free))?;
+        s[6] = clock.now();
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn call(&mut self) -> Result<(), CallError> {
+        encode(self.input, &mut self.encoded).map_err(at(Phase::Encode))?;
+        let buf = self.plugin.copy_in(&self.encoded).map_err(at(Phase::CopyIn))?;
+        let packed = self.plugin.execute(buf).map_err(at(Phase::Execute))?;
+        let out = self.plugin.copy_out(packed).map_err(at(Phase::CopyOut))?;
+        decode(&self.plugin.output).map_err(at(Phase::Decode))?;
+        self.plugin.free(out).map_err(at(Phase::Free))
+    }
+}
+
+struct NativeTarget<'a> {
+    func: NativeFn,
+    input: &'a Value,
+    encoded: Vec<u8>,
+}
+
+impl NativeTarget<'_> {
+    #[inline(always)]
+    fn execute(&self) -> anyhow::Result<Vec<u8>> {
+        (self.func)(&self.encoded).map_err(|e| anyhow!("the native build returned an error: {e}"))
+    }
+}
+
+impl Target for NativeTarget<'_> {
+    const PHASES: &'static [Phase] = &[Phase::Encode, Phase::Execute, Phase::Decode, Phase::Free];
+
+    #[inline(always)]
+    fn call_timed<C: Clock>(&mut self, clock: &C, s: &mut [u64]) -> Result<(), CallError> {
+        s[0] = clock.now();
+        encode(self.input, &mut self.encoded).map_err(at(Phase::Encode))?;
+        s[1] = clock.now();
+        let out = self.execute().map_err(at(Phase::Execute))?;
+        s[2] = clock.now();
+        decode(&out).map_err(at(Phase::Decode))?;
+        s[3] = clock.now();
+        drop(black_box(out));
+        s[4] = clock.now();
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn call(&mut self) -> Result<(), CallError> {
+        encode(self.input, &mut self.encoded).map_err(at(Phase::Encode))?;
+        let out = self.execute().map_err(at(Phase::Execute))?;
+        decode(&out).map_err(at(Phase::Decode))?;
+        drop(black_box(out));
+        Ok(())
+    }
+}
+
+/// Raw clock readings of one variant.
+struct Recording {
+    /// `PHASES.len() + 1` stamps per instrumented call, back to back.
+    stamps: Vec<u64>,
+    width: usize,
+    calls: usize,
+    /// `(calls, ticks)` of each uninstrumented batch.
+    batches: Vec<(u64, u64)>,
+}
+
+impl Recording {
+    fn new<T: Target>(iterations: usize, rounds: usize) -> Recording {
+        let width = T::PHASES.len() + 1;
+        let len = iterations * width;
+        let mut stamps = Vec::with_capacity(len);
+        // Written, not just reserved: page faults must happen here, not in
+        // the timed loop (and a non-zero fill cannot become a lazy calloc).
+        stamps.resize(len, u64::MAX);
+        Recording { stamps, width, calls: 0, batches: Vec::with_capacity(rounds) }
+    }
+}
+
+fn warm_up<T: Target, C: Clock>(clock: &C, target: &mut T, calls: u64) -> Result<(), CallError> {
+    let mut scratch = [0u64; 8];
+    for i in 0..calls {
+        if i % 2 == 0 {
+            target.call_timed(clock, &mut scratch)?;
+        } else {
+            target.call()?;
+        }
+    }
+    Ok(())
+}
+
+fn round<T: Target, C: Clock>(
+    clock: &C,
+    target: &mut T,
+    rec: &mut Recording,
+    calls: usize,
+    instrumented_first: bool,
+) -> Result<(), CallError> {
+    for pass in [instrumented_first, !instrumented_first] {
+        if pass {
+            let w = rec.width;
+            for row in rec.stamps[rec.calls * w..(rec.calls + calls) * w].chunks_exact_mut(w) {
+                target.call_timed(clock, row)?;
+            }
+            rec.calls += calls;
+        } else {
+            let start = clock.now();
+            for _ in 0..calls {
+                target.call()?;
+            }
+            let end = clock.now();
+            rec.batches.push((calls as u64, end - start));
+        }
+    }
+    Ok(())
+}
+
+/// What the timed part of the run returns.
+struct Measured {
+    wasm: Recording,
+    native: Option<Recording>,
+    origin: u64,
+    clock: ClockInfo,
+}
+
+fn measure<C: Clock>(
+    clock: C,
+    cfg: &HotPathConfig,
+    wasm: &mut WasmTarget,
+    mut native: Option<&mut NativeTarget>,
+) -> Result<Measured, CallError> {
+    let iterations = cfg.iterations as usize;
+    let rounds = (cfg.rounds.max(1) as usize).min(iterations.max(1));
+    warm_up(&clock, wasm, cfg.warmup)?;
+    if let Some(n) = native.as_deref_mut() {
+        warm_up(&clock, n, cfg.warmup)?;
+    }
+    let mut wasm_rec = Recording::new::<WasmTarget>(iterations, rounds);
+    let mut native_rec = native.as_ref().map(|_| Recording::new::<NativeTarget>(iterations, rounds));
+    let origin = clock.now();
+    for r in 0..rounds {
+        // Spread the remainder over the first rounds.
+        let calls = iterations / rounds + usize::from(r < iterations % rounds);
+        round(&clock, wasm, &mut wasm_rec, calls, r % 2 == 0)?;
+        if let (Some(n), Some(rec)) = (native.as_deref_mut(), native_rec.as_mut()) {
+            round(&clock, n, rec, calls, r % 2 == 1)?;
+        }
+    }
+    let info = ClockInfo {
+        name: C::NAME.to_owned(),
+        ns_per_tick: clock.ns_per_tick(),
+        read_cost_ns: measure::read_cost_ns(&clock),
+    };
+    Ok(Measured { wasm: wasm_rec, native: native_rec, origin, clock: info })
+}
+
+/// Turns a recording into a variant: per-phase statistics and the
+/// uninstrumented comparison.
+fn summarise(name: &str, description: String, phases: &[Phase], rec: &Recording, ns_per_tick: f64) -> Variant {
+    let w = rec.width;
+    let rows = || rec.stamps[..rec.calls * w].chunks_exact(w);
+    let mut samples = vec![0.0f64; rec.calls];
+    let mut stats_of = |k0: usize, k1: usize| {
+        for (s, row) in samples.iter_mut().zip(rows()) {
+            *s = (row[k1] - row[k0]) as f64 * ns_per_tick;
+        }
+        Stats::from_samples(&mut samples)
+    };
+    let call = stats_of(0, w - 1);
+    let call_mean = call.as_ref().map_or(0.0, |c| c.mean_ns);
+    let share = |s: &Stats| if call_mean > 0.0 { 100.0 * s.mean_ns / call_mean } else { 0.0 };
+    let mut out: Vec<PhaseStats> = Vec::with_capacity(w);
+    for (k, &phase) in phases.iter().enumerate() {
+        if let Some(stats) = stats_of(k, k + 1) {
+            out.push(PhaseStats { phase, share_pct: share(&stats), stats });
+        }
+    }
+    if let Some(stats) = call {
+        out.push(PhaseStats { phase: Phase::Call, share_pct: 100.0, stats });
+    }
+    let uninstrumented = (!rec.batches.is_empty()).then(|| {
+        let calls: u64 = rec.batches.iter().map(|b| b.0).sum();
+        let ticks: u64 = rec.batches.iter().map(|b| b.1).sum();
+        let per_call = |(c, t): &(u64, u64)| *t as f64 * ns_per_tick / *c as f64;
+        let mean = ticks as f64 * ns_per_tick / calls as f64;
+        Uninstrumented {
+            calls,
+            batches: rec.batches.len() as u64,
+            mean_ns: mean,
+            batch_min_ns: rec.batches.iter().map(per_call).fold(f64::INFINITY, f64::min),
+            batch_max_ns: rec.batches.iter().map(per_call).fold(0.0, f64::max),
+            per_sec: 1e9 / mean,
+            instrumentation_overhead_pct: 100.0 * (call_mean - mean) / mean,
+        }
+    });
+    Variant { name: name.to_owned(), description, phases: out, uninstrumented }
+}
+
+/// Spans of `count` calls spread evenly over the recording.
+fn timeline(
+    track: &str,
+    phases: &[Phase],
+    rec: &Recording,
+    count: u64,
+    origin: u64,
+    ns_per_tick: f64,
+    bytes: (u64, u64),
+) -> Vec<Span> {
+    let w = rec.width;
+    let count = (count as usize).min(rec.calls);
+    let mut spans = Vec::with_capacity(count * w);
+    let ns = |t: u64| t.saturating_sub(origin) as f64 * ns_per_tick;
+    for j in 0..count {
+        let i = j * rec.calls / count;
+        let row = &rec.stamps[i * w..(i + 1) * w];
+        let span = |phase, a: u64, b: u64| Span {
+            track: track.to_owned(),
+            phase,
+            start_ns: ns(a),
+            dur_ns: (b - a) as f64 * ns_per_tick,
+            iteration: i as u64,
+            bytes_in: matches!(phase, Phase::Call | Phase::Encode | Phase::CopyIn).then_some(bytes.0),
+            bytes_out: matches!(phase, Phase::Call | Phase::CopyOut | Phase::Decode).then_some(bytes.1),
+        };
+        spans.push(span(Phase::Call, row[0], row[w - 1]));
+        for (k, &phase) in phases.iter().enumerate() {
+            spans.push(span(phase, row[k], row[k + 1]));
+        }
+    }
+    spans
+}
+
+fn compare(subject: &Variant, baseline: &Variant) -> Option<Comparison> {
+    let (su, bu) = (subject.uninstrumented.as_ref()?, baseline.uninstrumented.as_ref()?);
+    let (sc, bc) = (subject.phase(Phase::Call)?, baseline.phase(Phase::Call)?);
+    let mut order: Vec<Phase> = subject.phases.iter().chain(&baseline.phases).map(|p| p.phase).collect();
+    order.sort();
+    order.dedup();
+    let mean = |v: &Variant, p| v.phase(p).map_or(0.0, |s| s.stats.mean_ns);
+    let phases = order
+        .into_iter()
+        .filter(|&p| p != Phase::Call)
+        .map(|p| PhaseDelta {
+            phase: p,
+            subject_ns: mean(subject, p),
+            baseline_ns: mean(baseline, p),
+            delta_ns: mean(subject, p) - mean(baseline, p),
+        })
+        .collect();
+    Some(Comparison {
+        baseline: baseline.name.clone(),
+        subject: subject.name.clone(),
+        ratio: su.mean_ns / bu.mean_ns,
+        overhead_ns: su.mean_ns - bu.mean_ns,
+        overhead_pct: 100.0 * (su.mean_ns - bu.mean_ns) / bu.mean_ns,
+        p50_ratio: sc.stats.p50_ns / bc.stats.p50_ns,
+        phases,
+    })
+}
+
+/// Runs the hot-path scenario.
+pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
+    let wall = Instant::now();
+    let started_at = super::now_rfc3339();
+    let clock_kind = cfg.clock.resolve().map_err(Error::Config)?;
+    let plugin = cfg.plugin.resolve()?;
+    let name = plugin.name.clone();
+    let input = cfg.input.load(&plugin)?;
+
+    let engine = wasmtime::Engine::default();
+    let loaded = host::load(&name, &engine, &plugin.bytes, plugin.read.clone().into_iter().collect())?;
+    let export = match (&cfg.export, plugin.bundled) {
+        (Some(e), _) => e.clone(),
+        (None, Some(b)) => b.export.to_owned(),
+        (None, None) => match host::abi_exports(&loaded.module)[..] {
+            [ref only] => only.clone(),
+            ref many => {
+                return Err(Error::plugin(
+                    &name,
+                    Phase::Instantiate,
+                    format!(
+                        "cannot tell which export to call ({}): pass --export",
+                        if many.is_empty() { "none has the (i32, i32) -> i64 signature".to_owned() } else { many.join(", ") }
+                    ),
+                ));
+            }
+        },
+    };
+    let mut setup = loaded.setup.clone();
+    let start = Instant::now();
+    let instance = Plugin::instantiate(&loaded, &export)
+        .map_err(|e| Error::plugin(&name, Phase::Instantiate, one_line(&e)))?;
+    setup.push(PhaseTime { phase: Phase::Instantiate, ns: start.elapsed().as_nanos() as f64 });
+
+    let call_error = |e: CallError| Error::plugin(&name, e.phase, one_line(&e.error));
+    let mut wasm = WasmTarget { plugin: instance, input: &input, encoded: Vec::new() };
+    // One call each before timing: surfaces traps early and checks that both
+    // builds agree.
+    wasm.call().map_err(call_error)?;
+    let wasm_output = wasm.plugin.output.clone();
+    let mut notes = Vec::new();
+    let native_fn = match (cfg.native, plugin.bundled) {
+        (true, Some(b)) => Some(b.native),
+        (true, None) => {
+            notes.push("native: not measured: this module is not a bundled plugin, so wprof has no native build of it".to_owned());
+            None
+        }
+        (false, _) => {
+            notes.push("native: not measured (--no-native)".to_owned());
+            None
+        }
+    };
+    let mut native = native_fn.map(|func| NativeTarget { func, input: &input, encoded: Vec::new() });
+    let mut outputs_identical = None;
+    if let Some(n) = native.as_mut() {
+        encode(&input, &mut n.encoded).map_err(|e| call_error(CallError { phase: Phase::Encode, error: e }))?;
+        let out = n.execute().map_err(|e| call_error(CallError { phase: Phase::Execute, error: e }))?;
+        outputs_identical = Some(out == wasm_output);
+        if out != wasm_output {
+            notes.push("warning: the wasm and native builds returned different outputs for this input".to_owned());
+        }
+    }
+
+    let measured = match clock_kind {
+        ClockKind::Tsc => measure(measure::Tsc::new(), cfg, &mut wasm, native.as_mut()),
+        ClockKind::Monotonic => measure(measure::Monotonic::new(), cfg, &mut wasm, native.as_mut()),
+    }
+    .map_err(call_error)?;
+
+    let ns_per_tick = measured.clock.ns_per_tick;
+    let input_bytes = wasm.encoded.len() as u64;
+    let bytes = (input_bytes, wasm_output.len() as u64);
+    let engine_desc = format!("wasmtime {} (cranelift, speed), wprof ABI, JSON", wasmtime_version());
+    let mut variants =
+        vec![summarise("wasm", engine_desc, WasmTarget::PHASES, &measured.wasm, ns_per_tick)];
+    let mut spans = timeline("wasm", WasmTarget::PHASES, &measured.wasm, cfg.trace_calls, measured.origin, ns_per_tick, bytes);
+    if let Some(rec) = &measured.native {
+        variants.push(summarise(
+            "native",
+            "the same Rust source linked into wprof, JSON".to_owned(),
+            NativeTarget::PHASES,
+            rec,
+            ns_per_tick,
+        ));
+        spans.extend(timeline("native", NativeTarget::PHASES, rec, cfg.trace_calls, measured.origin, ns_per_tick, bytes));
+    }
+    let comparison = match &variants[..] {
+        [wasm, native] => compare(wasm, native),
+        _ => None,
+    };
+    if let Some(u) = &variants[0].uninstrumented
+        && u.instrumentation_overhead_pct > 2.0
+    {
+        notes.push(format!(
+            "warning: instrumentation overhead is {:.1} % (over 2 %): phase times are inflated by the clock reads",
+            u.instrumentation_overhead_pct
+        ));
+    }
+
+    let settings = [
+        ("warmup", serde_json::json!(cfg.warmup)),
+        ("rounds", serde_json::json!(cfg.rounds)),
+        ("clock", serde_json::json!(cfg.clock.to_string())),
+        ("trace_calls", serde_json::json!(cfg.trace_calls)),
+        ("native", serde_json::json!(cfg.native)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+
+    Ok(Run {
+        schema: crate::run::SCHEMA_VERSION,
+        scenario: NAME.to_owned(),
+        wprof_version: env!("CARGO_PKG_VERSION").to_owned(),
+        started_at,
+        wall_s: wall.elapsed().as_secs_f64(),
+        host: super::host_info(),
+        plugin: PluginInfo {
+            name,
+            source: plugin.source,
+            size_bytes: loaded.size_bytes,
+            export,
+            input_bytes,
+            output_bytes: bytes.1,
+            outputs_identical,
+        },
+        iterations: cfg.iterations,
+        settings,
+        clock: measured.clock,
+        setup,
+        variants,
+        comparison,
+        timeline: spans,
+        notes,
+    })
+}
+
+/// The Wasmtime version wprof links (from Cargo.lock at build time).
+fn wasmtime_version() -> &'static str {
+    super::WASMTIME_VERSION
+}

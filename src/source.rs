@@ -1,0 +1,117 @@
+//! Where a plugin and its input come from: a bundled plugin or a file, and an
+//! input given inline, by file, or defaulted from the bundled plugin.
+
+use std::path::{Path, PathBuf};
+
+use crate::bundled::{self, Bundled};
+use crate::error::Error;
+use crate::host;
+use crate::phase::Phase;
+use crate::run::PhaseTime;
+
+/// The plugin to run, as named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSpec {
+    /// A plugin bundled with wprof, by name.
+    Bundled(&'static str),
+    /// A module file (binary `.wasm` or text `.wat`).
+    File(PathBuf),
+}
+
+impl Default for PluginSpec {
+    /// The bundled drug-checker.
+    fn default() -> Self {
+        PluginSpec::Bundled("drug-checker")
+    }
+}
+
+impl PluginSpec {
+    /// A bundled plugin's name resolves to it unless a file of that name
+    /// exists; anything else is a path.
+    pub fn parse(s: &str) -> PluginSpec {
+        match bundled::by_name(s) {
+            Some(b) if !Path::new(s).exists() => PluginSpec::Bundled(b.name),
+            _ => PluginSpec::File(PathBuf::from(s)),
+        }
+    }
+}
+
+/// A plugin's bytes, resolved.
+#[derive(Debug)]
+pub struct PluginBytes {
+    /// Short name used in messages and reports.
+    pub name: String,
+    /// `bundled:<name>` or the path given.
+    pub source: String,
+    /// The binary module.
+    pub bytes: Vec<u8>,
+    /// The read phase, when the bytes came from a file.
+    pub read: Option<PhaseTime>,
+    /// The bundled plugin these bytes are (by name, or byte-identical file).
+    pub bundled: Option<&'static Bundled>,
+}
+
+impl PluginSpec {
+    /// Loads the bytes (the read phase, for a file).
+    pub fn resolve(&self) -> Result<PluginBytes, Error> {
+        match self {
+            PluginSpec::Bundled(name) => {
+                let b = bundled::by_name(name)
+                    .ok_or_else(|| Error::Config(format!("no bundled plugin named `{name}`")))?;
+                Ok(PluginBytes {
+                    name: b.name.to_owned(),
+                    source: format!("bundled:{}", b.name),
+                    bytes: b.wasm.to_vec(),
+                    read: None,
+                    bundled: Some(b),
+                })
+            }
+            PluginSpec::File(path) => {
+                let shown = path.display().to_string();
+                if path.is_dir() {
+                    return Err(Error::plugin(&shown, Phase::Read, "is a directory, not a wasm module"));
+                }
+                let (bytes, read) = host::read(&shown, path)?;
+                Ok(PluginBytes {
+                    name: shown.clone(),
+                    source: shown,
+                    bundled: bundled::by_bytes(&bytes),
+                    bytes,
+                    read: Some(read),
+                })
+            }
+        }
+    }
+}
+
+/// The input to send, as given on the command line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum InputSpec {
+    /// The bundled plugin's own input.json. The default.
+    #[default]
+    Default,
+    /// A JSON file.
+    File(PathBuf),
+    /// JSON text given inline.
+    Inline(String),
+}
+
+impl InputSpec {
+    /// Parses the input as JSON. Errors name `plugin` and the encode phase,
+    /// where the input is first needed.
+    pub fn load(&self, plugin: &PluginBytes) -> Result<serde_json::Value, Error> {
+        let fail = |cause: String| Error::plugin(&plugin.name, Phase::Encode, cause);
+        let (text, what) = match self {
+            InputSpec::Default => match plugin.bundled {
+                Some(b) => (b.input.to_owned(), format!("{}'s default input", b.name)),
+                None => return Err(fail("no input given: pass --input FILE or --input-json TEXT".into())),
+            },
+            InputSpec::File(path) => (
+                std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read input {}: {e}", path.display())))?,
+                format!("input file {}", path.display()),
+            ),
+            InputSpec::Inline(text) => (text.clone(), "--input-json".to_owned()),
+        };
+        serde_json::from_str(&text).map_err(|e| fail(format!("{what} is not valid JSON: {e}")))
+    }
+}
