@@ -1,8 +1,8 @@
 //! `wprof call`: one call of a plugin's export, printing what it returned.
 //! For checking a plugin (and its native build) before profiling it.
 
-use crate::error::{Error, one_line};
-use crate::host::{self, Plugin};
+use crate::error::Error;
+use crate::host::{self, CallError, Plugin, at};
 use crate::phase::Phase;
 use crate::source::{InputSpec, PluginSpec};
 
@@ -26,9 +26,11 @@ pub fn call(cfg: &CallConfig) -> Result<Vec<u8>, Error> {
     let input = serde_json::to_vec(&cfg.input.load(&plugin)?)
         .map_err(|e| Error::plugin(&name, Phase::Encode, e.to_string()))?;
     if cfg.native {
-        let b = plugin
-            .bundled
-            .ok_or_else(|| Error::Config(format!("{name}: no native build (only bundled plugins have one)")))?;
+        let b = plugin.bundled.ok_or_else(|| {
+            Error::Config(format!(
+                "{name}: no native build (only bundled plugins have one)"
+            ))
+        })?;
         return (b.native)(&input).map_err(|e| Error::plugin(&name, Phase::Execute, e));
     }
     let export = cfg
@@ -38,12 +40,12 @@ pub fn call(cfg: &CallConfig) -> Result<Vec<u8>, Error> {
         .ok_or_else(|| Error::Config(format!("{name}: pass --export NAME")))?;
     let engine = wasmtime::Engine::default();
     let loaded = host::load(&name, &engine, &plugin.bytes, Vec::new())?;
-    let mut p = Plugin::instantiate(&loaded, &export).map_err(|e| Error::plugin(&name, Phase::Instantiate, one_line(&e)))?;
-    let name = name.as_str();
-    let fail = |phase| move |e: anyhow::Error| Error::plugin(name, phase, one_line(&e));
-    let buf = p.copy_in(&input).map_err(fail(Phase::CopyIn))?;
-    let packed = p.execute(buf).map_err(fail(Phase::Execute))?;
-    let out = p.copy_out(packed).map_err(fail(Phase::CopyOut))?;
-    p.free(out).map_err(fail(Phase::Free))?;
+    let fail = |e: CallError| e.into_error(&name);
+    let mut p =
+        Plugin::instantiate(&loaded, &export).map_err(|e| fail(at(Phase::Instantiate)(e)))?;
+    let buf = p.copy_in(&input).map_err(fail)?;
+    let packed = p.execute(buf).map_err(fail)?;
+    let out = p.copy_out(packed).map_err(fail)?;
+    p.free(out).map_err(fail)?;
     Ok(std::mem::take(&mut p.output))
 }

@@ -86,9 +86,15 @@ impl OutputArgs {
     fn config(&self) -> anyhow::Result<OutputConfig> {
         let known = export::names();
         if let Some(bad) = self.formats.iter().find(|f| !known.contains(&f.as_str())) {
-            anyhow::bail!("unknown format `{bad}` (expected some of: {})", known.join(", "));
+            anyhow::bail!(
+                "unknown format `{bad}` (expected some of: {})",
+                known.join(", ")
+            );
         }
-        let mut cfg = OutputConfig { exporters: self.formats.clone(), ..OutputConfig::default() };
+        let mut cfg = OutputConfig {
+            exporters: self.formats.clone(),
+            ..OutputConfig::default()
+        };
         if let Some(dir) = &self.out_dir {
             cfg.profiles_dir = dir.clone();
             cfg.flamegraphs_dir = dir.clone();
@@ -172,7 +178,12 @@ pub fn run() -> anyhow::Result<()> {
         }
         Command::Call(args) => {
             let (plugin, input) = args.plugin.specs();
-            let cfg = CallConfig { plugin, export: args.plugin.export.clone(), input, native: args.native };
+            let cfg = CallConfig {
+                plugin,
+                export: args.plugin.export.clone(),
+                input,
+                native: args.native,
+            };
             let output = call::call(&cfg)?;
             let mut stdout = std::io::stdout().lock();
             stdout.write_all(&output)?;
@@ -196,7 +207,9 @@ mod tests {
     #[test]
     fn defaults_come_from_the_config_structs() {
         let cli = Cli::try_parse_from(["wprof", "record", "hot-path"]).unwrap();
-        let Command::Record(Record::HotPath(args)) = cli.command else { panic!("not hot-path") };
+        let Command::Record(Record::HotPath(args)) = cli.command else {
+            panic!("not hot-path")
+        };
         assert_eq!(args.config(), HotPathConfig::default());
         assert_eq!(args.output.config().unwrap(), OutputConfig::default());
     }

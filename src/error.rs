@@ -34,13 +34,34 @@ pub enum Error {
 impl Error {
     /// A plugin error.
     pub fn plugin(plugin: impl Into<String>, phase: Phase, cause: impl Into<String>) -> Self {
-        Error::Plugin { plugin: plugin.into(), phase, cause: cause.into() }
+        Error::Plugin {
+            plugin: plugin.into(),
+            phase,
+            cause: cause.into(),
+        }
     }
 }
 
-/// Formats an error chain on one line (`a: b: c`), with any multi-line part
-/// (a wasm backtrace) folded into `; `-separated pieces.
+/// Formats an error chain on one line (`a: b: c`). A trap's wasm backtrace
+/// comes after the cause, its frames joined by ` <- `.
 pub fn one_line(err: &anyhow::Error) -> String {
+    if let Some(bt) = err.downcast_ref::<wasmtime::WasmBacktrace>() {
+        let frames: Vec<String> = bt
+            .frames()
+            .iter()
+            .map(|f| {
+                f.func_name().map_or_else(
+                    || format!("wasm function {}", f.func_index()),
+                    str::to_owned,
+                )
+            })
+            .collect();
+        return format!(
+            "{} (wasm backtrace: {})",
+            err.root_cause(),
+            frames.join(" <- ")
+        );
+    }
     let text = format!("{err:#}");
     text.lines()
         .map(str::trim)

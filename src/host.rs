@@ -31,7 +31,10 @@ pub struct Loaded {
 fn timed<T>(setup: &mut Vec<PhaseTime>, phase: Phase, f: impl FnOnce() -> T) -> T {
     let start = Instant::now();
     let out = f();
-    setup.push(PhaseTime { phase, ns: start.elapsed().as_nanos() as f64 });
+    setup.push(PhaseTime {
+        phase,
+        ns: start.elapsed().as_nanos() as f64,
+    });
     out
 }
 
@@ -40,9 +43,25 @@ pub fn to_binary(bytes: Vec<u8>) -> anyhow::Result<Vec<u8>> {
     if bytes.starts_with(b"\0asm") {
         return Ok(bytes);
     }
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| anyhow!("not a wasm module (no \\0asm magic, and not UTF-8 text format)"))?;
-    wat::parse_str(text).map_err(|e| anyhow!("not a wasm module (no \\0asm magic), nor valid text format: {e}"))
+    let looks_like_text = std::str::from_utf8(&bytes)
+        .ok()
+        .map(str::trim_start)
+        .filter(|t| t.starts_with('(') || t.starts_with(";;"));
+    let Some(text) = looks_like_text else {
+        let head: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        bail!(
+            "not a wasm module: no \\0asm magic (starts with {})",
+            if head.is_empty() {
+                "nothing: the file is empty".to_owned()
+            } else {
+                head.join(" ")
+            }
+        );
+    };
+    wat::parse_str(text).map_err(|e| {
+        let first = e.to_string().lines().next().unwrap_or_default().to_owned();
+        anyhow!("not valid wasm text format: {first}")
+    })
 }
 
 /// Reads `path`: the read phase.
@@ -52,18 +71,38 @@ pub fn read(plugin: &str, path: &std::path::Path) -> Result<(Vec<u8>, PhaseTime)
         .with_context(|| format!("cannot read {}", path.display()))
         .and_then(to_binary)
         .map_err(|e| Error::plugin(plugin, Phase::Read, one_line(&e)))?;
-    Ok((bytes, PhaseTime { phase: Phase::Read, ns: start.elapsed().as_nanos() as f64 }))
+    Ok((
+        bytes,
+        PhaseTime {
+            phase: Phase::Read,
+            ns: start.elapsed().as_nanos() as f64,
+        },
+    ))
 }
 
 /// Validates and compiles `bytes` for `engine`, timing each.
-pub fn load(plugin: &str, engine: &Engine, bytes: &[u8], mut setup: Vec<PhaseTime>) -> Result<Loaded, Error> {
-    timed(&mut setup, Phase::Validate, || Module::validate(engine, bytes))
-        .map_err(|e| Error::plugin(plugin, Phase::Validate, one_line(&e.into())))?;
+pub fn load(
+    plugin: &str,
+    engine: &Engine,
+    bytes: &[u8],
+    mut setup: Vec<PhaseTime>,
+) -> Result<Loaded, Error> {
+    timed(&mut setup, Phase::Validate, || {
+        Module::validate(engine, bytes)
+    })
+    .map_err(|e| Error::plugin(plugin, Phase::Validate, one_line(&e.into())))?;
     // Module::from_binary validates again; the validate phase above is the
     // figure for validation, and compile's includes that second pass.
-    let module = timed(&mut setup, Phase::Compile, || Module::from_binary(engine, bytes))
-        .map_err(|e| Error::plugin(plugin, Phase::Compile, one_line(&e.into())))?;
-    Ok(Loaded { engine: engine.clone(), module, size_bytes: bytes.len() as u64, setup })
+    let module = timed(&mut setup, Phase::Compile, || {
+        Module::from_binary(engine, bytes)
+    })
+    .map_err(|e| Error::plugin(plugin, Phase::Compile, one_line(&e.into())))?;
+    Ok(Loaded {
+        engine: engine.clone(),
+        module,
+        size_bytes: bytes.len() as u64,
+        setup,
+    })
 }
 
 /// The plugin's functions that take `(ptr, len)` and return a packed result:
@@ -77,12 +116,37 @@ pub fn abi_exports(module: &Module) -> Vec<String> {
             ExternType::Func(f) => {
                 let params: Vec<_> = f.params().collect();
                 let results: Vec<_> = f.results().collect();
-                matches!(params[..], [ValType::I32, ValType::I32]) && matches!(results[..], [ValType::I64])
+                matches!(params[..], [ValType::I32, ValType::I32])
+                    && matches!(results[..], [ValType::I64])
             }
             _ => false,
         })
         .map(|e| e.name().to_owned())
         .collect()
+}
+
+/// A failure inside a call, with the phase it happened in.
+#[derive(Debug)]
+pub struct CallError {
+    /// The phase that failed.
+    pub phase: Phase,
+    /// Why.
+    pub error: anyhow::Error,
+}
+
+/// Tags an error with the phase it happened in.
+pub fn at<E: Into<anyhow::Error>>(phase: Phase) -> impl FnOnce(E) -> CallError {
+    move |e| CallError {
+        phase,
+        error: e.into(),
+    }
+}
+
+impl CallError {
+    /// Names the plugin: the one-line error wprof reports.
+    pub fn into_error(self, plugin: &str) -> Error {
+        Error::plugin(plugin, self.phase, one_line(&self.error))
+    }
 }
 
 /// A live instance and its ABI entry points, with reusable host buffers.
@@ -111,40 +175,67 @@ impl Plugin {
         let alloc = typed(&instance, &mut store, ALLOC_EXPORT, "(i32) -> i32")?;
         let free = typed(&instance, &mut store, FREE_EXPORT, "(i32, i32) -> ()")?;
         let func = typed(&instance, &mut store, export, "(i32, i32) -> i64")?;
-        Ok(Plugin { store, memory, alloc, free, func, output: Vec::new() })
+        Ok(Plugin {
+            store,
+            memory,
+            alloc,
+            free,
+            func,
+            output: Vec::new(),
+        })
     }
 
     /// copy-in: allocates a guest buffer and writes `input` into it.
     #[inline(always)]
-    pub fn copy_in(&mut self, input: &[u8]) -> anyhow::Result<(i32, i32)> {
-        let len = i32::try_from(input.len()).map_err(|_| anyhow!("input of {} bytes is over 2 GiB", input.len()))?;
-        let ptr = self.alloc.call(&mut self.store, len)?;
-        self.memory
+    pub fn copy_in(&mut self, input: &[u8]) -> Result<(i32, i32), CallError> {
+        let fail = at(Phase::CopyIn);
+        let Ok(len) = i32::try_from(input.len()) else {
+            return Err(fail(anyhow!(
+                "input of {} bytes is over 2 GiB",
+                input.len()
+            )));
+        };
+        let ptr = self
+            .alloc
+            .call(&mut self.store, len)
+            .map_err(at(Phase::CopyIn))?;
+        match self
+            .memory
             .write(&mut self.store, ptr as u32 as usize, input)
-            .map_err(|_| anyhow!("wprof_alloc({len}) returned {ptr:#x}, outside linear memory"))?;
-        Ok((ptr, len))
+        {
+            Ok(()) => Ok((ptr, len)),
+            Err(_) => Err(fail(anyhow!(
+                "wprof_alloc({len}) returned {ptr:#x}, outside linear memory"
+            ))),
+        }
     }
 
     /// execute: calls the export on the input buffer (which it takes over).
     #[inline(always)]
-    pub fn execute(&mut self, (ptr, len): (i32, i32)) -> anyhow::Result<Packed> {
-        Ok(Packed(self.func.call(&mut self.store, (ptr, len))?))
+    pub fn execute(&mut self, (ptr, len): (i32, i32)) -> Result<Packed, CallError> {
+        self.func
+            .call(&mut self.store, (ptr, len))
+            .map(Packed)
+            .map_err(at(Phase::Execute))
     }
 
-    /// copy-out: copies the result into [`Plugin::output`]; a result flagged
-    /// as an error becomes `Err` with the plugin's message.
+    /// copy-out: copies the result into [`Plugin::output`]. A result the
+    /// plugin flagged as an error is reported as a failed execute.
     #[inline(always)]
-    pub fn copy_out(&mut self, packed: Packed) -> anyhow::Result<(i32, i32)> {
+    pub fn copy_out(&mut self, packed: Packed) -> Result<(i32, i32), CallError> {
         let (ptr, len, is_error) = unpack(packed.0);
         let data = self.memory.data(&self.store);
-        let bytes = data.get(ptr as usize..ptr as usize + len as usize).ok_or_else(|| {
-            anyhow!(
+        let Some(bytes) = data.get(ptr as usize..ptr as usize + len as usize) else {
+            return Err(at(Phase::CopyOut)(anyhow!(
                 "result at {ptr:#x}..+{len} lies outside linear memory ({} bytes)",
                 data.len()
-            )
-        })?;
+            )));
+        };
         if is_error {
-            bail!("the plugin returned an error: {}", String::from_utf8_lossy(bytes));
+            let msg = String::from_utf8_lossy(bytes);
+            return Err(at(Phase::Execute)(anyhow!(
+                "the plugin returned an error: {msg}"
+            )));
         }
         self.output.clear();
         self.output.extend_from_slice(bytes);
@@ -153,12 +244,19 @@ impl Plugin {
 
     /// free: releases the guest's result buffer.
     #[inline(always)]
-    pub fn free(&mut self, (ptr, len): (i32, i32)) -> anyhow::Result<()> {
-        Ok(self.free.call(&mut self.store, (ptr, len))?)
+    pub fn free(&mut self, (ptr, len): (i32, i32)) -> Result<(), CallError> {
+        self.free
+            .call(&mut self.store, (ptr, len))
+            .map_err(at(Phase::Free))
     }
 }
 
-fn typed<P, R>(instance: &Instance, store: &mut Store<()>, name: &str, sig: &str) -> anyhow::Result<TypedFunc<P, R>>
+fn typed<P, R>(
+    instance: &Instance,
+    store: &mut Store<()>,
+    name: &str,
+    sig: &str,
+) -> anyhow::Result<TypedFunc<P, R>>
 where
     P: wasmtime::WasmParams,
     R: wasmtime::WasmResults,

@@ -69,7 +69,11 @@ impl PluginSpec {
             PluginSpec::File(path) => {
                 let shown = path.display().to_string();
                 if path.is_dir() {
-                    return Err(Error::plugin(&shown, Phase::Read, "is a directory, not a wasm module"));
+                    return Err(Error::plugin(
+                        &shown,
+                        Phase::Read,
+                        "is a directory, not a wasm module",
+                    ));
                 }
                 let (bytes, read) = host::read(&shown, path)?;
                 Ok(PluginBytes {
@@ -104,10 +108,15 @@ impl InputSpec {
         let (text, what) = match self {
             InputSpec::Default => match plugin.bundled {
                 Some(b) => (b.input.to_owned(), format!("{}'s default input", b.name)),
-                None => return Err(fail("no input given: pass --input FILE or --input-json TEXT".into())),
+                None => {
+                    return Err(fail(
+                        "no input given: pass --input FILE or --input-json TEXT".into(),
+                    ));
+                }
             },
             InputSpec::File(path) => (
-                std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read input {}: {e}", path.display())))?,
+                std::fs::read_to_string(path)
+                    .map_err(|e| fail(format!("cannot read input {}: {e}", path.display())))?,
                 format!("input file {}", path.display()),
             ),
             InputSpec::Inline(text) => (text.clone(), "--input-json".to_owned()),

@@ -71,8 +71,20 @@ impl Exporter for ChromeTrace {
             args: json!({ "name": process }),
         }];
         for (track, &tid) in &tids {
-            for (name, args) in [("thread_name", json!({ "name": track })), ("thread_sort_index", json!({ "sort_index": tid }))] {
-                events.push(Event { name, cat: "__metadata", ph: "M", ts: 0.0, dur: None, pid: PID, tid, args });
+            for (name, args) in [
+                ("thread_name", json!({ "name": track })),
+                ("thread_sort_index", json!({ "sort_index": tid })),
+            ] {
+                events.push(Event {
+                    name,
+                    cat: "__metadata",
+                    ph: "M",
+                    ts: 0.0,
+                    dur: None,
+                    pid: PID,
+                    tid,
+                    args,
+                });
             }
         }
         let phase_names: Vec<String> = run.timeline.iter().map(|s| s.phase.to_string()).collect();

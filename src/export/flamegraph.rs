@@ -20,7 +20,15 @@ pub fn folded(run: &Run) -> Vec<String> {
             v.phases
                 .iter()
                 .filter(|p| p.phase != Phase::Call)
-                .map(move |p| format!("{};{};{} {}", run.scenario, v.name, p.phase, p.stats.sum_ns.round() as u64))
+                .map(move |p| {
+                    format!(
+                        "{};{};{} {}",
+                        run.scenario,
+                        v.name,
+                        p.phase,
+                        p.stats.sum_ns.round() as u64
+                    )
+                })
         })
         .collect()
 }
@@ -41,7 +49,10 @@ impl Exporter for Flamegraph {
     fn write(&self, run: &Run, out: &mut dyn Write) -> anyhow::Result<()> {
         let mut opts = Options::default();
         let date = run.started_at.get(..10).unwrap_or(&run.started_at);
-        opts.title = format!("wprof {}: {}, {} iterations, {date}", run.scenario, run.plugin.name, run.iterations);
+        opts.title = format!(
+            "wprof {}: {}, {} iterations, {date}",
+            run.scenario, run.plugin.name, run.iterations
+        );
         opts.subtitle = Some(format!(
             "width = total time per phase over all measured calls; wasmtime {}, clock {}",
             run.host.wasmtime, run.clock.name

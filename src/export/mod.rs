@@ -40,7 +40,12 @@ pub trait Exporter {
 
 /// Every file exporter, in the order files are written.
 pub fn all() -> Vec<Box<dyn Exporter>> {
-    vec![Box::new(Table), Box::new(RunJson), Box::new(ChromeTrace), Box::new(Flamegraph)]
+    vec![
+        Box::new(Table),
+        Box::new(RunJson),
+        Box::new(ChromeTrace),
+        Box::new(Flamegraph),
+    ]
 }
 
 /// Names of every file exporter.
@@ -78,7 +83,10 @@ impl OutputConfig {
     }
 
     fn selected(&self) -> Vec<Box<dyn Exporter>> {
-        all().into_iter().filter(|e| self.exporters.iter().any(|n| n == e.name())).collect()
+        all()
+            .into_iter()
+            .filter(|e| self.exporters.iter().any(|n| n == e.name()))
+            .collect()
     }
 
     /// Creates the output directories and proves they are writable, so a run
@@ -86,7 +94,10 @@ impl OutputConfig {
     pub fn prepare(&self) -> Result<(), Error> {
         for e in self.selected() {
             let dir = self.dir(e.destination());
-            let fail = |cause: String| Error::Output { path: dir.to_owned(), cause };
+            let fail = |cause: String| Error::Output {
+                path: dir.to_owned(),
+                cause,
+            };
             std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
             tempfile::Builder::new()
                 .prefix(".wprof-probe")
@@ -111,9 +122,18 @@ impl OutputConfig {
 
 /// Writes a file through a temporary file in the same directory and renames
 /// it into place, so that no reader ever sees half of it.
-pub fn write_atomic(path: &Path, f: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>) -> Result<(), Error> {
-    let fail = |cause: String| Error::Output { path: path.to_owned(), cause };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+pub fn write_atomic(
+    path: &Path,
+    f: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> Result<(), Error> {
+    let fail = |cause: String| Error::Output {
+        path: path.to_owned(),
+        cause,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".wprof-")
         .tempfile_in(dir)

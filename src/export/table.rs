@@ -29,8 +29,17 @@ impl Exporter for Table {
 fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
     {
         let p = &run.plugin;
-        writeln!(out, "wprof {}: {} ({}), export {}", run.scenario, p.name, p.source, p.export)?;
-        let setting = |k: &str| run.settings.get(k).map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+        writeln!(
+            out,
+            "wprof {}: {} ({}), export {}",
+            run.scenario, p.name, p.source, p.export
+        )?;
+        let setting = |k: &str| {
+            run.settings
+                .get(k)
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "-".into())
+        };
         writeln!(
             out,
             "  {} calls per variant in {} rounds after {} warm-up; input {} B, output {} B; clock {} ({} per read)",
@@ -43,7 +52,11 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
             fmt_ns(run.clock.read_cost_ns)
         )?;
         if !run.setup.is_empty() {
-            let setup: Vec<String> = run.setup.iter().map(|s| format!("{} {}", s.phase, fmt_ns(s.ns))).collect();
+            let setup: Vec<String> = run
+                .setup
+                .iter()
+                .map(|s| format!("{} {}", s.phase, fmt_ns(s.ns)))
+                .collect();
             writeln!(out, "  setup (once): {}", setup.join(", "))?;
         }
         for v in &run.variants {
@@ -71,7 +84,11 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
                 c.overhead_pct,
                 c.p50_ratio
             )?;
-            writeln!(out, "  where the difference goes (instrumented means, {} - {}):", c.subject, c.baseline)?;
+            writeln!(
+                out,
+                "  where the difference goes (instrumented means, {} - {}):",
+                c.subject, c.baseline
+            )?;
             for d in &c.phases {
                 writeln!(
                     out,
@@ -118,7 +135,11 @@ fn variant(v: &Variant, out: &mut dyn Write) -> std::io::Result<()> {
         )?;
     }
     if let Some(call) = v.phases.last() {
-        write!(out, "  calls/s (instrumented mean): {:.0}", call.stats.per_sec)?;
+        write!(
+            out,
+            "  calls/s (instrumented mean): {:.0}",
+            call.stats.per_sec
+        )?;
     }
     if let Some(u) = &v.uninstrumented {
         write!(

@@ -66,7 +66,9 @@ impl FromStr for ClockChoice {
             "auto" => Ok(ClockChoice::Auto),
             "tsc" => Ok(ClockChoice::Tsc),
             "monotonic" => Ok(ClockChoice::Monotonic),
-            _ => Err(format!("unknown clock `{s}` (expected auto, tsc or monotonic)")),
+            _ => Err(format!(
+                "unknown clock `{s}` (expected auto, tsc or monotonic)"
+            )),
         }
     }
 }

@@ -13,7 +13,9 @@ pub struct Monotonic {
 impl Monotonic {
     /// A clock whose tick 0 is now.
     pub fn new() -> Self {
-        Monotonic { origin: Instant::now() }
+        Monotonic {
+            origin: Instant::now(),
+        }
     }
 }
 

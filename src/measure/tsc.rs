@@ -36,7 +36,10 @@ pub fn available() -> Result<(), String> {
     if has("constant_tsc") && has("nonstop_tsc") {
         Ok(())
     } else {
-        Err("this CPU's TSC is not invariant (no constant_tsc/nonstop_tsc): use --clock monotonic".into())
+        Err(
+            "this CPU's TSC is not invariant (no constant_tsc/nonstop_tsc): use --clock monotonic"
+                .into(),
+        )
     }
 }
 
@@ -44,7 +47,10 @@ impl Tsc {
     /// Starts the clock (and its calibration).
     pub fn new() -> Self {
         let origin = Instant::now();
-        Tsc { origin, origin_ticks: read() }
+        Tsc {
+            origin,
+            origin_ticks: read(),
+        }
     }
 }
 

@@ -14,11 +14,14 @@ use anyhow::anyhow;
 use serde_json::Value;
 
 use crate::bundled::NativeFn;
-use crate::error::{Error, one_line};
-use crate::host::{self, Plugin};
+use crate::error::Error;
+use crate::host::{self, CallError, Plugin, at};
 use crate::measure::{self, Clock, ClockChoice, ClockKind};
 use crate::phase::Phase;
-use crate::run::{ClockInfo, Comparison, PhaseDelta, PhaseStats, PhaseTime, PluginInfo, Run, Span, Uninstrumented, Variant};
+use crate::run::{
+    ClockInfo, Comparison, PhaseDelta, PhaseStats, PhaseTime, PluginInfo, Run, Span,
+    Uninstrumented, Variant,
+};
 use crate::source::{InputSpec, PluginSpec};
 use crate::stats::Stats;
 
@@ -63,16 +66,6 @@ impl Default for HotPathConfig {
             native: true,
         }
     }
-}
-
-/// A failure inside a call, with the phase it happened in.
-struct CallError {
-    phase: Phase,
-    error: anyhow::Error,
-}
-
-fn at(phase: Phase) -> impl FnOnce(anyhow::Error) -> CallError {
-    move |error| CallError { phase, error }
 }
 
 /// Something whose calls can be timed phase by phase.
@@ -125,15 +118,15 @@ impl Target for WasmTarget<'_> {
         s[0] = clock.now();
         encode(self.input, &mut self.encoded).map_err(at(Phase::Encode))?;
         s[1] = clock.now();
-        let buf = self.plugin.copy_in(&self.encoded).map_err(at(Phase::CopyIn))?;
+        let buf = self.plugin.copy_in(&self.encoded)?;
         s[2] = clock.now();
-        let packed = self.plugin.execute(buf).map_err(at(Phase::Execute))?;
+        let packed = self.plugin.execute(buf)?;
         s[3] = clock.now();
-        let out = self.plugin.copy_out(packed).map_err(at(Phase::CopyOut))?;
+        let out = self.plugin.copy_out(packed)?;
         s[4] = clock.now();
         decode(&self.plugin.output).map_err(at(Phase::Decode))?;
         s[5] = clock.now();
-        self.plugin.free(out).map_err(at(Phase::Free))?;
+        self.plugin.free(out)?;
         s[6] = clock.now();
         Ok(())
     }
@@ -141,11 +134,11 @@ impl Target for WasmTarget<'_> {
     #[inline(always)]
     fn call(&mut self) -> Result<(), CallError> {
         encode(self.input, &mut self.encoded).map_err(at(Phase::Encode))?;
-        let buf = self.plugin.copy_in(&self.encoded).map_err(at(Phase::CopyIn))?;
-        let packed = self.plugin.execute(buf).map_err(at(Phase::Execute))?;
-        let out = self.plugin.copy_out(packed).map_err(at(Phase::CopyOut))?;
+        let buf = self.plugin.copy_in(&self.encoded)?;
+        let packed = self.plugin.execute(buf)?;
+        let out = self.plugin.copy_out(packed)?;
         decode(&self.plugin.output).map_err(at(Phase::Decode))?;
-        self.plugin.free(out).map_err(at(Phase::Free))
+        self.plugin.free(out)
     }
 }
 
@@ -207,7 +200,12 @@ impl Recording {
         // Written, not just reserved: page faults must happen here, not in
         // the timed loop (and a non-zero fill cannot become a lazy calloc).
         stamps.resize(len, u64::MAX);
-        Recording { stamps, width, calls: 0, batches: Vec::with_capacity(rounds) }
+        Recording {
+            stamps,
+            width,
+            calls: 0,
+            batches: Vec::with_capacity(rounds),
+        }
     }
 }
 
@@ -270,7 +268,9 @@ fn measure<C: Clock>(
         warm_up(&clock, n, cfg.warmup)?;
     }
     let mut wasm_rec = Recording::new::<WasmTarget>(iterations, rounds);
-    let mut native_rec = native.as_ref().map(|_| Recording::new::<NativeTarget>(iterations, rounds));
+    let mut native_rec = native
+        .as_ref()
+        .map(|_| Recording::new::<NativeTarget>(iterations, rounds));
     let origin = clock.now();
     for r in 0..rounds {
         // Spread the remainder over the first rounds.
@@ -285,12 +285,23 @@ fn measure<C: Clock>(
         ns_per_tick: clock.ns_per_tick(),
         read_cost_ns: measure::read_cost_ns(&clock),
     };
-    Ok(Measured { wasm: wasm_rec, native: native_rec, origin, clock: info })
+    Ok(Measured {
+        wasm: wasm_rec,
+        native: native_rec,
+        origin,
+        clock: info,
+    })
 }
 
 /// Turns a recording into a variant: per-phase statistics and the
 /// uninstrumented comparison.
-fn summarise(name: &str, description: String, phases: &[Phase], rec: &Recording, ns_per_tick: f64) -> Variant {
+fn summarise(
+    name: &str,
+    description: String,
+    phases: &[Phase],
+    rec: &Recording,
+    ns_per_tick: f64,
+) -> Variant {
     let w = rec.width;
     let rows = || rec.stamps[..rec.calls * w].chunks_exact(w);
     let mut samples = vec![0.0f64; rec.calls];
@@ -302,15 +313,29 @@ fn summarise(name: &str, description: String, phases: &[Phase], rec: &Recording,
     };
     let call = stats_of(0, w - 1);
     let call_mean = call.as_ref().map_or(0.0, |c| c.mean_ns);
-    let share = |s: &Stats| if call_mean > 0.0 { 100.0 * s.mean_ns / call_mean } else { 0.0 };
+    let share = |s: &Stats| {
+        if call_mean > 0.0 {
+            100.0 * s.mean_ns / call_mean
+        } else {
+            0.0
+        }
+    };
     let mut out: Vec<PhaseStats> = Vec::with_capacity(w);
     for (k, &phase) in phases.iter().enumerate() {
         if let Some(stats) = stats_of(k, k + 1) {
-            out.push(PhaseStats { phase, share_pct: share(&stats), stats });
+            out.push(PhaseStats {
+                phase,
+                share_pct: share(&stats),
+                stats,
+            });
         }
     }
     if let Some(stats) = call {
-        out.push(PhaseStats { phase: Phase::Call, share_pct: 100.0, stats });
+        out.push(PhaseStats {
+            phase: Phase::Call,
+            share_pct: 100.0,
+            stats,
+        });
     }
     let uninstrumented = (!rec.batches.is_empty()).then(|| {
         let calls: u64 = rec.batches.iter().map(|b| b.0).sum();
@@ -321,13 +346,22 @@ fn summarise(name: &str, description: String, phases: &[Phase], rec: &Recording,
             calls,
             batches: rec.batches.len() as u64,
             mean_ns: mean,
-            batch_min_ns: rec.batches.iter().map(per_call).fold(f64::INFINITY, f64::min),
+            batch_min_ns: rec
+                .batches
+                .iter()
+                .map(per_call)
+                .fold(f64::INFINITY, f64::min),
             batch_max_ns: rec.batches.iter().map(per_call).fold(0.0, f64::max),
             per_sec: 1e9 / mean,
             instrumentation_overhead_pct: 100.0 * (call_mean - mean) / mean,
         }
     });
-    Variant { name: name.to_owned(), description, phases: out, uninstrumented }
+    Variant {
+        name: name.to_owned(),
+        description,
+        phases: out,
+        uninstrumented,
+    }
 }
 
 /// Spans of `count` calls spread evenly over the recording.
@@ -353,8 +387,10 @@ fn timeline(
             start_ns: ns(a),
             dur_ns: (b - a) as f64 * ns_per_tick,
             iteration: i as u64,
-            bytes_in: matches!(phase, Phase::Call | Phase::Encode | Phase::CopyIn).then_some(bytes.0),
-            bytes_out: matches!(phase, Phase::Call | Phase::CopyOut | Phase::Decode).then_some(bytes.1),
+            bytes_in: matches!(phase, Phase::Call | Phase::Encode | Phase::CopyIn)
+                .then_some(bytes.0),
+            bytes_out: matches!(phase, Phase::Call | Phase::CopyOut | Phase::Decode)
+                .then_some(bytes.1),
         };
         spans.push(span(Phase::Call, row[0], row[w - 1]));
         for (k, &phase) in phases.iter().enumerate() {
@@ -365,9 +401,17 @@ fn timeline(
 }
 
 fn compare(subject: &Variant, baseline: &Variant) -> Option<Comparison> {
-    let (su, bu) = (subject.uninstrumented.as_ref()?, baseline.uninstrumented.as_ref()?);
+    let (su, bu) = (
+        subject.uninstrumented.as_ref()?,
+        baseline.uninstrumented.as_ref()?,
+    );
     let (sc, bc) = (subject.phase(Phase::Call)?, baseline.phase(Phase::Call)?);
-    let mut order: Vec<Phase> = subject.phases.iter().chain(&baseline.phases).map(|p| p.phase).collect();
+    let mut order: Vec<Phase> = subject
+        .phases
+        .iter()
+        .chain(&baseline.phases)
+        .map(|p| p.phase)
+        .collect();
     order.sort();
     order.dedup();
     let mean = |v: &Variant, p| v.phase(p).map_or(0.0, |s| s.stats.mean_ns);
@@ -399,10 +443,14 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
     let clock_kind = cfg.clock.resolve().map_err(Error::Config)?;
     let plugin = cfg.plugin.resolve()?;
     let name = plugin.name.clone();
-    let input = cfg.input.load(&plugin)?;
-
     let engine = wasmtime::Engine::default();
-    let loaded = host::load(&name, &engine, &plugin.bytes, plugin.read.clone().into_iter().collect())?;
+    let loaded = host::load(
+        &name,
+        &engine,
+        &plugin.bytes,
+        plugin.read.clone().into_iter().collect(),
+    )?;
+    let input = cfg.input.load(&plugin)?;
     let export = match (&cfg.export, plugin.bundled) {
         (Some(e), _) => e.clone(),
         (None, Some(b)) => b.export.to_owned(),
@@ -414,7 +462,11 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
                     Phase::Instantiate,
                     format!(
                         "cannot tell which export to call ({}): pass --export",
-                        if many.is_empty() { "none has the (i32, i32) -> i64 signature".to_owned() } else { many.join(", ") }
+                        if many.is_empty() {
+                            "none has the (i32, i32) -> i64 signature".to_owned()
+                        } else {
+                            many.join(", ")
+                        }
                     ),
                 ));
             }
@@ -423,11 +475,18 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
     let mut setup = loaded.setup.clone();
     let start = Instant::now();
     let instance = Plugin::instantiate(&loaded, &export)
-        .map_err(|e| Error::plugin(&name, Phase::Instantiate, one_line(&e)))?;
-    setup.push(PhaseTime { phase: Phase::Instantiate, ns: start.elapsed().as_nanos() as f64 });
+        .map_err(|e| at(Phase::Instantiate)(e).into_error(&name))?;
+    setup.push(PhaseTime {
+        phase: Phase::Instantiate,
+        ns: start.elapsed().as_nanos() as f64,
+    });
 
-    let call_error = |e: CallError| Error::plugin(&name, e.phase, one_line(&e.error));
-    let mut wasm = WasmTarget { plugin: instance, input: &input, encoded: Vec::new() };
+    let call_error = |e: CallError| e.into_error(&name);
+    let mut wasm = WasmTarget {
+        plugin: instance,
+        input: &input,
+        encoded: Vec::new(),
+    };
     // One call each before timing: surfaces traps early and checks that both
     // builds agree.
     wasm.call().map_err(call_error)?;
@@ -444,14 +503,21 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
             None
         }
     };
-    let mut native = native_fn.map(|func| NativeTarget { func, input: &input, encoded: Vec::new() });
+    let mut native = native_fn.map(|func| NativeTarget {
+        func,
+        input: &input,
+        encoded: Vec::new(),
+    });
     let mut outputs_identical = None;
     if let Some(n) = native.as_mut() {
-        encode(&input, &mut n.encoded).map_err(|e| call_error(CallError { phase: Phase::Encode, error: e }))?;
-        let out = n.execute().map_err(|e| call_error(CallError { phase: Phase::Execute, error: e }))?;
+        encode(&input, &mut n.encoded).map_err(|e| call_error(at(Phase::Encode)(e)))?;
+        let out = n.execute().map_err(|e| call_error(at(Phase::Execute)(e)))?;
         outputs_identical = Some(out == wasm_output);
         if out != wasm_output {
-            notes.push("warning: the wasm and native builds returned different outputs for this input".to_owned());
+            notes.push(
+                "warning: the wasm and native builds returned different outputs for this input"
+                    .to_owned(),
+            );
         }
     }
 
@@ -464,10 +530,26 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
     let ns_per_tick = measured.clock.ns_per_tick;
     let input_bytes = wasm.encoded.len() as u64;
     let bytes = (input_bytes, wasm_output.len() as u64);
-    let engine_desc = format!("wasmtime {} (cranelift, speed), wprof ABI, JSON", wasmtime_version());
-    let mut variants =
-        vec![summarise("wasm", engine_desc, WasmTarget::PHASES, &measured.wasm, ns_per_tick)];
-    let mut spans = timeline("wasm", WasmTarget::PHASES, &measured.wasm, cfg.trace_calls, measured.origin, ns_per_tick, bytes);
+    let engine_desc = format!(
+        "wasmtime {} (cranelift, speed), wprof ABI, JSON",
+        wasmtime_version()
+    );
+    let mut variants = vec![summarise(
+        "wasm",
+        engine_desc,
+        WasmTarget::PHASES,
+        &measured.wasm,
+        ns_per_tick,
+    )];
+    let mut spans = timeline(
+        "wasm",
+        WasmTarget::PHASES,
+        &measured.wasm,
+        cfg.trace_calls,
+        measured.origin,
+        ns_per_tick,
+        bytes,
+    );
     if let Some(rec) = &measured.native {
         variants.push(summarise(
             "native",
@@ -476,7 +558,15 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
             rec,
             ns_per_tick,
         ));
-        spans.extend(timeline("native", NativeTarget::PHASES, rec, cfg.trace_calls, measured.origin, ns_per_tick, bytes));
+        spans.extend(timeline(
+            "native",
+            NativeTarget::PHASES,
+            rec,
+            cfg.trace_calls,
+            measured.origin,
+            ns_per_tick,
+            bytes,
+        ));
     }
     let comparison = match &variants[..] {
         [wasm, native] => compare(wasm, native),

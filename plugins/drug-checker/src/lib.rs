@@ -39,7 +39,12 @@ pub struct Interaction {
 const TABLE: [(&str, &str, &str, &str); 3] = [
     ("aspirin", "warfarin", "high", "Increased bleeding risk"),
     ("ibuprofen", "warfarin", "high", "Increased bleeding risk"),
-    ("aspirin", "ibuprofen", "moderate", "May increase GI bleeding"),
+    (
+        "aspirin",
+        "ibuprofen",
+        "moderate",
+        "May increase GI bleeding",
+    ),
 ];
 
 /// Looks a pair up in either order.
@@ -106,7 +111,10 @@ mod tests {
     #[test]
     fn empty_unknown_and_bad_input() {
         assert_eq!(check(r#"{"medications":[]}"#), serde_json::json!([]));
-        assert_eq!(check(r#"{"medications":["Aspirin","tylenol"]}"#), serde_json::json!([]));
+        assert_eq!(
+            check(r#"{"medications":["Aspirin","tylenol"]}"#),
+            serde_json::json!([])
+        );
         assert!(check_json(b"{}").unwrap_err().contains("medications"));
     }
 }

@@ -33,7 +33,11 @@ pub fn pack(ptr: u32, len: u32) -> i64 {
 pub fn unpack(packed: i64) -> (u32, u32, bool) {
     let packed = packed as u64;
     let low = packed as u32;
-    ((packed >> 32) as u32, low & !ERROR_FLAG, low & ERROR_FLAG != 0)
+    (
+        (packed >> 32) as u32,
+        low & !ERROR_FLAG,
+        low & ERROR_FLAG != 0,
+    )
 }
 
 /// Hands `bytes` to the host: leaks the buffer and returns its packed
@@ -94,7 +98,11 @@ pub unsafe fn free_bytes(ptr: u32, len: u32) {
 ///
 /// # Safety
 /// As [`take_input`].
-pub unsafe fn call(ptr: u32, len: u32, f: fn(&[u8]) -> Result<Vec<u8>, alloc::string::String>) -> i64 {
+pub unsafe fn call(
+    ptr: u32,
+    len: u32,
+    f: fn(&[u8]) -> Result<Vec<u8>, alloc::string::String>,
+) -> i64 {
     // SAFETY: forwarded from the caller.
     let input = unsafe { take_input(ptr, len) };
     match f(&input) {
@@ -145,6 +153,9 @@ mod tests {
     fn pack_round_trips() {
         assert_eq!(unpack(pack(0x1234_5678, 42)), (0x1234_5678, 42, false));
         assert_eq!(unpack(pack(8, 5 | ERROR_FLAG)), (8, 5, true));
-        assert_eq!(unpack(pack(u32::MAX, MAX_LEN as u32)), (u32::MAX, MAX_LEN as u32, false));
+        assert_eq!(
+            unpack(pack(u32::MAX, MAX_LEN as u32)),
+            (u32::MAX, MAX_LEN as u32, false)
+        );
     }
 }

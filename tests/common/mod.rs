@@ -1,0 +1,205 @@
+//! Shared helpers: run the real wprof binary in a fresh temp dir, and
+//! normalise its output for golden comparisons.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+
+/// A temp dir that is the working directory of the wprof runs in one test.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+/// What one run of the binary did.
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::write(&p, bytes).expect("write fixture");
+        p
+    }
+
+    pub fn wprof(&self, args: &[&str]) -> Ran {
+        let out: Output = std::process::Command::new(env!("CARGO_BIN_EXE_wprof"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run wprof");
+        let ran = Ran {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert!(
+            !ran.stderr.contains("panicked"),
+            "wprof panicked: {}",
+            ran.stderr
+        );
+        ran
+    }
+
+    /// Runs wprof and insists it succeeded.
+    pub fn ok(&self, args: &[&str]) -> Ran {
+        let ran = self.wprof(args);
+        assert_eq!(ran.code, Some(0), "wprof {args:?} failed: {}", ran.stderr);
+        ran
+    }
+
+    pub fn json(&self, rel: &str) -> Value {
+        let text =
+            std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{rel} is not JSON: {e}"))
+    }
+}
+
+/// The bundled plugin's committed wasm.
+pub fn bundled_wasm() -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/drug-checker/drug-checker.wasm"),
+    )
+    .unwrap()
+}
+
+/// Settings small enough for a test, big enough to exercise every path.
+pub const QUICK: &[&str] = &[
+    "-n",
+    "2000",
+    "-w",
+    "100",
+    "--rounds",
+    "4",
+    "--trace-calls",
+    "5",
+];
+
+/// Replaces every number by `#`, and a time unit after one by `t`, so that
+/// text output can be compared across runs.
+pub fn normalise_text(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines().filter(|l| !l.starts_with("note: warning")) {
+        let mut prev_num = false;
+        let words: Vec<String> = line
+            .split_whitespace()
+            .map(|w| {
+                if prev_num
+                    && matches!(
+                        w.trim_end_matches([',', ';', ')']),
+                        "ns" | "µs" | "ms" | "s"
+                    )
+                {
+                    prev_num = false;
+                    return w.replacen(w.trim_end_matches([',', ';', ')']), "t", 1);
+                }
+                let core = w
+                    .trim_start_matches('(')
+                    .trim_end_matches(['%', 'x', ',', ';', ')', ':']);
+                prev_num = !core.is_empty() && core.parse::<f64>().is_ok();
+                if prev_num {
+                    w.replacen(core, "#", 1)
+                } else {
+                    w.to_owned()
+                }
+            })
+            .collect();
+        out.push_str(&words.join(" "));
+        out.push('\n');
+    }
+    out
+}
+
+/// Zeroes timings and blanks machine-specific strings in a run JSON, keeping
+/// its shape and the numbers that do not depend on timing.
+pub fn normalise_run(run: &Value) -> Value {
+    const KEEP: &[&str] = &[
+        "schema",
+        "n",
+        "iterations",
+        "calls",
+        "batches",
+        "iteration",
+        "input_bytes",
+        "output_bytes",
+        "size_bytes",
+        "bytes_in",
+        "bytes_out",
+        "warmup",
+        "rounds",
+        "trace_calls",
+    ];
+    const BLANK: &[&str] = &[
+        "/started_at",
+        "/wprof_version",
+        "/clock/name",
+        "/host/os",
+        "/host/arch",
+        "/host/cpu",
+        "/host/cpus",
+        "/host/wasmtime",
+    ];
+    fn walk(key: &str, v: &Value) -> Value {
+        match v {
+            Value::Number(_) if !KEEP.contains(&key) => Value::from(0),
+            Value::Object(m) => {
+                Value::Object(m.iter().map(|(k, x)| (k.clone(), walk(k, x))).collect())
+            }
+            // A noisy machine may add a warning; it is not part of the shape.
+            Value::Array(a) if key == "notes" => Value::Array(
+                a.iter()
+                    .filter(|n| !n.as_str().unwrap_or("").starts_with("warning"))
+                    .cloned()
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(|x| walk(key, x)).collect()),
+            _ => v.clone(),
+        }
+    }
+    let mut out = walk("", run);
+    for p in BLANK {
+        if let Some(x) = out.pointer_mut(p) {
+            *x = Value::from("<blank>");
+        }
+    }
+    out
+}
+
+/// Compares `actual` with the golden file `tests/golden/<name>`; with
+/// WPROF_UPDATE_GOLDEN=1 it rewrites the file instead.
+pub fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("WPROF_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with WPROF_UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        expected,
+        "output differs from {} (WPROF_UPDATE_GOLDEN=1 to accept)",
+        path.display()
+    );
+}
