@@ -91,6 +91,9 @@ pub struct ClockInfo {
     pub ns_per_tick: f64,
     /// Median cost of one clock read, measured back to back, in nanoseconds.
     pub read_cost_ns: f64,
+    /// Effective resolution: the smallest common step between back-to-back
+    /// reads, in nanoseconds. Phases near this are at the clock's limit.
+    pub resolution_ns: f64,
 }
 
 /// A phase measured once.

@@ -42,14 +42,15 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
         };
         writeln!(
             out,
-            "  {} calls per variant in {} rounds after {} warm-up; input {} B, output {} B; clock {} ({} per read)",
+            "  {} calls per variant in {} rounds after {} warm-up; input {} B, output {} B; clock {} ({} per read, {} steps)",
             run.iterations,
             setting("rounds"),
             setting("warmup"),
             p.input_bytes,
             p.output_bytes,
             run.clock.name,
-            fmt_ns(run.clock.read_cost_ns)
+            fmt_ns(run.clock.read_cost_ns),
+            fmt_ns(run.clock.resolution_ns)
         )?;
         if !run.setup.is_empty() {
             let setup: Vec<String> = run

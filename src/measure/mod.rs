@@ -97,3 +97,24 @@ pub fn read_cost_ns<C: Clock>(clock: &C) -> f64 {
     costs.sort_unstable();
     costs[costs.len() / 2] as f64 * clock.ns_per_tick() / READS as f64
 }
+
+/// The clock's effective resolution in nanoseconds: the median non-zero step
+/// between back-to-back reads, i.e. the larger of the tick and the read cost.
+/// On AMD Zen the TSC advances in ~10 ns steps (with rare split steps, hence
+/// the median), so phases shorter than that are at the clock's limit.
+pub fn resolution_ns<C: Clock>(clock: &C) -> f64 {
+    const READS: usize = 10_000;
+    let mut deltas = vec![0u64; READS];
+    let mut prev = clock.now();
+    for d in deltas.iter_mut() {
+        let t = clock.now();
+        *d = t - prev;
+        prev = t;
+    }
+    deltas.retain(|&d| d > 0);
+    if deltas.is_empty() {
+        return 0.0;
+    }
+    deltas.sort_unstable();
+    deltas[deltas.len() / 2] as f64 * clock.ns_per_tick()
+}

@@ -284,6 +284,7 @@ fn measure<C: Clock>(
         name: C::NAME.to_owned(),
         ns_per_tick: clock.ns_per_tick(),
         read_cost_ns: measure::read_cost_ns(&clock),
+        resolution_ns: measure::resolution_ns(&clock),
     };
     Ok(Measured {
         wasm: wasm_rec,
@@ -578,6 +579,21 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
         notes.push(format!(
             "warning: instrumentation overhead is {:.1} % (over 2 %): phase times are inflated by the clock reads",
             u.instrumentation_overhead_pct
+        ));
+    }
+
+    let resolution = measured.clock.resolution_ns;
+    let coarse: Vec<String> = variants
+        .iter()
+        .flat_map(|v| v.phases.iter().map(move |p| (v, p)))
+        .filter(|(_, p)| p.stats.p50_ns < 2.0 * resolution)
+        .map(|(v, p)| format!("{} {}", v.name, p.phase))
+        .collect();
+    if !coarse.is_empty() {
+        notes.push(format!(
+            "warning: near the clock's {:.1} ns resolution (median under 2 steps): {}; their means over many calls still hold, single samples do not",
+            resolution,
+            coarse.join(", ")
         ));
     }
 
