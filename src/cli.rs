@@ -108,7 +108,7 @@ struct HotPathArgs {
     #[command(flatten)]
     plugin: PluginArgs,
     /// Measured calls per variant.
-    #[arg(short = 'n', long, default_value_t = HotPathConfig::default().iterations)]
+    #[arg(short = 'n', long, default_value_t = HotPathConfig::default().iterations, value_parser = clap::value_parser!(u64).range(1..))]
     iterations: u64,
     /// Unmeasured calls per variant first.
     #[arg(short, long, default_value_t = HotPathConfig::default().warmup)]
