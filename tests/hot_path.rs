@@ -159,22 +159,52 @@ fn chrome_trace_is_valid_trace_event_format() {
     let x: Vec<&Value> = events.iter().filter(|e| e["ph"] == "X").collect();
     let calls: Vec<&&Value> = x.iter().filter(|e| e["name"] == "call").collect();
     assert_eq!(calls.len(), 10, "5 sampled calls per variant");
-    for phase in x.iter().filter(|e| e["name"] != "call") {
-        assert!(
-            WASM_PHASES.contains(&phase["name"].as_str().unwrap()),
-            "{phase}"
-        );
-        let (ts, end) = (
-            phase["ts"].as_f64().unwrap(),
-            phase["ts"].as_f64().unwrap() + phase["dur"].as_f64().unwrap(),
-        );
-        let parent = calls.iter().find(|c| {
-            c["tid"] == phase["tid"]
-                && c["args"]["iteration"] == phase["args"]["iteration"]
-                && c["ts"].as_f64().unwrap() <= ts
-                && end <= c["ts"].as_f64().unwrap() + c["dur"].as_f64().unwrap() + 1e-9
+    // Phases tile their call exactly: times are whole 2^-16 µs steps (exact
+    // binary fractions, so `ts + dur` of one phase is the next one's `ts` to
+    // the bit in a viewer; decimal µs overlap by ~1e-15 and get mis-nested).
+    // serde_json's default float parsing is not correctly rounded, hence the
+    // comparison in steps.
+    let step = |x: f64| {
+        let s = x * 65536.0;
+        assert!((s - s.round()).abs() < 1e-3, "{x} µs is not a whole step");
+        s.round() as i64
+    };
+    let end = |e: &Value| step(e["ts"].as_f64().unwrap()) + step(e["dur"].as_f64().unwrap());
+    for c in &calls {
+        let mut kids: Vec<&&Value> = x
+            .iter()
+            .filter(|e| {
+                e["name"] != "call"
+                    && e["tid"] == c["tid"]
+                    && e["args"]["iteration"] == c["args"]["iteration"]
+            })
+            .collect();
+        kids.sort_by(|a, b| {
+            a["ts"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["ts"].as_f64().unwrap())
         });
-        assert!(parent.is_some(), "phase not inside its call: {phase}");
+        assert!(!kids.is_empty(), "call without phases: {c}");
+        assert_eq!(kids[0]["ts"], c["ts"], "first phase starts with its call");
+        for pair in kids.windows(2) {
+            assert_eq!(
+                end(pair[0]),
+                step(pair[1]["ts"].as_f64().unwrap()),
+                "{} then {}",
+                pair[0],
+                pair[1]
+            );
+        }
+        assert_eq!(
+            end(kids[kids.len() - 1]),
+            end(c),
+            "last phase ends with its call"
+        );
+        for k in &kids {
+            assert!(WASM_PHASES.contains(&k["name"].as_str().unwrap()), "{k}");
+            assert!(k["dur"].as_f64().unwrap() > 0.0, "zero-length span: {k}");
+        }
     }
     for c in &calls {
         assert!(c["dur"].as_f64().unwrap() > 0.0);

@@ -34,10 +34,16 @@ struct Event<'a> {
     args: serde_json::Value,
 }
 
-/// Integer nanoseconds to the format's microseconds. Rounding start and end
-/// separately keeps every child inside its parent.
-fn us(ns: i64) -> f64 {
-    ns as f64 / 1000.0
+/// Steps of 2^-16 µs (~0.015 ns) per nanosecond. Span edges are rounded to
+/// whole steps, which are exact binary fractions: `ts + dur` of one phase then
+/// equals the next phase's `ts` exactly in every viewer. Decimal microseconds
+/// (`ns / 1000.0`) are not exact, and their ~1e-15 overlaps made DevTools drop
+/// ~12 % of the spans and speedscope mis-nest them.
+const STEPS_PER_NS: f64 = 65.536;
+const STEPS_PER_US: f64 = 65_536.0;
+
+fn steps(ns: f64) -> i64 {
+    (ns * STEPS_PER_NS).round() as i64
 }
 
 impl Exporter for ChromeTrace {
@@ -89,8 +95,13 @@ impl Exporter for ChromeTrace {
         }
         let phase_names: Vec<String> = run.timeline.iter().map(|s| s.phase.to_string()).collect();
         for (s, name) in run.timeline.iter().zip(&phase_names) {
-            let start = s.start_ns.round() as i64;
-            let end = (s.start_ns + s.dur_ns).round() as i64;
+            let start = steps(s.start_ns);
+            let end = steps(s.start_ns + s.dur_ns);
+            // A span the clock saw as zero-length cannot be drawn, and viewers
+            // would nest it inside its neighbour: leave it out.
+            if end <= start {
+                continue;
+            }
             let mut args = json!({ "iteration": s.iteration });
             if let Some(b) = s.bytes_in {
                 args["bytes_in"] = json!(b);
@@ -102,8 +113,8 @@ impl Exporter for ChromeTrace {
                 name,
                 cat: &run.scenario,
                 ph: "X",
-                ts: us(start),
-                dur: Some(us(end - start)),
+                ts: start as f64 / STEPS_PER_US,
+                dur: Some((end - start) as f64 / STEPS_PER_US),
                 pid: PID,
                 tid: tids[s.track.as_str()],
                 args,
