@@ -33,13 +33,9 @@ pub fn call(cfg: &CallConfig) -> Result<Vec<u8>, Error> {
         })?;
         return (b.native)(&input).map_err(|e| Error::plugin(&name, Phase::Execute, e));
     }
-    let export = cfg
-        .export
-        .clone()
-        .or_else(|| plugin.bundled.map(|b| b.export.to_owned()))
-        .ok_or_else(|| Error::Config(format!("{name}: pass --export NAME")))?;
     let engine = wasmtime::Engine::default();
     let loaded = host::load(&name, &engine, &plugin.bytes, Vec::new())?;
+    let export = host::choose_export(&name, cfg.export.as_deref(), plugin.bundled, &loaded.module)?;
     let fail = |e: CallError| e.into_error(&name);
     let mut p =
         Plugin::instantiate(&loaded, &export).map_err(|e| fail(at(Phase::Instantiate)(e)))?;

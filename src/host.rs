@@ -28,7 +28,8 @@ pub struct Loaded {
     pub setup: Vec<PhaseTime>,
 }
 
-fn timed<T>(setup: &mut Vec<PhaseTime>, phase: Phase, f: impl FnOnce() -> T) -> T {
+/// Runs `f`, appending its duration to `setup` as `phase`.
+pub fn timed<T>(setup: &mut Vec<PhaseTime>, phase: Phase, f: impl FnOnce() -> T) -> T {
     let start = Instant::now();
     let out = f();
     setup.push(PhaseTime {
@@ -146,6 +147,35 @@ impl CallError {
     /// Names the plugin: the one-line error wprof reports.
     pub fn into_error(self, plugin: &str) -> Error {
         Error::plugin(plugin, self.phase, one_line(&self.error))
+    }
+}
+
+/// The export to call: the one given, else the bundled plugin's, else the
+/// module's only export with the wprof call signature.
+pub fn choose_export(
+    plugin: &str,
+    given: Option<&str>,
+    bundled: Option<&crate::bundled::Bundled>,
+    module: &Module,
+) -> Result<String, Error> {
+    if let Some(name) = given.or(bundled.map(|b| b.export)) {
+        return Ok(name.to_owned());
+    }
+    match &abi_exports(module)[..] {
+        [only] => Ok(only.clone()),
+        [] => Err(Error::plugin(
+            plugin,
+            Phase::Instantiate,
+            "no export has the wprof signature (i32, i32) -> i64: pass --export",
+        )),
+        many => Err(Error::plugin(
+            plugin,
+            Phase::Instantiate,
+            format!(
+                "cannot tell which export to call ({}): pass --export",
+                many.join(", ")
+            ),
+        )),
     }
 }
 

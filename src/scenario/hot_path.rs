@@ -452,27 +452,7 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
         plugin.read.clone().into_iter().collect(),
     )?;
     let input = cfg.input.load(&plugin)?;
-    let export = match (&cfg.export, plugin.bundled) {
-        (Some(e), _) => e.clone(),
-        (None, Some(b)) => b.export.to_owned(),
-        (None, None) => match host::abi_exports(&loaded.module)[..] {
-            [ref only] => only.clone(),
-            ref many => {
-                return Err(Error::plugin(
-                    &name,
-                    Phase::Instantiate,
-                    format!(
-                        "cannot tell which export to call ({}): pass --export",
-                        if many.is_empty() {
-                            "none has the (i32, i32) -> i64 signature".to_owned()
-                        } else {
-                            many.join(", ")
-                        }
-                    ),
-                ));
-            }
-        },
-    };
+    let export = host::choose_export(&name, cfg.export.as_deref(), plugin.bundled, &loaded.module)?;
     let mut setup = loaded.setup.clone();
     let start = Instant::now();
     let instance = Plugin::instantiate(&loaded, &export)
