@@ -144,16 +144,22 @@ pub struct Uninstrumented {
     pub calls: u64,
     /// Batches they were timed in (one clock read before and after each).
     pub batches: u64,
-    /// Mean time per call over all batches, in nanoseconds.
+    /// Calls per batch (the last batch of a round may have fewer).
+    pub batch_calls: u64,
+    /// Mean time per call over all calls, in nanoseconds.
     pub mean_ns: f64,
+    /// Median over batches of each batch's mean per call, in nanoseconds:
+    /// the figure comparisons use, robust to a batch hit by a disturbance.
+    pub median_ns: f64,
     /// Fastest batch's mean per call, in nanoseconds.
     pub batch_min_ns: f64,
     /// Slowest batch's mean per call, in nanoseconds.
     pub batch_max_ns: f64,
-    /// Calls per second at `mean_ns`.
+    /// Calls per second at `median_ns`.
     pub per_sec: f64,
-    /// How much slower the instrumented calls were on average:
-    /// (instrumented mean - uninstrumented mean) / uninstrumented mean, in %.
+    /// How much the clock reads slowed calls down: the instrumented calls,
+    /// grouped in batches of the same size, median of batch means, against
+    /// `median_ns`, in %.
     pub instrumentation_overhead_pct: f64,
 }
 
@@ -164,9 +170,9 @@ pub struct Comparison {
     pub baseline: String,
     /// Variant compared (`wasm`).
     pub subject: String,
-    /// Subject / baseline, uninstrumented mean per call.
+    /// Subject / baseline, uninstrumented per call (`median_ns`).
     pub ratio: f64,
-    /// Subject - baseline, uninstrumented mean per call, in nanoseconds.
+    /// Subject - baseline, uninstrumented per call (`median_ns`), in nanoseconds.
     pub overhead_ns: f64,
     /// `overhead_ns` as a percentage of the baseline.
     pub overhead_pct: f64,

@@ -71,7 +71,11 @@ fn run_json_has_every_phase_with_n_equal_to_iterations() {
         );
         let u = &v["uninstrumented"];
         assert_eq!(u["calls"], 2000);
-        assert_eq!(u["batches"], 4);
+        assert_eq!(
+            u["batches"], 4,
+            "one batch per round: 500 calls is under a batch"
+        );
+        assert_eq!(u["batch_calls"], 1000);
         assert!(u["mean_ns"].as_f64().unwrap() > 0.0);
     }
     assert_eq!(variants[0]["name"], "wasm");
@@ -81,9 +85,9 @@ fn run_json_has_every_phase_with_n_equal_to_iterations() {
         (c["subject"].as_str(), c["baseline"].as_str()),
         (Some("wasm"), Some("native"))
     );
-    let wasm_mean = variants[0]["uninstrumented"]["mean_ns"].as_f64().unwrap();
-    let native_mean = variants[1]["uninstrumented"]["mean_ns"].as_f64().unwrap();
-    assert!((c["ratio"].as_f64().unwrap() - wasm_mean / native_mean).abs() < 1e-9);
+    let wasm = variants[0]["uninstrumented"]["median_ns"].as_f64().unwrap();
+    let native = variants[1]["uninstrumented"]["median_ns"].as_f64().unwrap();
+    assert!((c["ratio"].as_f64().unwrap() - wasm / native).abs() < 1e-9);
     let deltas: Vec<&str> = c["phases"]
         .as_array()
         .unwrap()
@@ -351,4 +355,22 @@ fn a_copy_of_the_bundled_wasm_keeps_its_native_baseline() {
     let run = record(&sb, &["--plugin", "copy.wasm"]);
     assert_eq!(run["variants"][1]["name"], "native");
     assert_eq!(run["plugin"]["export"], "check_interactions");
+}
+
+#[test]
+fn uninstrumented_calls_are_timed_in_batches_of_a_thousand() {
+    let sb = Sandbox::new();
+    sb.ok(&[
+        "record", "hot-path", "-o", "out", "-q", "-n", "5000", "-w", "0", "--rounds", "2",
+    ]);
+    let run = sb.json("out/hot-path.json");
+    for v in run["variants"].as_array().unwrap() {
+        let u = &v["uninstrumented"];
+        assert_eq!(u["calls"], 5000);
+        // 2500 calls a round: batches of 1000, 1000 and 500, twice.
+        assert_eq!(u["batches"], 6);
+        let f = |k: &str| u[k].as_f64().unwrap();
+        assert!(f("batch_min_ns") <= f("median_ns") && f("median_ns") <= f("batch_max_ns"));
+        assert!((f("per_sec") - 1e9 / f("median_ns")).abs() < 1e-6);
+    }
 }

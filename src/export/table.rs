@@ -70,12 +70,12 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
                     .iter()
                     .find(|v| v.name == name)
                     .and_then(|v| v.uninstrumented.as_ref())
-                    .map_or(0.0, |u| u.mean_ns)
+                    .map_or(0.0, |u| u.median_ns)
             };
             writeln!(out)?;
             writeln!(
                 out,
-                "{} vs {}: {} vs {} per call (uninstrumented means): {:.2}x, {:+.1} ns ({:+.1} %); medians {:.2}x",
+                "{} vs {}: {} vs {} per call (uninstrumented): {:.2}x, {:+.1} ns ({:+.1} %); instrumented medians {:.2}x",
                 c.subject,
                 c.baseline,
                 fmt_ns(mean(&c.subject)),
@@ -145,9 +145,11 @@ fn variant(v: &Variant, out: &mut dyn Write) -> std::io::Result<()> {
     if let Some(u) = &v.uninstrumented {
         write!(
             out,
-            "; uninstrumented: {} per call over {} batches ({:.0} calls/s), instrumentation overhead {:+.2} %",
-            fmt_ns(u.mean_ns),
+            "\n  uninstrumented: {} per call (median of {} batch means of {} calls; mean {}), {:.0} calls/s; instrumentation overhead {:+.2} %",
+            fmt_ns(u.median_ns),
             u.batches,
+            u.batch_calls,
+            fmt_ns(u.mean_ns),
             u.per_sec,
             u.instrumentation_overhead_pct
         )?;

@@ -4,7 +4,7 @@
 //!
 //! Calls are measured in rounds. In each round every variant runs a batch of
 //! instrumented calls (a clock read at each phase boundary) and a batch of the
-//! same calls uninstrumented (one read per batch), alternating which goes
+//! same calls uninstrumented (one read per 1000 calls), alternating which goes
 //! first, so drift on a shared machine falls on both alike.
 
 use std::hint::black_box;
@@ -190,7 +190,15 @@ struct Recording {
     calls: usize,
     /// `(calls, ticks)` of each uninstrumented batch.
     batches: Vec<(u64, u64)>,
+    /// `(first row, calls)` of each instrumented batch, the same sizes.
+    timed_batches: Vec<(usize, usize)>,
 }
+
+/// Calls per batch. Batches are compared by their mean per call, and the
+/// median over batches shrugs off the odd batch hit by an interrupt or a
+/// neighbour, which a mean over all calls does not. One clock read pair per
+/// 1000 calls costs nothing measurable.
+const BATCH_CALLS: usize = 1000;
 
 impl Recording {
     fn new<T: Target>(iterations: usize, rounds: usize) -> Recording {
@@ -204,7 +212,8 @@ impl Recording {
             stamps,
             width,
             calls: 0,
-            batches: Vec::with_capacity(rounds),
+            batches: Vec::with_capacity(iterations / BATCH_CALLS + rounds),
+            timed_batches: Vec::with_capacity(iterations / BATCH_CALLS + rounds),
         }
     }
 }
@@ -228,20 +237,26 @@ fn round<T: Target, C: Clock>(
     calls: usize,
     instrumented_first: bool,
 ) -> Result<(), CallError> {
+    let w = rec.width;
     for pass in [instrumented_first, !instrumented_first] {
-        if pass {
-            let w = rec.width;
-            for row in rec.stamps[rec.calls * w..(rec.calls + calls) * w].chunks_exact_mut(w) {
-                target.call_timed(clock, row)?;
+        let mut left = calls;
+        while left > 0 {
+            let n = left.min(BATCH_CALLS);
+            left -= n;
+            if pass {
+                for row in rec.stamps[rec.calls * w..(rec.calls + n) * w].chunks_exact_mut(w) {
+                    target.call_timed(clock, row)?;
+                }
+                rec.timed_batches.push((rec.calls, n));
+                rec.calls += n;
+            } else {
+                let start = clock.now();
+                for _ in 0..n {
+                    target.call()?;
+                }
+                let end = clock.now();
+                rec.batches.push((n as u64, end - start));
             }
-            rec.calls += calls;
-        } else {
-            let start = clock.now();
-            for _ in 0..calls {
-                target.call()?;
-            }
-            let end = clock.now();
-            rec.batches.push((calls as u64, end - start));
         }
     }
     Ok(())
@@ -341,20 +356,32 @@ fn summarise(
     let uninstrumented = (!rec.batches.is_empty()).then(|| {
         let calls: u64 = rec.batches.iter().map(|b| b.0).sum();
         let ticks: u64 = rec.batches.iter().map(|b| b.1).sum();
-        let per_call = |(c, t): &(u64, u64)| *t as f64 * ns_per_tick / *c as f64;
         let mean = ticks as f64 * ns_per_tick / calls as f64;
+        let mut plain: Vec<f64> = rec
+            .batches
+            .iter()
+            .map(|&(c, t)| t as f64 * ns_per_tick / c as f64)
+            .collect();
+        let mut timed: Vec<f64> = rec
+            .timed_batches
+            .iter()
+            .map(|&(first, n)| {
+                let ticks: u64 = rows().skip(first).take(n).map(|r| r[w - 1] - r[0]).sum();
+                ticks as f64 * ns_per_tick / n as f64
+            })
+            .collect();
+        let plain = Stats::from_samples(&mut plain).expect("batches is not empty");
+        let timed_median = Stats::from_samples(&mut timed).map_or(call_mean, |s| s.p50_ns);
         Uninstrumented {
             calls,
-            batches: rec.batches.len() as u64,
+            batches: plain.n,
+            batch_calls: BATCH_CALLS as u64,
             mean_ns: mean,
-            batch_min_ns: rec
-                .batches
-                .iter()
-                .map(per_call)
-                .fold(f64::INFINITY, f64::min),
-            batch_max_ns: rec.batches.iter().map(per_call).fold(0.0, f64::max),
-            per_sec: 1e9 / mean,
-            instrumentation_overhead_pct: 100.0 * (call_mean - mean) / mean,
+            median_ns: plain.p50_ns,
+            batch_min_ns: plain.min_ns,
+            batch_max_ns: plain.max_ns,
+            per_sec: 1e9 / plain.p50_ns,
+            instrumentation_overhead_pct: 100.0 * (timed_median - plain.p50_ns) / plain.p50_ns,
         }
     });
     Variant {
@@ -429,9 +456,9 @@ fn compare(subject: &Variant, baseline: &Variant) -> Option<Comparison> {
     Some(Comparison {
         baseline: baseline.name.clone(),
         subject: subject.name.clone(),
-        ratio: su.mean_ns / bu.mean_ns,
-        overhead_ns: su.mean_ns - bu.mean_ns,
-        overhead_pct: 100.0 * (su.mean_ns - bu.mean_ns) / bu.mean_ns,
+        ratio: su.median_ns / bu.median_ns,
+        overhead_ns: su.median_ns - bu.median_ns,
+        overhead_pct: 100.0 * (su.median_ns - bu.median_ns) / bu.median_ns,
         p50_ratio: sc.stats.p50_ns / bc.stats.p50_ns,
         phases,
     })
