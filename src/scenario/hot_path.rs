@@ -481,13 +481,10 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
     let input = cfg.input.load(&plugin)?;
     let export = host::choose_export(&name, cfg.export.as_deref(), plugin.bundled, &loaded.module)?;
     let mut setup = loaded.setup.clone();
-    let start = Instant::now();
-    let instance = Plugin::instantiate(&loaded, &export)
-        .map_err(|e| at(Phase::Instantiate)(e).into_error(&name))?;
-    setup.push(PhaseTime {
-        phase: Phase::Instantiate,
-        ns: start.elapsed().as_nanos() as f64,
-    });
+    let instance = host::timed(&mut setup, Phase::Instantiate, || {
+        Plugin::instantiate(&loaded, &export)
+    })
+    .map_err(|e| at(Phase::Instantiate)(e).into_error(&name))?;
 
     let call_error = |e: CallError| e.into_error(&name);
     let mut wasm = WasmTarget {
@@ -540,7 +537,7 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
     let bytes = (input_bytes, wasm_output.len() as u64);
     let engine_desc = format!(
         "wasmtime {} (cranelift, speed), wprof ABI, JSON",
-        wasmtime_version()
+        super::WASMTIME_VERSION
     );
     let mut variants = vec![summarise(
         "wasm",
@@ -640,9 +637,4 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
         timeline: spans,
         notes,
     })
-}
-
-/// The Wasmtime version wprof links (from Cargo.lock at build time).
-fn wasmtime_version() -> &'static str {
-    super::WASMTIME_VERSION
 }
