@@ -19,8 +19,7 @@ use crate::host::{self, CallError, Plugin, at};
 use crate::measure::{self, Clock, ClockChoice, ClockKind};
 use crate::phase::Phase;
 use crate::run::{
-    ClockInfo, Comparison, PhaseDelta, PhaseStats, PhaseTime, PluginInfo, Run, Span,
-    Uninstrumented, Variant,
+    ClockInfo, Comparison, PhaseDelta, PhaseStats, PluginInfo, Run, Span, Uninstrumented, Variant,
 };
 use crate::source::{InputSpec, PluginSpec};
 use crate::stats::Stats;
