@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::call::{self, CallConfig};
 use crate::export::{self, Exporter, OutputConfig};
 use crate::measure::ClockChoice;
+use crate::run::Run;
+use crate::scenario::cold_start::{self, ColdStartConfig, Iterations, Rung};
 use crate::scenario::hot_path::{self, HotPathConfig};
 use crate::source::{InputSpec, PluginSpec};
 
@@ -28,12 +30,21 @@ enum Command {
     Record(Record),
     /// Call a plugin's export once and print its output.
     Call(CallArgs),
+    /// Precompile a plugin into a .cwasm for `record cold-start --precompiled`.
+    #[command(after_help = "Example:\n  wprof compile --plugin drug-checker -o drug-checker.cwasm")]
+    Compile(CompileArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum Record {
     /// Repeated calls into a loaded plugin, phase by phase, against native.
     HotPath(HotPathArgs),
+    /// From a module file to a first call's result, phase by phase, on every
+    /// rung of the ladder of remedies (JIT, Winch, AOT, Wizer, pooling).
+    #[command(
+        after_help = "Examples:\n  wprof record cold-start\n  wprof record cold-start --plugin my.wasm --export run --input in.json --rungs cranelift,aot-mmap,pooling"
+    )]
+    ColdStart(ColdStartArgs),
 }
 
 /// Which plugin, export and input.
@@ -148,6 +159,114 @@ impl HotPathArgs {
 }
 
 #[derive(Debug, Args)]
+struct ColdStartArgs {
+    /// Bundled plugin names or .wasm/.wat files, comma-separated or repeated
+    /// [default: every bundled plugin].
+    #[arg(short, long, value_delimiter = ',')]
+    plugin: Vec<String>,
+    /// Export to call first [default: the bundled plugin's, or the module's
+    /// only (i32, i32) -> i64 export].
+    #[arg(short, long)]
+    export: Option<String>,
+    /// JSON input file of the first call [default: the bundled plugin's input.json].
+    #[arg(short, long, conflicts_with = "input_json")]
+    input: Option<PathBuf>,
+    /// JSON input given inline.
+    #[arg(long, value_name = "JSON")]
+    input_json: Option<String>,
+    /// Rungs to measure, comma-separated; the first is the baseline.
+    #[arg(long, value_delimiter = ',', default_values_t = ColdStartConfig::default().rungs)]
+    rungs: Vec<Rung>,
+    /// Exactly N measured iterations per rung [default: time-bounded, see
+    /// --min-iterations, --max-iterations, --time-per-rung].
+    #[arg(short = 'n', long, value_parser = clap::value_parser!(u64).range(1..))]
+    iterations: Option<u64>,
+    /// Fewest measured iterations per rung.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    min_iterations: u64,
+    /// Most measured iterations per rung.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    max_iterations: u64,
+    /// Time each rung goes on for once it has its fewest iterations, e.g. 1s, 500ms.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    time_per_rung: std::time::Duration,
+    /// Unmeasured iterations per rung first.
+    #[arg(short, long, default_value_t = ColdStartConfig::default().warmup)]
+    warmup: u64,
+    /// A .cwasm made by `wprof compile` for the aot rungs to load (one plugin only).
+    #[arg(long, value_name = "FILE")]
+    precompiled: Option<PathBuf>,
+    /// Iterations per rung drawn into the Chrome trace.
+    #[arg(long, default_value_t = ColdStartConfig::default().trace_iterations)]
+    trace_iterations: u64,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+impl ColdStartArgs {
+    fn configs(&self) -> anyhow::Result<Vec<ColdStartConfig>> {
+        let input = match (&self.input, &self.input_json) {
+            (Some(path), _) => InputSpec::File(path.clone()),
+            (None, Some(text)) => InputSpec::Inline(text.clone()),
+            (None, None) => InputSpec::Default,
+        };
+        let plugins: Vec<PluginSpec> = if self.plugin.is_empty() {
+            crate::bundled::BUNDLED
+                .iter()
+                .map(|b| PluginSpec::Bundled(b.name))
+                .collect()
+        } else {
+            self.plugin.iter().map(|p| PluginSpec::parse(p)).collect()
+        };
+        if plugins.len() > 1 && self.precompiled.is_some() {
+            anyhow::bail!("--precompiled is for one plugin: pass a single --plugin");
+        }
+        if self.min_iterations > self.max_iterations {
+            anyhow::bail!(
+                "--min-iterations {} is over --max-iterations {}",
+                self.min_iterations,
+                self.max_iterations
+            );
+        }
+        let iterations = match self.iterations {
+            Some(n) => Iterations::Exactly(n),
+            None => Iterations::Timed {
+                min: self.min_iterations,
+                max: self.max_iterations,
+                time: self.time_per_rung,
+            },
+        };
+        Ok(plugins
+            .into_iter()
+            .map(|plugin| ColdStartConfig {
+                plugin,
+                export: self.export.clone(),
+                input: input.clone(),
+                rungs: self.rungs.clone(),
+                iterations,
+                warmup: self.warmup,
+                precompiled: self.precompiled.clone(),
+                trace_iterations: self.trace_iterations,
+            })
+            .collect())
+    }
+}
+
+#[derive(Debug, Args)]
+struct CompileArgs {
+    /// A bundled plugin's name, or a .wasm/.wat file.
+    #[arg(short, long, default_value = "drug-checker")]
+    plugin: String,
+    /// Where to write the precompiled module.
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    /// Compile with the settings of this cold-start rung (cranelift,
+    /// cranelift-opt-none, winch): the aot rungs load only cranelift's.
+    #[arg(long, default_value_t = Rung::Cranelift)]
+    like: Rung,
+}
+
+#[derive(Debug, Args)]
 struct CallArgs {
     #[command(flatten)]
     plugin: PluginArgs,
@@ -164,17 +283,23 @@ pub fn run() -> anyhow::Result<()> {
             let out = args.output.config()?;
             out.prepare()?;
             let run = hot_path::run(&args.config())?;
-            let written = out.write_all(&run)?;
-            let mut stdout = std::io::stdout().lock();
-            if args.output.json {
-                export::RunJson.write(&run, &mut stdout)?;
-            } else if !args.output.quiet {
-                export::Table.write(&run, &mut stdout)?;
-                writeln!(stdout)?;
-                for path in written {
-                    writeln!(stdout, "wrote {}", path.display())?;
-                }
-            }
+            report(&[run], &out, &args.output)?;
+        }
+        Command::Record(Record::ColdStart(args)) => {
+            let configs = args.configs()?;
+            let out = args.output.config()?;
+            out.prepare()?;
+            let runs = configs
+                .iter()
+                .map(cold_start::run)
+                .collect::<Result<Vec<_>, _>>()?;
+            report(&runs, &out, &args.output)?;
+            failed(&runs)?;
+        }
+        Command::Compile(args) => {
+            let size =
+                cold_start::compile(&PluginSpec::parse(&args.plugin), args.like, &args.output)?;
+            println!("wrote {} ({size} B)", args.output.display());
         }
         Command::Call(args) => {
             let (plugin, input) = args.plugin.specs();
@@ -191,6 +316,65 @@ pub fn run() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes every run's files and prints them as asked. A run's files are
+/// named after its scenario, and also its plugin when there are several.
+fn report(runs: &[Run], out: &OutputConfig, args: &OutputArgs) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    let mut written = Vec::new();
+    for run in runs {
+        let stem = if runs.len() > 1 {
+            let plugin = std::path::Path::new(&run.plugin.name)
+                .file_stem()
+                .map_or_else(
+                    || run.plugin.name.clone(),
+                    |s| s.to_string_lossy().into_owned(),
+                );
+            format!("{}.{plugin}", run.scenario)
+        } else {
+            run.scenario.clone()
+        };
+        written.extend(out.write_all(run, &stem)?);
+    }
+    if args.json {
+        if let [run] = runs {
+            export::RunJson.write(run, &mut stdout)?;
+        } else {
+            serde_json::to_writer_pretty(&mut stdout, runs)?;
+            writeln!(stdout)?;
+        }
+    } else if !args.quiet {
+        for run in runs {
+            export::Table.write(run, &mut stdout)?;
+            writeln!(stdout)?;
+        }
+        for path in written {
+            writeln!(stdout, "wrote {}", path.display())?;
+        }
+    }
+    Ok(())
+}
+
+/// Fails when a run recorded a failed variant (after its files are written):
+/// the first failure is the error, the others go to stderr first.
+fn failed(runs: &[Run]) -> anyhow::Result<()> {
+    let mut all = runs.iter().flat_map(|r| {
+        r.failures.iter().map(move |f| {
+            crate::Error::plugin(
+                &r.plugin.name,
+                f.phase,
+                format!("{}: {}", f.variant, f.cause),
+            )
+        })
+    });
+    let Some(first) = all.next() else {
+        return Ok(());
+    };
+    for other in all {
+        eprintln!("wprof: error: {other}");
+    }
+    Err(first.into())
 }
 
 #[cfg(test)]
@@ -212,5 +396,12 @@ mod tests {
         };
         assert_eq!(args.config(), HotPathConfig::default());
         assert_eq!(args.output.config().unwrap(), OutputConfig::default());
+
+        let cli =
+            Cli::try_parse_from(["wprof", "record", "cold-start", "-p", "drug-checker"]).unwrap();
+        let Command::Record(Record::ColdStart(args)) = cli.command else {
+            panic!("not cold-start")
+        };
+        assert_eq!(args.configs().unwrap(), vec![ColdStartConfig::default()]);
     }
 }

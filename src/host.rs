@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use anyhow::{Context as _, anyhow, bail};
-use wasmtime::{Engine, Instance, Memory, Module, Store, TypedFunc};
+use wasmtime::{Engine, Instance, InstancePre, Memory, Module, Store, TypedFunc};
 use wprof_guest::unpack;
 
 use crate::error::{Error, one_line};
@@ -15,6 +15,8 @@ use crate::run::PhaseTime;
 pub const ALLOC_EXPORT: &str = "wprof_alloc";
 /// See [`ALLOC_EXPORT`].
 pub const FREE_EXPORT: &str = "wprof_free";
+/// The optional export `() -> ()` that does a plugin's start-up work.
+pub const INIT_EXPORT: &str = "wprof_init";
 
 /// A compiled module plus what its setup phases cost.
 pub struct Loaded {
@@ -112,7 +114,7 @@ pub fn abi_exports(module: &Module) -> Vec<String> {
     use wasmtime::{ExternType, ValType};
     module
         .exports()
-        .filter(|e| e.name() != ALLOC_EXPORT && e.name() != FREE_EXPORT)
+        .filter(|e| ![ALLOC_EXPORT, FREE_EXPORT, INIT_EXPORT].contains(&e.name()))
         .filter(|e| match e.ty() {
             ExternType::Func(f) => {
                 let params: Vec<_> = f.params().collect();
@@ -197,8 +199,28 @@ pub struct Packed(i64);
 impl Plugin {
     /// Instantiates `loaded` and looks up the ABI exports and `export`.
     pub fn instantiate(loaded: &Loaded, export: &str) -> anyhow::Result<Plugin> {
-        let mut store = Store::new(&loaded.engine, ());
-        let instance = Instance::new(&mut store, &loaded.module, &[])?;
+        Plugin::new(&loaded.engine, &loaded.module, export)
+    }
+
+    /// Instantiates `module` in a new store of `engine`.
+    pub fn new(engine: &Engine, module: &Module, export: &str) -> anyhow::Result<Plugin> {
+        let mut store = Store::new(engine, ());
+        let instance = Instance::new(&mut store, module, &[])?;
+        Plugin::with_instance(store, instance, export)
+    }
+
+    /// Instantiates a pre-linked module in a new store.
+    pub fn from_pre(pre: &InstancePre<()>, export: &str) -> anyhow::Result<Plugin> {
+        let mut store = Store::new(pre.module().engine(), ());
+        let instance = pre.instantiate(&mut store)?;
+        Plugin::with_instance(store, instance, export)
+    }
+
+    fn with_instance(
+        mut store: Store<()>,
+        instance: Instance,
+        export: &str,
+    ) -> anyhow::Result<Plugin> {
         let memory = instance
             .get_memory(&mut store, "memory")
             .ok_or_else(|| anyhow!("the module exports no memory named `memory`"))?;

@@ -10,12 +10,22 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
+    /// Create the Wasmtime `Engine` a rung runs on (once per rung).
+    Engine,
+    /// Run Wizer: execute the plugin's `wprof_init` and snapshot the
+    /// initialised instance into a new module (once, ahead of time).
+    PreInit,
     /// Read the module's bytes from disk (and turn text format into binary).
     Read,
     /// Validate the module (type-check the bytecode).
     Validate,
     /// Compile the module to machine code.
     Compile,
+    /// Load a precompiled module (`Module::deserialize` from bytes, or
+    /// `Module::deserialize_file`, which maps the file).
+    Deserialize,
+    /// Resolve a module's imports once ahead of instantiation (`InstancePre`).
+    Link,
     /// Create an instance: link imports, allocate memory, run the start function.
     Instantiate,
     /// Serialise the host's input (e.g. to JSON).
@@ -32,14 +42,21 @@ pub enum Phase {
     Free,
     /// One whole call, enclosing its phases.
     Call,
+    /// One whole cold start, from loading the module to the first call's
+    /// result, enclosing its phases.
+    ColdStart,
 }
 
 impl Phase {
     /// Every phase, in the order they happen.
-    pub const ALL: [Phase; 11] = [
+    pub const ALL: [Phase; 16] = [
+        Phase::Engine,
+        Phase::PreInit,
         Phase::Read,
         Phase::Validate,
         Phase::Compile,
+        Phase::Deserialize,
+        Phase::Link,
         Phase::Instantiate,
         Phase::Encode,
         Phase::CopyIn,
@@ -48,14 +65,19 @@ impl Phase {
         Phase::Decode,
         Phase::Free,
         Phase::Call,
+        Phase::ColdStart,
     ];
 
     /// The phase's name as written everywhere (kebab-case).
     pub const fn as_str(self) -> &'static str {
         match self {
+            Phase::Engine => "engine",
+            Phase::PreInit => "pre-init",
             Phase::Read => "read",
             Phase::Validate => "validate",
             Phase::Compile => "compile",
+            Phase::Deserialize => "deserialize",
+            Phase::Link => "link",
             Phase::Instantiate => "instantiate",
             Phase::Encode => "encode",
             Phase::CopyIn => "copy-in",
@@ -64,7 +86,14 @@ impl Phase {
             Phase::Decode => "decode",
             Phase::Free => "free",
             Phase::Call => "call",
+            Phase::ColdStart => "cold-start",
         }
+    }
+
+    /// Whether this phase is a whole that encloses the others (a call, a
+    /// cold start) rather than a part of one.
+    pub const fn is_whole(self) -> bool {
+        matches!(self, Phase::Call | Phase::ColdStart)
     }
 }
 

@@ -28,7 +28,9 @@ pub struct Run {
     pub host: Host,
     /// The plugin that was measured.
     pub plugin: PluginInfo,
-    /// Measured iterations per variant (warm-up excluded).
+    /// Measured iterations per variant (warm-up excluded). Where variants ran
+    /// until a time budget was spent, the most any ran; each phase's `n`
+    /// says how many that variant ran.
     pub iterations: u64,
     /// The scenario's other settings, by name, as given or defaulted.
     pub settings: BTreeMap<String, serde_json::Value>,
@@ -43,8 +45,54 @@ pub struct Run {
     pub comparison: Option<Comparison>,
     /// Spans of a sample of calls, for timeline viewers.
     pub timeline: Vec<Span>,
+    /// Variants fastest first, against a baseline variant; absent when the
+    /// scenario ranks nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<Ranking>,
+    /// The conclusions, one sentence each, drawn from the numbers above.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verdicts: Vec<String>,
+    /// Variants that could not be measured, with why. The run is otherwise
+    /// complete; wprof exits non-zero when this is not empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<Failure>,
     /// Things the reader must know: what was not measured and why, warnings.
     pub notes: Vec<String>,
+}
+
+/// Variants ordered by a figure, each against the baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ranking {
+    /// The variant every other is compared with (the naive way).
+    pub baseline: String,
+    /// The phase whose median orders the variants (the whole iteration).
+    pub phase: Phase,
+    /// Fastest first.
+    pub rows: Vec<Rank>,
+}
+
+/// One variant's place in a [`Ranking`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rank {
+    /// The variant.
+    pub variant: String,
+    /// Median of the ranking phase, in nanoseconds.
+    pub p50_ns: f64,
+    /// 95th percentile of the ranking phase, in nanoseconds.
+    pub p95_ns: f64,
+    /// Baseline median / this median: how many times faster than the baseline.
+    pub speedup: f64,
+}
+
+/// A variant that failed, and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The variant (e.g. a cold-start rung).
+    pub variant: String,
+    /// The phase it failed in.
+    pub phase: Phase,
+    /// Why, on one line.
+    pub cause: String,
 }
 
 /// The machine and runtime.
@@ -106,17 +154,34 @@ pub struct PhaseTime {
 }
 
 /// One way of running the plugin and what each phase of its calls cost.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Variant {
     /// Short name: `wasm`, `native`, or a rung name.
     pub name: String,
     /// What runs, in words (engine, compiler, build).
     pub description: String,
-    /// Per-phase statistics in call order; the last row is [`Phase::Call`],
-    /// the whole call. The phase rows add up to it exactly, per call.
+    /// Per-phase statistics in order; the last row is the whole
+    /// ([`Phase::Call`], [`Phase::ColdStart`]). The phase rows add up to it
+    /// exactly, per iteration.
     pub phases: Vec<PhaseStats>,
     /// The same calls timed per batch without per-phase clock reads.
     pub uninstrumented: Option<Uninstrumented>,
+    /// One-off work this variant needs before its iterations (creating its
+    /// engine, precompiling, pre-initialising), measured once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub setup: Vec<PhaseTime>,
+    /// Size in bytes of the wasm module this variant loads, where it differs
+    /// from the plugin's (e.g. a Wizer snapshot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module_bytes: Option<u64>,
+    /// Size in bytes of the module compiled by this variant's engine, as
+    /// Wasmtime serialises it (a `.cwasm`: machine code plus metadata).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiled_bytes: Option<u64>,
+    /// Other measured facts about this variant, by name (e.g. how many
+    /// instances a pooling allocator had live during a call).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub facts: BTreeMap<String, serde_json::Value>,
 }
 
 impl Variant {
@@ -200,7 +265,7 @@ pub struct PhaseDelta {
 pub struct Span {
     /// Timeline row it belongs to (the variant name).
     pub track: String,
-    /// The phase (or [`Phase::Call`] for the enclosing call).
+    /// The phase (or a whole, e.g. [`Phase::Call`], enclosing the phases).
     pub phase: Phase,
     /// Start, in nanoseconds since the run's first clock read.
     pub start_ns: f64,

@@ -25,6 +25,9 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const DH_VIEW = process.env.DH_VIEW || '/usr/libexec/valgrind/dh_view.html';
 const SPEEDSCOPE = path.join(HERE, 'node_modules/speedscope/dist/release/index.html');
 const VIEWPORT = { width: 1400, height: 900 };
+// Span names that enclose an iteration's phases (wprof's Phase::is_whole).
+const WHOLES = new Set(['call', 'cold-start']);
+const isWhole = (name) => WHOLES.has(name);
 const INSTALL_ALL = `sudo ${path.relative(process.cwd(), path.join(ROOT, 'scripts/install-viewers')) || 'scripts/install-viewers'}`;
 
 // ---------------------------------------------------------------- command line
@@ -259,7 +262,7 @@ async function checkSvg(ctx, file) {
       let found = 0;
       for (const v of exp.variants) {
         const vf = named(v.name).filter((f) => named(exp.scenario).some((s) => on(f, s)));
-        for (const p of v.phases.filter((p) => p !== 'call')) {
+        for (const p of v.phases.filter((p) => !isWhole(p))) {
           if (vf.some((parent) => named(p).some((f) => on(f, parent)))) found++;
           else missing.push(`${exp.scenario};${v.name};${p}`);
         }
@@ -314,9 +317,9 @@ async function checkTraceEngine(ctx, events, exp) {
   const total = threads.reduce((n, t) => n + t.entries.length, 0);
   if (!total) problems.push('trace_engine found no events on any thread');
 
-  const phaseSet = exp ? new Set(exp.variants.flatMap((v) => v.phases.filter((p) => p !== 'call'))) : null;
-  const isPhase = (name) => (phaseSet ? phaseSet.has(name) : name !== 'call');
-  const hasCalls = threads.some((t) => t.entries.some((e) => e.name === 'call'));
+  const phaseSet = exp ? new Set(exp.variants.flatMap((v) => v.phases.filter((p) => !isWhole(p)))) : null;
+  const isPhase = (name) => (phaseSet ? phaseSet.has(name) : !isWhole(name));
+  const hasCalls = threads.some((t) => t.entries.some((e) => isWhole(e.name)));
   let dropped = 0, unnested = 0, zero = 0;
   let droppedExample = null;
   for (const t of threads) {
@@ -333,13 +336,13 @@ async function checkTraceEngine(ctx, events, exp) {
             `"${e.name}" ts=${e.ts} dur=${e.dur} on ${t.name ?? `tid ${t.tid}`}` +
             (prev ? ` starts before "${prev.name}" (ts=${prev.ts} dur=${prev.dur}) ends at ${prev.ts + prev.dur}` : '');
         }
-      } else if (hasCalls && isPhase(e.name) && node.parent?.entry.name !== 'call') {
+      } else if (hasCalls && isPhase(e.name) && !isWhole(node.parent?.entry.name)) {
         unnested++;
       }
     });
   }
   if (dropped) problems.push(`${dropped} of ${total} events left out of DevTools' call tree, so not drawn (e.g. ${droppedExample})`);
-  if (unnested) problems.push(`${unnested} phase events not directly inside a "call" event`);
+  if (unnested) problems.push(`${unnested} phase events not directly inside their whole ("call", "cold-start")`);
   if (zero) problems.push(`${zero} events with zero duration`);
 
   if (exp) {
@@ -417,7 +420,7 @@ async function checkSpeedscope(ctx, file, exp) {
       // the part before the args.
       const frameNames = exported.shared.frames.map((f) => f.name);
       const base = (i) => frameNames[i].replace(/ \{.*\}$/s, '');
-      const phaseSet = exp ? new Set(exp.variants.flatMap((v) => v.phases.filter((p) => p !== 'call'))) : null;
+      const phaseSet = exp ? new Set(exp.variants.flatMap((v) => v.phases.filter((p) => !isWhole(p)))) : null;
       let unnested = 0;
       const profiles = exported.profiles.map((p) => {
         const stack = [];
@@ -425,15 +428,15 @@ async function checkSpeedscope(ctx, file, exp) {
         for (const ev of p.events ?? []) {
           if (ev.type === 'O') {
             const name = base(ev.frame);
-            const isPhase = phaseSet ? phaseSet.has(name) : name !== 'call';
-            if (isPhase && (!stack.length || base(stack.at(-1)) !== 'call')) unnested++;
+            const isPhase = phaseSet ? phaseSet.has(name) : !isWhole(name);
+            if (isPhase && (!stack.length || !isWhole(base(stack.at(-1))))) unnested++;
             stack.push(ev.frame);
             seen.add(name);
           } else if (ev.type === 'C') stack.pop();
         }
         return { name: p.name, seen };
       });
-      if (unnested) problems.push(`speedscope nests ${unnested} phase events outside their "call"`);
+      if (unnested) problems.push(`speedscope nests ${unnested} phase events outside their whole ("call", "cold-start")`);
       // speedscope repairs badly nested input and says so on the console; each repair is a
       // span drawn in the wrong place.
       const repairs = log.warnings.filter((w) => /^ts=.*Tried to end|Tried to end frame|still open at end of profile/.test(w));
@@ -687,7 +690,7 @@ async function selfTest(goodRun, opts, env) {
   const traceJson = JSON.parse(traceText);
   const mapEvents = (f) => JSON.stringify({ ...traceJson, traceEvents: f(traceJson.traceEvents) });
   mk('trace-truncated', withRun(trace, traceText.slice(0, Math.floor(traceText.length / 2))), 'FAIL');
-  mk('trace-no-phases', withRun(trace, mapEvents((evs) => evs.filter((e) => e.ph === 'M' || e.name === 'call'))), 'FAIL');
+  mk('trace-no-phases', withRun(trace, mapEvents((evs) => evs.filter((e) => e.ph === 'M' || isWhole(e.name)))), 'FAIL');
   mk('trace-zero-durations', withRun(trace, mapEvents((evs) => evs.map((e) => (e.ph === 'X' ? { ...e, dur: 0 } : e)))), 'FAIL');
   mk('svg-empty', withRun(svg, '<svg xmlns="http://www.w3.org/2000/svg"></svg>'), 'FAIL');
   const svgText = fs.readFileSync(svg.file, 'utf8');

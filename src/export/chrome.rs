@@ -55,8 +55,8 @@ impl Exporter for ChromeTrace {
         Destination::Profiles
     }
 
-    fn file_name(&self, run: &Run) -> String {
-        format!("{}.trace.json", run.scenario)
+    fn file_name(&self, stem: &str) -> String {
+        format!("{stem}.trace.json")
     }
 
     fn write(&self, run: &Run, out: &mut dyn Write) -> anyhow::Result<()> {

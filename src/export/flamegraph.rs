@@ -1,12 +1,12 @@
 //! SVG flamegraph through inferno: frames `<scenario>;<variant>;<phase>`,
-//! weighted by the total nanoseconds spent in each phase.
+//! weighted by each phase's mean nanoseconds per iteration, so that variants
+//! that ran different numbers of iterations compare by width.
 
 use std::io::Write;
 
 use inferno::flamegraph::{self, Options};
 
 use super::{Destination, Exporter};
-use crate::phase::Phase;
 use crate::run::Run;
 
 /// `flamegraphs/<scenario>.svg`.
@@ -19,14 +19,14 @@ pub fn folded(run: &Run) -> Vec<String> {
         .flat_map(|v| {
             v.phases
                 .iter()
-                .filter(|p| p.phase != Phase::Call)
+                .filter(|p| !p.phase.is_whole())
                 .map(move |p| {
                     format!(
                         "{};{};{} {}",
                         run.scenario,
                         v.name,
                         p.phase,
-                        p.stats.sum_ns.round() as u64
+                        p.stats.mean_ns.round() as u64
                     )
                 })
         })
@@ -42,8 +42,8 @@ impl Exporter for Flamegraph {
         Destination::Flamegraphs
     }
 
-    fn file_name(&self, run: &Run) -> String {
-        format!("{}.svg", run.scenario)
+    fn file_name(&self, stem: &str) -> String {
+        format!("{stem}.svg")
     }
 
     fn write(&self, run: &Run, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -54,12 +54,24 @@ impl Exporter for Flamegraph {
             run.scenario, run.plugin.name, run.iterations
         );
         opts.subtitle = Some(format!(
-            "width = total time per phase over all measured calls; wasmtime {}, clock {}",
+            "width = mean time per iteration of each phase; wasmtime {}, clock {}",
             run.host.wasmtime, run.clock.name
         ));
         opts.count_name = "ns".to_owned();
         opts.name_type = "Phase:".to_owned();
+        // Draw every frame, however narrow: a 10 µs rung beside a 60 ms one
+        // must still be there to hover and search.
+        opts.min_width = 0.0;
         let lines = folded(run);
+        if lines.is_empty() {
+            // inferno refuses an empty profile; say in the picture why it is empty.
+            writeln!(
+                out,
+                r#"<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="60"><text x="10" y="30" font-family="Verdana" font-size="14">{}: nothing was measured (see the run's failures)</text></svg>"#,
+                opts.title.replace('&', "&amp;").replace('<', "&lt;")
+            )?;
+            return Ok(());
+        }
         flamegraph::from_lines(&mut opts, lines.iter().map(String::as_str), out)?;
         Ok(())
     }

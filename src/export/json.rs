@@ -17,8 +17,8 @@ impl Exporter for RunJson {
         Destination::Profiles
     }
 
-    fn file_name(&self, run: &Run) -> String {
-        format!("{}.json", run.scenario)
+    fn file_name(&self, stem: &str) -> String {
+        format!("{stem}.json")
     }
 
     fn write(&self, run: &Run, out: &mut dyn Write) -> anyhow::Result<()> {

@@ -32,8 +32,9 @@ pub trait Exporter {
     fn name(&self) -> &'static str;
     /// Directory the file goes to by default.
     fn destination(&self) -> Destination;
-    /// File name for `run`, e.g. `hot-path.trace.json`.
-    fn file_name(&self, run: &Run) -> String;
+    /// File name for a run whose files are named `stem` (see
+    /// [`OutputConfig::write_all`]), e.g. `hot-path.trace.json`.
+    fn file_name(&self, stem: &str) -> String;
     /// Writes the artifact.
     fn write(&self, run: &Run, out: &mut dyn Write) -> anyhow::Result<()>;
 }
@@ -107,12 +108,13 @@ impl OutputConfig {
         Ok(())
     }
 
-    /// Writes every selected artifact of `run`; returns the paths written.
-    pub fn write_all(&self, run: &Run) -> Result<Vec<PathBuf>, Error> {
+    /// Writes every selected artifact of `run`, each named `<stem>.<ext>`;
+    /// returns the paths written.
+    pub fn write_all(&self, run: &Run, stem: &str) -> Result<Vec<PathBuf>, Error> {
         self.selected()
             .iter()
             .map(|e| {
-                let path = self.dir(e.destination()).join(e.file_name(run));
+                let path = self.dir(e.destination()).join(e.file_name(stem));
                 write_atomic(&path, |w| e.write(run, w))?;
                 Ok(path)
             })

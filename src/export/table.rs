@@ -17,8 +17,8 @@ impl Exporter for Table {
         Destination::Profiles
     }
 
-    fn file_name(&self, run: &Run) -> String {
-        format!("{}.txt", run.scenario)
+    fn file_name(&self, stem: &str) -> String {
+        format!("{stem}.txt")
     }
 
     fn write(&self, run: &Run, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -34,24 +34,37 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
             "wprof {}: {} ({}), export {}",
             run.scenario, p.name, p.source, p.export
         )?;
-        let setting = |k: &str| {
-            run.settings
-                .get(k)
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| "-".into())
+        let ns: Vec<u64> = run
+            .variants
+            .iter()
+            .filter_map(|v| v.phases.last())
+            .map(|p| p.stats.n)
+            .collect();
+        let (lo, hi) = (
+            ns.iter().min().copied().unwrap_or(run.iterations),
+            ns.iter().max().copied().unwrap_or(run.iterations),
+        );
+        let iterations = if lo == hi {
+            format!("{hi}")
+        } else {
+            format!("{lo} to {hi}")
         };
         writeln!(
             out,
-            "  {} calls per variant in {} rounds after {} warm-up; input {} B, output {} B; clock {} ({} per read, {} steps)",
-            run.iterations,
-            setting("rounds"),
-            setting("warmup"),
+            "  {iterations} iterations per variant; module {} B, input {} B, output {} B; clock {} ({} per read, {} steps)",
+            p.size_bytes,
             p.input_bytes,
             p.output_bytes,
             run.clock.name,
             fmt_ns(run.clock.read_cost_ns),
             fmt_ns(run.clock.resolution_ns)
         )?;
+        let settings: Vec<String> = run
+            .settings
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        writeln!(out, "  settings: {}", settings.join(", "))?;
         if !run.setup.is_empty() {
             let setup: Vec<String> = run
                 .setup
@@ -101,6 +114,41 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
                 )?;
             }
         }
+        if let Some(r) = &run.ranking {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "ranking by median {} (against {}):",
+                r.phase, r.baseline
+            )?;
+            writeln!(
+                out,
+                "  {:<20} {:>11} {:>11} {:>12}",
+                "variant", "p50", "p95", "speedup"
+            )?;
+            for row in &r.rows {
+                writeln!(
+                    out,
+                    "  {:<20} {:>11} {:>11} {:>11.1}x",
+                    row.variant,
+                    fmt_ns(row.p50_ns),
+                    fmt_ns(row.p95_ns),
+                    row.speedup
+                )?;
+            }
+        }
+        if !run.verdicts.is_empty() {
+            writeln!(out)?;
+            for v in &run.verdicts {
+                writeln!(out, "verdict: {v}")?;
+            }
+        }
+        if !run.failures.is_empty() {
+            writeln!(out)?;
+            for f in &run.failures {
+                writeln!(out, "FAILED {}: {}: {}", f.variant, f.phase, f.cause)?;
+            }
+        }
         if !run.notes.is_empty() {
             writeln!(out)?;
             for n in &run.notes {
@@ -113,6 +161,21 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
 
 fn variant(v: &Variant, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "{}: {}", v.name, v.description)?;
+    let mut once: Vec<String> = v
+        .setup
+        .iter()
+        .map(|s| format!("{} {}", s.phase, fmt_ns(s.ns)))
+        .collect();
+    if let Some(b) = v.module_bytes {
+        once.push(format!("module {b} B"));
+    }
+    if let Some(b) = v.compiled_bytes {
+        once.push(format!("compiled {b} B"));
+    }
+    once.extend(v.facts.iter().map(|(k, val)| format!("{k}={val}")));
+    if !once.is_empty() {
+        writeln!(out, "  once: {}", once.join(", "))?;
+    }
     writeln!(
         out,
         "  {:<12} {:>8} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>7}",
@@ -135,11 +198,11 @@ fn variant(v: &Variant, out: &mut dyn Write) -> std::io::Result<()> {
             p.share_pct
         )?;
     }
-    if let Some(call) = v.phases.last() {
+    if let Some(whole) = v.phases.last() {
         write!(
             out,
-            "  calls/s (instrumented mean): {:.0}",
-            call.stats.per_sec
+            "  {}s/s (instrumented mean): {:.0}",
+            whole.phase, whole.stats.per_sec
         )?;
     }
     if let Some(u) = &v.uninstrumented {

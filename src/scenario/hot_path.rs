@@ -18,9 +18,7 @@ use crate::error::Error;
 use crate::host::{self, CallError, Plugin, at};
 use crate::measure::{self, Clock, ClockChoice, ClockKind};
 use crate::phase::Phase;
-use crate::run::{
-    ClockInfo, Comparison, PhaseDelta, PhaseStats, PluginInfo, Run, Span, Uninstrumented, Variant,
-};
+use crate::run::{ClockInfo, Comparison, PhaseDelta, PluginInfo, Run, Uninstrumented, Variant};
 use crate::source::{InputSpec, PluginSpec};
 use crate::stats::Stats;
 
@@ -319,39 +317,13 @@ fn summarise(
 ) -> Variant {
     let w = rec.width;
     let rows = || rec.stamps[..rec.calls * w].chunks_exact(w);
-    let mut samples = vec![0.0f64; rec.calls];
-    let mut stats_of = |k0: usize, k1: usize| {
-        for (s, row) in samples.iter_mut().zip(rows()) {
-            *s = (row[k1] - row[k0]) as f64 * ns_per_tick;
-        }
-        Stats::from_samples(&mut samples)
-    };
-    let call = stats_of(0, w - 1);
-    let call_mean = call.as_ref().map_or(0.0, |c| c.mean_ns);
-    let share = |s: &Stats| {
-        if call_mean > 0.0 {
-            100.0 * s.mean_ns / call_mean
-        } else {
-            0.0
-        }
-    };
-    let mut out: Vec<PhaseStats> = Vec::with_capacity(w);
-    for (k, &phase) in phases.iter().enumerate() {
-        if let Some(stats) = stats_of(k, k + 1) {
-            out.push(PhaseStats {
-                phase,
-                share_pct: share(&stats),
-                stats,
-            });
-        }
-    }
-    if let Some(stats) = call {
-        out.push(PhaseStats {
-            phase: Phase::Call,
-            share_pct: 100.0,
-            stats,
-        });
-    }
+    let out = super::phase_stats(
+        &rec.stamps[..rec.calls * w],
+        phases,
+        Phase::Call,
+        ns_per_tick,
+    );
+    let call_mean = out.last().map_or(0.0, |c| c.stats.mean_ns);
     let uninstrumented = (!rec.batches.is_empty()).then(|| {
         let calls: u64 = rec.batches.iter().map(|b| b.0).sum();
         let ticks: u64 = rec.batches.iter().map(|b| b.1).sum();
@@ -388,43 +360,8 @@ fn summarise(
         description,
         phases: out,
         uninstrumented,
+        ..Variant::default()
     }
-}
-
-/// Spans of `count` calls spread evenly over the recording.
-fn timeline(
-    track: &str,
-    phases: &[Phase],
-    rec: &Recording,
-    count: u64,
-    origin: u64,
-    ns_per_tick: f64,
-    bytes: (u64, u64),
-) -> Vec<Span> {
-    let w = rec.width;
-    let count = (count as usize).min(rec.calls);
-    let mut spans = Vec::with_capacity(count * w);
-    let ns = |t: u64| t.saturating_sub(origin) as f64 * ns_per_tick;
-    for j in 0..count {
-        let i = j * rec.calls / count;
-        let row = &rec.stamps[i * w..(i + 1) * w];
-        let span = |phase, a: u64, b: u64| Span {
-            track: track.to_owned(),
-            phase,
-            start_ns: ns(a),
-            dur_ns: (b - a) as f64 * ns_per_tick,
-            iteration: i as u64,
-            bytes_in: matches!(phase, Phase::Call | Phase::Encode | Phase::CopyIn)
-                .then_some(bytes.0),
-            bytes_out: matches!(phase, Phase::Call | Phase::CopyOut | Phase::Decode)
-                .then_some(bytes.1),
-        };
-        spans.push(span(Phase::Call, row[0], row[w - 1]));
-        for (k, &phase) in phases.iter().enumerate() {
-            spans.push(span(phase, row[k], row[k + 1]));
-        }
-    }
-    spans
 }
 
 fn compare(subject: &Variant, baseline: &Variant) -> Option<Comparison> {
@@ -545,15 +482,19 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
         &measured.wasm,
         ns_per_tick,
     )];
-    let mut spans = timeline(
-        "wasm",
-        WasmTarget::PHASES,
-        &measured.wasm,
-        cfg.trace_calls,
-        measured.origin,
-        ns_per_tick,
-        bytes,
-    );
+    let timeline = |track: &str, phases: &[Phase], rec: &Recording| {
+        super::spans(
+            &rec.stamps[..rec.calls * rec.width],
+            phases,
+            Phase::Call,
+            track,
+            cfg.trace_calls,
+            measured.origin,
+            ns_per_tick,
+            bytes,
+        )
+    };
+    let mut spans = timeline("wasm", WasmTarget::PHASES, &measured.wasm);
     if let Some(rec) = &measured.native {
         variants.push(summarise(
             "native",
@@ -562,15 +503,7 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
             rec,
             ns_per_tick,
         ));
-        spans.extend(timeline(
-            "native",
-            NativeTarget::PHASES,
-            rec,
-            cfg.trace_calls,
-            measured.origin,
-            ns_per_tick,
-            bytes,
-        ));
+        spans.extend(timeline("native", NativeTarget::PHASES, rec));
     }
     let comparison = match &variants[..] {
         [wasm, native] => compare(wasm, native),
@@ -634,6 +567,9 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
         variants,
         comparison,
         timeline: spans,
+        ranking: None,
+        verdicts: Vec::new(),
+        failures: Vec::new(),
         notes,
     })
 }

@@ -2,15 +2,18 @@
 //!
 //! [`Run`]: crate::run::Run
 
+pub mod cold_start;
 pub mod hot_path;
 
-use crate::run::Host;
+use crate::phase::Phase;
+use crate::run::{Host, PhaseStats, Span};
+use crate::stats::Stats;
 
 /// Wasmtime version wprof was built with (read from Cargo.lock by build.rs).
 pub const WASMTIME_VERSION: &str = env!("WPROF_WASMTIME_VERSION");
 
 /// The names of all scenarios, as given to `wprof record`.
-pub const NAMES: &[&str] = &[hot_path::NAME];
+pub const NAMES: &[&str] = &[hot_path::NAME, cold_start::NAME];
 
 /// Describes this machine for a run.
 pub fn host_info() -> Host {
@@ -32,4 +35,91 @@ pub fn host_info() -> Host {
 /// Now, as RFC 3339 UTC to the second.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// Per-phase statistics from clock stamps: `rows` holds one row per
+/// iteration of `phases.len() + 1` stamps (one before the first phase and
+/// one after each). The row for `whole`, first stamp to last, comes last.
+pub(crate) fn phase_stats(
+    rows: &[u64],
+    phases: &[Phase],
+    whole: Phase,
+    ns_per_tick: f64,
+) -> Vec<PhaseStats> {
+    let w = phases.len() + 1;
+    let n = rows.len() / w;
+    let mut samples = vec![0.0f64; n];
+    let mut stats_of = |k0: usize, k1: usize| {
+        for (s, row) in samples.iter_mut().zip(rows.chunks_exact(w)) {
+            *s = (row[k1] - row[k0]) as f64 * ns_per_tick;
+        }
+        Stats::from_samples(&mut samples)
+    };
+    let Some(total) = stats_of(0, w - 1) else {
+        return Vec::new();
+    };
+    let share = |s: &Stats| {
+        if total.mean_ns > 0.0 {
+            100.0 * s.mean_ns / total.mean_ns
+        } else {
+            0.0
+        }
+    };
+    let mut out: Vec<PhaseStats> = Vec::with_capacity(w);
+    for (k, &phase) in phases.iter().enumerate() {
+        if let Some(stats) = stats_of(k, k + 1) {
+            out.push(PhaseStats {
+                phase,
+                share_pct: share(&stats),
+                stats,
+            });
+        }
+    }
+    out.push(PhaseStats {
+        phase: whole,
+        share_pct: 100.0,
+        stats: total,
+    });
+    out
+}
+
+/// Timeline spans of `count` iterations spread evenly over `rows` (laid out
+/// as for [`phase_stats`]): each iteration's `whole`, then its phases.
+/// `bytes` (in, out) label the spans that move the input or the output.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn spans(
+    rows: &[u64],
+    phases: &[Phase],
+    whole: Phase,
+    track: &str,
+    count: u64,
+    origin: u64,
+    ns_per_tick: f64,
+    bytes: (u64, u64),
+) -> Vec<Span> {
+    let w = phases.len() + 1;
+    let n = rows.len() / w;
+    let count = (count as usize).min(n);
+    let mut out = Vec::with_capacity(count * w);
+    let ns = |t: u64| t.saturating_sub(origin) as f64 * ns_per_tick;
+    for j in 0..count {
+        let i = j * n / count;
+        let row = &rows[i * w..(i + 1) * w];
+        let span = |phase: Phase, a: u64, b: u64| Span {
+            track: track.to_owned(),
+            phase,
+            start_ns: ns(a),
+            dur_ns: (b - a) as f64 * ns_per_tick,
+            iteration: i as u64,
+            bytes_in: (phase.is_whole() || matches!(phase, Phase::Encode | Phase::CopyIn))
+                .then_some(bytes.0),
+            bytes_out: (phase.is_whole() || matches!(phase, Phase::CopyOut | Phase::Decode))
+                .then_some(bytes.1),
+        };
+        out.push(span(whole, row[0], row[w - 1]));
+        for (k, &phase) in phases.iter().enumerate() {
+            out.push(span(phase, row[k], row[k + 1]));
+        }
+    }
+    out
 }

@@ -6,14 +6,22 @@
 //! a pair matches in either order. Names match exactly (case-sensitive), as in
 //! the seed.
 //!
+//! Start-up work: the table is turned into a lookup index (both orders of
+//! every pair) once, by `wprof_init` when the host or Wizer calls it, else
+//! lazily on the first call.
+//!
 //! The crate builds as a wasm plugin (cdylib, exporting `check_interactions`
 //! through the wprof ABI) and as an rlib that wprof links as the native
 //! baseline: [`check_json`] is the one function both run.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
 wprof_guest::abi!();
 wprof_guest::export!(check_interactions => check_json);
+wprof_guest::init!(init);
 
 /// The request the host sends.
 #[derive(Debug, Deserialize)]
@@ -47,12 +55,29 @@ const TABLE: [(&str, &str, &str, &str); 3] = [
     ),
 ];
 
+type Index = BTreeMap<(&'static str, &'static str), (&'static str, &'static str)>;
+
+static INDEX: OnceLock<Index> = OnceLock::new();
+
+fn index() -> &'static Index {
+    INDEX.get_or_init(|| {
+        let mut index = BTreeMap::new();
+        for (a, b, severity, description) in TABLE {
+            index.insert((a, b), (severity, description));
+            index.insert((b, a), (severity, description));
+        }
+        index
+    })
+}
+
+/// The plugin's start-up work: builds the lookup index.
+pub fn init() {
+    index();
+}
+
 /// Looks a pair up in either order.
 pub fn interaction(a: &str, b: &str) -> Option<(&'static str, &'static str)> {
-    TABLE
-        .iter()
-        .find(|(x, y, _, _)| (*x == a && *y == b) || (*x == b && *y == a))
-        .map(|&(_, _, severity, description)| (severity, description))
+    index().get(&(a, b)).copied()
 }
 
 /// Every interacting pair of `medications`, in input order.

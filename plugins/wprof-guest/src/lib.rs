@@ -145,6 +145,21 @@ macro_rules! export {
     };
 }
 
+/// Exports `wprof_init: () -> ()`, which runs `$f`: the plugin's start-up
+/// work (building tables, compiling patterns). A plugin should also run it
+/// lazily on its first call, so that the export is optional for hosts; Wizer
+/// (wprof's `wizer` cold-start rung) calls it once and snapshots the result.
+#[macro_export]
+macro_rules! init {
+    ($f:path) => {
+        #[cfg(target_family = "wasm")]
+        #[unsafe(no_mangle)]
+        pub extern "C" fn wprof_init() {
+            $f();
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
