@@ -241,6 +241,12 @@ fn aot_rungs_load_precompiled_code_and_skip_compilation() {
     ]);
     let run = sb.json("given/cold-start.json");
     assert_eq!(run["settings"]["precompiled"], "dc.cwasm");
+    assert!(
+        variant(&run, "aot")["description"]
+            .as_str()
+            .unwrap()
+            .ends_with("the .cwasm is dc.cwasm, as given (not compiled by this run)")
+    );
     for rung in ["aot", "aot-mmap"] {
         let v = variant(&run, rung);
         assert_eq!(setup_phases(v), ["engine"], "{rung}: nothing compiled");
@@ -599,4 +605,31 @@ fn bad_input_fails_before_any_rung() {
     let ran = sb.wprof(&["record", "cold-start", "--rungs", "cranelift,jit"]);
     assert_eq!(ran.code, Some(2));
     assert!(ran.stderr.contains("unknown rung `jit`"), "{}", ran.stderr);
+}
+
+#[test]
+fn json_mode_prints_one_run_per_plugin() {
+    let sb = Sandbox::new();
+    let ran = sb.ok(&[
+        "record",
+        "cold-start",
+        "--rungs",
+        "aot-mmap,pooling",
+        "-n",
+        "1",
+        "-w",
+        "0",
+        "--json",
+        "--out-dir",
+        "out",
+    ]);
+    let runs: Value = serde_json::from_str(&ran.stdout).expect("stdout is JSON");
+    let plugins: Vec<&str> = runs
+        .as_array()
+        .expect("an array of runs")
+        .iter()
+        .map(|r| r["plugin"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(plugins, ["drug-checker", "redactor"]);
+    assert_eq!(runs[1], sb.json("out/cold-start.redactor.json"));
 }

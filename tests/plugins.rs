@@ -1,5 +1,5 @@
-//! The bundled drug-checker: wasm and native builds agree, the seed's
-//! semantics hold, and the committed wasm keeps its name section.
+//! The bundled plugins: wasm and native builds agree, the seed's semantics
+//! hold, and the committed wasm keeps its name section and start-up export.
 
 mod common;
 
@@ -124,4 +124,69 @@ fn committed_wasm_keeps_the_name_section() {
         names.iter().any(|n| n.contains("find_interactions")),
         "guest functions are unnamed"
     );
+}
+
+#[test]
+fn redactor_wasm_and_native_outputs_are_identical() {
+    let sb = Sandbox::new();
+    let long = "Mail ana@example.com or call +44 20 7946 0958. ".repeat(200);
+    let cases = [
+        serde_json::json!({ "text": "" }),
+        serde_json::json!({ "text": "nothing to hide here" }),
+        serde_json::json!({ "text": "jörg.müller@beispiel.de, 4111 1111 1111 1111, 4111 1111 1111 1112" }),
+        serde_json::json!({ "text": long }),
+    ];
+    for input in cases {
+        let input = input.to_string();
+        let run = |native: bool| {
+            let mut args = vec!["call", "-p", "redactor", "--input-json", &input];
+            if native {
+                args.push("--native");
+            }
+            sb.ok(&args).stdout
+        };
+        let (wasm, native) = (run(false), run(true));
+        assert_eq!(wasm, native, "outputs differ for {input}");
+        let out: Value = serde_json::from_str(&wasm).unwrap();
+        assert!(out["text"].is_string(), "{out}");
+    }
+    // The default input has something of every kind.
+    let out: Value = serde_json::from_str(&sb.ok(&["call", "-p", "redactor"]).stdout).unwrap();
+    let kinds: Vec<&str> = out["redactions"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["CARD", "EMAIL", "IBAN", "IPV4", "PHONE", "SSN", "URL"]
+    );
+}
+
+#[test]
+fn committed_plugins_export_their_start_up_work() {
+    for plugin in ["drug-checker", "redactor"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("plugins/{plugin}/{plugin}.wasm"));
+        let wasm = std::fs::read(path).unwrap();
+        let exports: Vec<String> = wasmparser::Parser::new(0)
+            .parse_all(&wasm)
+            .filter_map(|p| match p.unwrap() {
+                wasmparser::Payload::ExportSection(r) => Some(
+                    r.into_iter()
+                        .map(|e| e.unwrap().name.to_owned())
+                        .collect::<Vec<_>>(),
+                ),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        for name in ["memory", "wprof_alloc", "wprof_free", "wprof_init"] {
+            assert!(
+                exports.iter().any(|e| e == name),
+                "{plugin} lacks {name}: {exports:?}"
+            );
+        }
+    }
 }

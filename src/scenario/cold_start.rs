@@ -483,9 +483,17 @@ fn measure_rung(
     let mut setup = Vec::new();
     let engine = host::timed(&mut setup, Phase::Engine, || Engine::new(&rung.config()))
         .map_err(|e| fail(Phase::Engine)(e.into()))?;
+    let description = match (rung, s.precompiled) {
+        (Rung::Aot | Rung::AotMmap, Some(given)) => format!(
+            "{}; the .cwasm is {}, as given (not compiled by this run)",
+            rung.description(),
+            given.display()
+        ),
+        _ => rung.description().to_owned(),
+    };
     let mut variant = Variant {
         name: rung.to_string(),
-        description: rung.description().to_owned(),
+        description,
         ..Variant::default()
     };
     let cwasm = s.scratch.join(format!("{rung}.cwasm"));
