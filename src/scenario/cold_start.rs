@@ -805,19 +805,18 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
         }
     };
     let rungs: Vec<&str> = cfg.rungs.iter().map(|r| r.as_str()).collect();
-    let settings = [
+    let mut settings: std::collections::BTreeMap<String, serde_json::Value> = [
         ("rungs", json!(rungs)),
         ("iterations", iterations_setting),
         ("warmup", json!(cfg.warmup)),
-        (
-            "precompiled",
-            json!(cfg.precompiled.as_ref().map(|p| p.display().to_string())),
-        ),
         ("trace_iterations", json!(cfg.trace_iterations)),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
+    if let Some(p) = &cfg.precompiled {
+        settings.insert("precompiled".into(), json!(p.display().to_string()));
+    }
 
     Ok(Run {
         schema: crate::run::SCHEMA_VERSION,
