@@ -12,6 +12,8 @@ use crate::measure::ClockChoice;
 use crate::run::Run;
 use crate::scenario::cold_start::{self, ColdStartConfig, Iterations, Rung};
 use crate::scenario::hot_path::{self, HotPathConfig};
+use crate::scenario::memory::{self, MemoryConfig};
+use crate::scenario::soak::{self, SoakConfig};
 use crate::source::{InputSpec, PluginSpec};
 
 /// What it costs to run a plugin as WebAssembly instead of native code, and
@@ -33,6 +35,12 @@ enum Command {
     /// Precompile a plugin into a .cwasm for `record cold-start --precompiled`.
     #[command(after_help = "Example:\n  wprof compile --plugin drug-checker -o drug-checker.cwasm")]
     Compile(CompileArgs),
+    /// Internal: one `record memory` variant, measured in a fresh process.
+    #[command(name = "__memory-probe", hide = true)]
+    MemoryProbe {
+        /// The request, as JSON.
+        request: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,6 +53,16 @@ enum Record {
         after_help = "Examples:\n  wprof record cold-start\n  wprof record cold-start --plugin my.wasm --export run --input in.json --rungs cranelift,aot-mmap,pooling"
     )]
     ColdStart(ColdStartArgs),
+    /// Resident memory of a JIT and an AOT module, default and pooling
+    /// allocators, at 1 and N instances, against native.
+    #[command(after_help = "Example:\n  wprof record memory --instances 100")]
+    Memory(MemoryArgs),
+    /// Calls at a steady rate for a set time, reading resident memory: the
+    /// growth trend, its confidence interval and a leak verdict.
+    #[command(
+        after_help = "Examples:\n  wprof record soak\n  wprof record soak --duration 8h --rate 200 --sample-every 10s"
+    )]
+    Soak(SoakArgs),
 }
 
 /// Which plugin, export and input.
@@ -91,6 +109,13 @@ struct OutputArgs {
     /// Print nothing but errors.
     #[arg(short, long)]
     quiet: bool,
+    /// Also run the plugin's calls under dhat's heap profiler, in a separate
+    /// untimed pass, and write <name>.dhat.json (for valgrind's dh_view.html).
+    #[arg(long)]
+    heap: bool,
+    /// Calls per side (wasm, native) in the heap pass.
+    #[arg(long, default_value_t = crate::heap::DEFAULT_CALLS, value_parser = clap::value_parser!(u64).range(1..))]
+    heap_calls: u64,
 }
 
 impl OutputArgs {
@@ -253,6 +278,80 @@ impl ColdStartArgs {
 }
 
 #[derive(Debug, Args)]
+struct MemoryArgs {
+    #[command(flatten)]
+    plugin: PluginArgs,
+    /// Instances held at once, each in its own Store.
+    #[arg(long, default_value_t = MemoryConfig::default().instances)]
+    instances: u64,
+    /// Calls on the first instance before the "calls" reading.
+    #[arg(long, default_value_t = MemoryConfig::default().calls, value_parser = clap::value_parser!(u64).range(1..))]
+    calls: u64,
+    /// Largest linear memory an instance may grow to, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = MemoryConfig::default().memory_limit >> 20)]
+    memory_limit: usize,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+impl MemoryArgs {
+    fn config(&self) -> MemoryConfig {
+        let (plugin, input) = self.plugin.specs();
+        MemoryConfig {
+            plugin,
+            export: self.plugin.export.clone(),
+            input,
+            instances: self.instances,
+            calls: self.calls,
+            memory_limit: self.memory_limit << 20,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct SoakArgs {
+    #[command(flatten)]
+    plugin: PluginArgs,
+    /// How long to run, e.g. 60s, 10m, 24h.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    duration: std::time::Duration,
+    /// Calls per second.
+    #[arg(long, default_value_t = SoakConfig::default().rate)]
+    rate: f64,
+    /// Time between memory readings, e.g. 1s, 200ms.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    sample_every: std::time::Duration,
+    /// Growth above which memory is called leaking, in KB per hour.
+    #[arg(long, value_name = "KB_PER_HOUR", default_value_t = SoakConfig::default().threshold_kb_per_hour)]
+    threshold: f64,
+    /// Largest linear memory the instance may grow to, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = SoakConfig::default().memory_limit >> 20)]
+    memory_limit: usize,
+    /// Calls drawn into the Chrome trace.
+    #[arg(long, default_value_t = SoakConfig::default().trace_calls)]
+    trace_calls: u64,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+impl SoakArgs {
+    fn config(&self) -> SoakConfig {
+        let (plugin, input) = self.plugin.specs();
+        SoakConfig {
+            plugin,
+            export: self.plugin.export.clone(),
+            input,
+            duration: self.duration,
+            rate: self.rate,
+            sample_every: self.sample_every,
+            threshold_kb_per_hour: self.threshold,
+            memory_limit: self.memory_limit << 20,
+            trace_calls: self.trace_calls,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
 struct CompileArgs {
     /// A bundled plugin's name, or a .wasm/.wat file.
     #[arg(short, long, default_value = "drug-checker")]
@@ -282,19 +381,63 @@ pub fn run() -> anyhow::Result<()> {
         Command::Record(Record::HotPath(args)) => {
             let out = args.output.config()?;
             out.prepare()?;
-            let run = hot_path::run(&args.config())?;
-            report(&[run], &out, &args.output)?;
+            let cfg = args.config();
+            let mut runs = [hot_path::run(&cfg)?];
+            heap_passes(
+                &mut runs,
+                &[(&cfg.plugin, cfg.export.as_deref(), &cfg.input)],
+                &out,
+                &args.output,
+            )?;
+            report(&runs, &out, &args.output)?;
         }
         Command::Record(Record::ColdStart(args)) => {
             let configs = args.configs()?;
             let out = args.output.config()?;
             out.prepare()?;
-            let runs = configs
+            let mut runs = configs
                 .iter()
                 .map(cold_start::run)
                 .collect::<Result<Vec<_>, _>>()?;
+            let plugins: Vec<_> = configs
+                .iter()
+                .map(|c| (&c.plugin, c.export.as_deref(), &c.input))
+                .collect();
+            heap_passes(&mut runs, &plugins, &out, &args.output)?;
             report(&runs, &out, &args.output)?;
             failed(&runs)?;
+        }
+        Command::Record(Record::Memory(args)) => {
+            let out = args.output.config()?;
+            out.prepare()?;
+            let cfg = args.config();
+            let mut runs = [memory::run(&cfg)?];
+            heap_passes(
+                &mut runs,
+                &[(&cfg.plugin, cfg.export.as_deref(), &cfg.input)],
+                &out,
+                &args.output,
+            )?;
+            report(&runs, &out, &args.output)?;
+            failed(&runs)?;
+        }
+        Command::Record(Record::Soak(args)) => {
+            let out = args.output.config()?;
+            out.prepare()?;
+            let cfg = args.config();
+            let mut runs = [soak::run(&cfg)?];
+            heap_passes(
+                &mut runs,
+                &[(&cfg.plugin, cfg.export.as_deref(), &cfg.input)],
+                &out,
+                &args.output,
+            )?;
+            report(&runs, &out, &args.output)?;
+            failed(&runs)?;
+        }
+        Command::MemoryProbe { request } => {
+            let profile = memory::probe(&memory::probe_from_json(&request)?)?;
+            serde_json::to_writer(std::io::stdout().lock(), &profile)?;
         }
         Command::Compile(args) => {
             let size =
@@ -318,24 +461,63 @@ pub fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Each run's file stem: its scenario, and also its plugin when there are
+/// several runs.
+fn stems(runs: &[Run]) -> Vec<String> {
+    runs.iter()
+        .map(|run| {
+            if runs.len() > 1 {
+                let plugin = std::path::Path::new(&run.plugin.name)
+                    .file_stem()
+                    .map_or_else(
+                        || run.plugin.name.clone(),
+                        |s| s.to_string_lossy().into_owned(),
+                    );
+                format!("{}.{plugin}", run.scenario)
+            } else {
+                run.scenario.clone()
+            }
+        })
+        .collect()
+}
+
+/// With `--heap`: each run's heap pass, recorded in the run.
+fn heap_passes(
+    runs: &mut [Run],
+    plugins: &[(&PluginSpec, Option<&str>, &InputSpec)],
+    out: &OutputConfig,
+    args: &OutputArgs,
+) -> anyhow::Result<()> {
+    if !args.heap {
+        return Ok(());
+    }
+    let stems = stems(runs);
+    for ((run, (plugin, export, input)), stem) in runs.iter_mut().zip(plugins).zip(stems) {
+        let dest = out.profiles_dir.join(format!("{stem}.dhat.json"));
+        run.heap = Some(crate::heap::pass(
+            plugin,
+            *export,
+            input,
+            args.heap_calls,
+            &dest,
+        )?);
+        run.notes.push(
+            "heap: a separate pass under dhat, which slows allocation several times over; no timing above comes from it. dhat sees host allocations only: a native call's count includes the plugin's own work, which in wasm allocates inside linear memory, unseen".into(),
+        );
+    }
+    Ok(())
+}
+
 /// Writes every run's files and prints them as asked. A run's files are
 /// named after its scenario, and also its plugin when there are several.
 fn report(runs: &[Run], out: &OutputConfig, args: &OutputArgs) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     let mut written = Vec::new();
-    for run in runs {
-        let stem = if runs.len() > 1 {
-            let plugin = std::path::Path::new(&run.plugin.name)
-                .file_stem()
-                .map_or_else(
-                    || run.plugin.name.clone(),
-                    |s| s.to_string_lossy().into_owned(),
-                );
-            format!("{}.{plugin}", run.scenario)
-        } else {
-            run.scenario.clone()
-        };
+    for (run, stem) in runs.iter().zip(stems(runs)) {
         written.extend(out.write_all(run, &stem)?);
+        if let Some(h) = &run.heap {
+            written.push(std::path::PathBuf::from(&h.file));
+        }
     }
     if args.json {
         if let [run] = runs {
@@ -403,5 +585,17 @@ mod tests {
             panic!("not cold-start")
         };
         assert_eq!(args.configs().unwrap(), vec![ColdStartConfig::default()]);
+
+        let cli = Cli::try_parse_from(["wprof", "record", "memory"]).unwrap();
+        let Command::Record(Record::Memory(args)) = cli.command else {
+            panic!("not memory")
+        };
+        assert_eq!(args.config(), MemoryConfig::default());
+
+        let cli = Cli::try_parse_from(["wprof", "record", "soak"]).unwrap();
+        let Command::Record(Record::Soak(args)) = cli.command else {
+            panic!("not soak")
+        };
+        assert_eq!(args.config(), SoakConfig::default());
     }
 }

@@ -181,9 +181,53 @@ pub fn choose_export(
     }
 }
 
+/// A plugin's store data: what its memory may grow to.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// Largest linear memory in bytes; `None`: as large as the module allows.
+    pub memory_bytes: Option<usize>,
+}
+
+impl wasmtime::ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        match self.memory_bytes {
+            // An error (not `Ok(false)`) traps at once with this message,
+            // instead of handing the plugin a -1 it may not check.
+            Some(limit) if desired > limit => Err(wasmtime::format_err!(
+                "linear memory limit reached: the plugin asked to grow from {} to {} KiB, over the {} KiB limit (--memory-limit)",
+                current / 1024,
+                desired / 1024,
+                limit / 1024
+            )),
+            _ => Ok(true),
+        }
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
+}
+
+/// A new store for `engine` whose memory growth `limits` bounds.
+pub fn store(engine: &Engine, limits: Limits) -> Store<Limits> {
+    let mut store = Store::new(engine, limits);
+    store.limiter(|l| l);
+    store
+}
+
 /// A live instance and its ABI entry points, with reusable host buffers.
 pub struct Plugin {
-    store: Store<()>,
+    store: Store<Limits>,
     memory: Memory,
     alloc: TypedFunc<i32, i32>,
     free: TypedFunc<(i32, i32), ()>,
@@ -204,20 +248,42 @@ impl Plugin {
 
     /// Instantiates `module` in a new store of `engine`.
     pub fn new(engine: &Engine, module: &Module, export: &str) -> anyhow::Result<Plugin> {
-        let mut store = Store::new(engine, ());
+        Plugin::limited(engine, module, export, Limits::default())
+    }
+
+    /// As [`Plugin::new`], with `limits` on the store.
+    pub fn limited(
+        engine: &Engine,
+        module: &Module,
+        export: &str,
+        limits: Limits,
+    ) -> anyhow::Result<Plugin> {
+        let mut store = store(engine, limits);
         let instance = Instance::new(&mut store, module, &[])?;
         Plugin::with_instance(store, instance, export)
     }
 
     /// Instantiates a pre-linked module in a new store.
-    pub fn from_pre(pre: &InstancePre<()>, export: &str) -> anyhow::Result<Plugin> {
-        let mut store = Store::new(pre.module().engine(), ());
+    pub fn from_pre(
+        pre: &InstancePre<Limits>,
+        export: &str,
+        limits: Limits,
+    ) -> anyhow::Result<Plugin> {
+        let mut store = store(pre.module().engine(), limits);
         let instance = pre.instantiate(&mut store)?;
         Plugin::with_instance(store, instance, export)
     }
 
+    /// The instance's linear memory: where it starts and its current size.
+    pub fn linear_memory(&self) -> (*const u8, usize) {
+        (
+            self.memory.data_ptr(&self.store) as *const u8,
+            self.memory.data_size(&self.store),
+        )
+    }
+
     fn with_instance(
-        mut store: Store<()>,
+        mut store: Store<Limits>,
         instance: Instance,
         export: &str,
     ) -> anyhow::Result<Plugin> {
@@ -305,7 +371,7 @@ impl Plugin {
 
 fn typed<P, R>(
     instance: &Instance,
-    store: &mut Store<()>,
+    store: &mut Store<Limits>,
     name: &str,
     sig: &str,
 ) -> anyhow::Result<TypedFunc<P, R>>

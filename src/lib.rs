@@ -11,6 +11,7 @@ pub mod call;
 pub mod cli;
 pub mod error;
 pub mod export;
+pub mod heap;
 pub mod host;
 pub mod measure;
 pub mod phase;

@@ -52,6 +52,16 @@ pub struct Run {
     /// The conclusions, one sentence each, drawn from the numbers above.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verdicts: Vec<String>,
+    /// Fitted trends with their verdicts (e.g. memory growth over a soak).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trends: Vec<Trend>,
+    /// Host heap allocations per call, from a separate pass under dhat
+    /// (`--heap`); absent when no heap pass ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap: Option<HeapProfile>,
+    /// Counters read over time (e.g. resident memory), for timeline viewers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counters: Vec<CounterSample>,
     /// Variants that could not be measured, with why. The run is otherwise
     /// complete; wprof exits non-zero when this is not empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -182,6 +192,98 @@ pub struct Variant {
     /// instances a pooling allocator had live during a call).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub facts: BTreeMap<String, serde_json::Value>,
+    /// Memory readings taken while this variant ran, where measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryProfile>,
+}
+
+/// The process's memory at points of a variant's run, and what one more
+/// instance costs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryProfile {
+    /// Readings in the order they were taken.
+    pub points: Vec<MemoryPoint>,
+    /// What each instance after the first added, where several were made.
+    pub per_instance: Option<PerInstance>,
+    /// Size of the module's compiled machine code in bytes, where there is one.
+    pub code_bytes: Option<u64>,
+}
+
+/// One reading of the process's memory.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryPoint {
+    /// What had just happened (e.g. `engine`, `module`, `1 instance`).
+    pub label: String,
+    /// Nanoseconds since the variant started, for readings over time.
+    pub t_ns: f64,
+    /// Resident set size in bytes (`Rss` of /proc/self/smaps_rollup).
+    pub rss_bytes: u64,
+    /// Proportional set size in bytes, where the kernel reports it.
+    pub pss_bytes: Option<u64>,
+    /// Virtual memory reserved by the process in bytes (`VmSize`).
+    pub virtual_bytes: u64,
+    /// Host heap in use in bytes (glibc `mallinfo2`: in-use arena plus
+    /// mmapped chunks), where the allocator reports it.
+    pub heap_bytes: Option<u64>,
+    /// Live wasm instances at this point.
+    pub instances: u64,
+    /// Calls made so far.
+    pub calls: u64,
+}
+
+/// What one more instance costs, from the readings at 1 and at N instances.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PerInstance {
+    /// Instances the figures are averaged over (N - 1).
+    pub instances: u64,
+    /// Resident memory per instance in bytes.
+    pub rss_bytes: f64,
+    /// Of that, linear memory pages resident per instance (counted with
+    /// `mincore` over each instance's memory), in bytes.
+    pub linear_resident_bytes: f64,
+    /// Host heap per instance in bytes (stores, instance handles), where
+    /// measured.
+    pub heap_bytes: Option<f64>,
+    /// The rest: runtime structures outside the heap and linear memory
+    /// (VM contexts, tables, page tables), rss - linear - heap.
+    pub other_bytes: Option<f64>,
+    /// Linear memory each instance has (its size, committed or not), in bytes.
+    pub linear_size_bytes: f64,
+    /// Virtual memory reserved per instance in bytes.
+    pub virtual_bytes: f64,
+}
+
+/// A fitted trend of a reading over time, with its verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trend {
+    /// What was fitted (e.g. `rss`).
+    pub series: String,
+    /// Readings fitted.
+    pub samples: u64,
+    /// Least-squares slope in KB (1000 bytes) per hour.
+    pub slope_kb_per_hour: f64,
+    /// Lower end of the slope's 95 % confidence interval (Student's t).
+    pub ci_low_kb_per_hour: f64,
+    /// Upper end of that interval.
+    pub ci_high_kb_per_hour: f64,
+    /// Growth over a week at the fitted slope, in KB.
+    pub projected_week_kb: f64,
+    /// The slope the verdict is judged against, in KB per hour.
+    pub threshold_kb_per_hour: f64,
+    /// `leak` (whole interval above the threshold), `no leak` (whole
+    /// interval below it) or `inconclusive`.
+    pub verdict: String,
+}
+
+/// One reading of a counter over time, for timeline viewers ("C" events).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CounterSample {
+    /// Counter name, e.g. `rss (KB)`.
+    pub name: String,
+    /// Nanoseconds since the run's first clock read.
+    pub t_ns: f64,
+    /// The value.
+    pub value: f64,
 }
 
 impl Variant {
@@ -277,4 +379,27 @@ pub struct Span {
     pub bytes_in: Option<u64>,
     /// Bytes coming out on this span (output size), if any.
     pub bytes_out: Option<u64>,
+}
+
+/// What a heap pass under dhat found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeapProfile {
+    /// The dhat profile it wrote (for valgrind's dh_view.html).
+    pub file: String,
+    /// Calls made per side while profiling (after one unprofiled call).
+    pub calls: u64,
+    /// Host allocations per wasm call (encode, copy-in, execute, copy-out,
+    /// decode, free); linear memory is not seen by dhat.
+    pub wasm: HeapPerCall,
+    /// Allocations per native call, where there is a native build.
+    pub native: Option<HeapPerCall>,
+}
+
+/// Allocations per call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeapPerCall {
+    /// Bytes allocated per call (freed or not).
+    pub bytes: f64,
+    /// Allocations (blocks) per call.
+    pub blocks: f64,
 }

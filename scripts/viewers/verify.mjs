@@ -136,6 +136,7 @@ function expectationsFor(file) {
       runJson: candidate,
       scenario: run.scenario ?? stem,
       variants: run.variants.map((v) => ({ name: v.name, phases: (v.phases ?? []).map((p) => p.phase) })),
+      counters: [...new Set((run.counters ?? []).map((c) => c.name))],
     };
   }
   return null;
@@ -295,7 +296,16 @@ async function checkTrace(ctx, file) {
 
   const te = await checkTraceEngine(ctx, events, exp);
   const ss = await checkSpeedscope(ctx, file, exp);
-  return { problems: [...te.problems, ...ss.problems], detail: `trace_engine: ${te.detail}; speedscope: ${ss.detail}`, pngs: ss.pngs };
+  // Counter tracks (DevTools draws "C" events as a graph per name): every counter the run
+  // read must be there, with numbers, more than once.
+  const counterProblems = [];
+  for (const name of exp?.counters ?? []) {
+    const cs = events.filter((e) => e.ph === 'C' && e.name === name);
+    if (cs.length < 2) counterProblems.push(`counter "${name}" has ${cs.length} samples`);
+    else if (!cs.every((e) => Number.isFinite(e.args?.value))) counterProblems.push(`counter "${name}" has non-numeric values`);
+  }
+  const counters = exp?.counters?.length ? `; counters: ${exp.counters.join(', ')}` : '';
+  return { problems: [...te.problems, ...ss.problems, ...counterProblems], detail: `trace_engine: ${te.detail}; speedscope: ${ss.detail}${counters}`, pngs: ss.pngs };
 }
 
 // The Chrome DevTools Performance panel's own model. Its flame chart draws a thread by walking

@@ -1,6 +1,7 @@
 //! Chrome Trace Event Format (object form), for Chrome DevTools' Performance
 //! panel, Perfetto and speedscope: one thread per track, an `X` event per
-//! sampled call with its phases nested inside.
+//! sampled call with its phases nested inside, and `C` events for counters
+//! read over time (memory).
 //!
 //! Written directly rather than through tracing-chrome: that crate records
 //! live spans as B/E pairs at ~1 µs each, which would swamp a ~2 µs call. The
@@ -57,6 +58,10 @@ impl Exporter for ChromeTrace {
 
     fn file_name(&self, stem: &str) -> String {
         format!("{stem}.trace.json")
+    }
+
+    fn applies(&self, run: &Run) -> bool {
+        !run.timeline.is_empty() || !run.counters.is_empty() || !run.failures.is_empty()
     }
 
     fn write(&self, run: &Run, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -118,6 +123,19 @@ impl Exporter for ChromeTrace {
                 pid: PID,
                 tid: tids[s.track.as_str()],
                 args,
+            });
+        }
+        // Counters (memory over time) as "C" events: one track per name.
+        for c in &run.counters {
+            events.push(Event {
+                name: &c.name,
+                cat: &run.scenario,
+                ph: "C",
+                ts: steps(c.t_ns) as f64 / STEPS_PER_US,
+                dur: None,
+                pid: PID,
+                tid: 0,
+                args: json!({ "value": c.value }),
             });
         }
         let doc = json!({

@@ -46,6 +46,10 @@ impl Exporter for Flamegraph {
         format!("{stem}.svg")
     }
 
+    fn applies(&self, run: &Run) -> bool {
+        run.variants.iter().any(|v| !v.phases.is_empty()) || !run.failures.is_empty()
+    }
+
     fn write(&self, run: &Run, out: &mut dyn Write) -> anyhow::Result<()> {
         let mut opts = Options::default();
         let date = run.started_at.get(..10).unwrap_or(&run.started_at);

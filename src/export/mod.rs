@@ -37,6 +37,11 @@ pub trait Exporter {
     fn file_name(&self, stem: &str) -> String;
     /// Writes the artifact.
     fn write(&self, run: &Run, out: &mut dyn Write) -> anyhow::Result<()>;
+    /// Whether `run` has anything this artifact shows (a flamegraph needs
+    /// timed phases). Artifacts with nothing to show are not written.
+    fn applies(&self, _run: &Run) -> bool {
+        true
+    }
 }
 
 /// Every file exporter, in the order files are written.
@@ -113,6 +118,7 @@ impl OutputConfig {
     pub fn write_all(&self, run: &Run, stem: &str) -> Result<Vec<PathBuf>, Error> {
         self.selected()
             .iter()
+            .filter(|e| e.applies(run))
             .map(|e| {
                 let path = self.dir(e.destination()).join(e.file_name(stem));
                 write_atomic(&path, |w| e.write(run, w))?;
@@ -163,6 +169,22 @@ pub fn fmt_ns(ns: f64) -> String {
     }
 }
 
+/// A size in the unit that suits it: `812 B`, `52.0 KiB`, `2.81 MiB`.
+pub fn fmt_bytes(bytes: f64) -> String {
+    let a = bytes.abs();
+    if a < 1024.0 {
+        format!("{bytes:.0} B")
+    } else if a < 1024.0 * 1024.0 {
+        format!("{:.1} KiB", bytes / 1024.0)
+    } else if a < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2} MiB", bytes / (1024.0 * 1024.0))
+    } else if a < 1024f64.powi(4) {
+        format!("{:.2} GiB", bytes / 1024f64.powi(3))
+    } else {
+        format!("{:.2} TiB", bytes / 1024f64.powi(4))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +196,8 @@ mod tests {
         assert_eq!(fmt_ns(-380.0), "-380.0 ns");
         assert_eq!(fmt_ns(47_210_000.0), "47.21 ms");
         assert_eq!(fmt_ns(2.5e9), "2.500 s");
+        assert_eq!(fmt_bytes(812.0), "812 B");
+        assert_eq!(fmt_bytes(-53_248.0), "-52.0 KiB");
+        assert_eq!(fmt_bytes(2.81 * 1048576.0), "2.81 MiB");
     }
 }

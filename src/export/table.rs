@@ -2,8 +2,8 @@
 
 use std::io::Write;
 
-use super::{Destination, Exporter, fmt_ns};
-use crate::run::{Run, Variant};
+use super::{Destination, Exporter, fmt_bytes, fmt_ns};
+use crate::run::{MemoryProfile, Run, Variant};
 
 /// `profiles/<scenario>.txt`, and what `wprof record` prints.
 pub struct Table;
@@ -40,25 +40,27 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
             .filter_map(|v| v.phases.last())
             .map(|p| p.stats.n)
             .collect();
-        let (lo, hi) = (
-            ns.iter().min().copied().unwrap_or(run.iterations),
-            ns.iter().max().copied().unwrap_or(run.iterations),
-        );
-        let iterations = if lo == hi {
-            format!("{hi}")
-        } else {
-            format!("{lo} to {hi}")
-        };
-        writeln!(
-            out,
-            "  {iterations} iterations per variant; module {} B, input {} B, output {} B; clock {} ({} per read, {} steps)",
-            p.size_bytes,
-            p.input_bytes,
-            p.output_bytes,
-            run.clock.name,
-            fmt_ns(run.clock.read_cost_ns),
-            fmt_ns(run.clock.resolution_ns)
-        )?;
+        let mut head = Vec::new();
+        if let (Some(lo), Some(hi)) = (ns.iter().min(), ns.iter().max()) {
+            head.push(if lo == hi {
+                format!("{hi} iterations per variant")
+            } else {
+                format!("{lo} to {hi} iterations per variant")
+            });
+        }
+        head.push(format!(
+            "module {} B, input {} B, output {} B",
+            p.size_bytes, p.input_bytes, p.output_bytes
+        ));
+        if !ns.is_empty() {
+            head.push(format!(
+                "clock {} ({} per read, {} steps)",
+                run.clock.name,
+                fmt_ns(run.clock.read_cost_ns),
+                fmt_ns(run.clock.resolution_ns)
+            ));
+        }
+        writeln!(out, "  {}", head.join("; "))?;
         let settings: Vec<String> = run
             .settings
             .iter()
@@ -137,6 +139,37 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
                 )?;
             }
         }
+        for t in &run.trends {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "{} trend over {} readings: {:+.1} KB/hour (95 % CI {:+.1} to {:+.1}); a week at this rate: {:+.0} KB; threshold {:.0} KB/hour: {}",
+                t.series,
+                t.samples,
+                t.slope_kb_per_hour,
+                t.ci_low_kb_per_hour,
+                t.ci_high_kb_per_hour,
+                t.projected_week_kb,
+                t.threshold_kb_per_hour,
+                t.verdict.to_uppercase()
+            )?;
+        }
+        if let Some(h) = &run.heap {
+            writeln!(out)?;
+            let side = |p: &crate::run::HeapPerCall| {
+                format!("{} in {:.1} blocks", fmt_bytes(p.bytes), p.blocks)
+            };
+            writeln!(
+                out,
+                "heap per call (dhat, a separate untimed pass of {} calls a side): wasm {}{}; profile {}",
+                h.calls,
+                side(&h.wasm),
+                h.native
+                    .as_ref()
+                    .map_or(String::new(), |n| format!(", native {}", side(n))),
+                h.file
+            )?;
+        }
         if !run.verdicts.is_empty() {
             writeln!(out)?;
             for v in &run.verdicts {
@@ -172,9 +205,22 @@ fn variant(v: &Variant, out: &mut dyn Write) -> std::io::Result<()> {
     if let Some(b) = v.compiled_bytes {
         once.push(format!("compiled {b} B"));
     }
-    once.extend(v.facts.iter().map(|(k, val)| format!("{k}={val}")));
     if !once.is_empty() {
         writeln!(out, "  once: {}", once.join(", "))?;
+    }
+    if !v.facts.is_empty() {
+        let facts: Vec<String> = v
+            .facts
+            .iter()
+            .map(|(k, val)| format!("{k}={val}"))
+            .collect();
+        writeln!(out, "  measured: {}", facts.join(", "))?;
+    }
+    if let Some(m) = &v.memory {
+        memory(m, out)?;
+    }
+    if v.phases.is_empty() {
+        return Ok(());
     }
     writeln!(
         out,
@@ -218,4 +264,51 @@ fn variant(v: &Variant, out: &mut dyn Write) -> std::io::Result<()> {
         )?;
     }
     writeln!(out)
+}
+
+fn memory(m: &MemoryProfile, out: &mut dyn Write) -> std::io::Result<()> {
+    let opt = |b: Option<u64>| b.map_or("-".to_owned(), |b| fmt_bytes(b as f64));
+    writeln!(
+        out,
+        "  {:<16} {:>10} {:>10} {:>11} {:>11} {:>10} {:>9} {:>8}",
+        "after", "rss", "+rss", "pss", "heap", "virtual", "instances", "calls"
+    )?;
+    let mut prev = None;
+    for p in &m.points {
+        let delta = prev.map_or("".to_owned(), |r: u64| {
+            format!("{:+}", fmt_bytes(p.rss_bytes as f64 - r as f64))
+        });
+        writeln!(
+            out,
+            "  {:<16} {:>10} {:>10} {:>11} {:>11} {:>10} {:>9} {:>8}",
+            p.label,
+            fmt_bytes(p.rss_bytes as f64),
+            delta,
+            opt(p.pss_bytes),
+            opt(p.heap_bytes),
+            fmt_bytes(p.virtual_bytes as f64),
+            p.instances,
+            p.calls
+        )?;
+        prev = Some(p.rss_bytes);
+    }
+    if let Some(p) = &m.per_instance {
+        let heap = p.heap_bytes.map_or("-".to_owned(), fmt_bytes);
+        let other = p.other_bytes.map_or("-".to_owned(), fmt_bytes);
+        writeln!(
+            out,
+            "  per extra instance ({} of them): {} resident = linear memory {} + host heap {} + other {}; linear memory size {}; virtual {}",
+            p.instances,
+            fmt_bytes(p.rss_bytes),
+            fmt_bytes(p.linear_resident_bytes),
+            heap,
+            other,
+            fmt_bytes(p.linear_size_bytes),
+            fmt_bytes(p.virtual_bytes)
+        )?;
+    }
+    if let Some(c) = m.code_bytes {
+        writeln!(out, "  compiled code: {}", fmt_bytes(c as f64))?;
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! Measurement mechanisms. For now: clocks, behind the [`Clock`] trait, one
 //! file each, chosen by name (`--clock`).
 
+pub mod memory;
 mod monotonic;
 mod tsc;
 

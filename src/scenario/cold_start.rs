@@ -25,6 +25,7 @@ use wasmtime::{
     Store, Strategy,
 };
 
+use super::{Recorder, marked_call as first_call};
 use crate::error::{Error, one_line};
 use crate::export::fmt_ns;
 use crate::host::{self, CallError, INIT_EXPORT, Plugin, at};
@@ -247,21 +248,6 @@ impl Default for ColdStartConfig {
     }
 }
 
-/// Clock stamps of one rung's measured iterations.
-struct Recorder<'c> {
-    clock: &'c Monotonic,
-    stamps: Vec<u64>,
-}
-
-impl Recorder<'_> {
-    /// Marks a phase boundary. The vector's capacity is reserved up front, so
-    /// this never allocates.
-    #[inline(always)]
-    fn mark(&mut self) {
-        self.stamps.push(self.clock.now());
-    }
-}
-
 /// What the whole plugin needs, shared by every rung.
 struct Subject<'a> {
     name: &'a str,
@@ -283,20 +269,6 @@ struct Subject<'a> {
 struct Measured {
     variant: Variant,
     stamps: Vec<u64>,
-}
-
-/// The first call: copy-in, execute, copy-out, free, each marked.
-#[inline(always)]
-fn first_call(p: &mut Plugin, input: &[u8], rec: &mut Recorder) -> Result<(), CallError> {
-    let buf = p.copy_in(input)?;
-    rec.mark();
-    let packed = p.execute(buf)?;
-    rec.mark();
-    let out = p.copy_out(packed)?;
-    rec.mark();
-    p.free(out)?;
-    rec.mark();
-    Ok(())
 }
 
 /// Checks a first call's output against the reference run's.
@@ -607,7 +579,8 @@ fn measure_rung(
             let (mut live_instances, mut live_memories) = (0u64, 0usize);
             drive(cfg, rung, rec, |rec| {
                 rec.mark();
-                let mut p = Plugin::from_pre(&pre, s.export).map_err(at(Phase::Instantiate))?;
+                let mut p = Plugin::from_pre(&pre, s.export, host::Limits::default())
+                    .map_err(at(Phase::Instantiate))?;
                 rec.mark();
                 first_call(&mut p, s.input, rec)?;
                 // Read after the last mark: proof the instance came from the pool.
@@ -843,6 +816,9 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
         timeline,
         ranking,
         verdicts,
+        trends: Vec::new(),
+        heap: None,
+        counters: Vec::new(),
         failures,
         notes,
     })
@@ -877,9 +853,6 @@ fn rank(variants: &[Variant]) -> Option<Ranking> {
 /// A difference between medians smaller than this share is not called a
 /// saving.
 const NOISE: f64 = 0.05;
-
-/// The phases of a first call.
-const FIRST_CALL: [Phase; 4] = [Phase::CopyIn, Phase::Execute, Phase::CopyOut, Phase::Free];
 
 /// The seed's cold start, p50, for the verdict's comparison.
 const SEED_COLD_START_NS: f64 = 42.1e6;
@@ -959,7 +932,7 @@ fn verdicts(ranking: &Ranking, variants: &[Variant], module_bytes: u64) -> Vec<S
     ) && let (Some(wt), Some(mt)) = (p50(w, Phase::ColdStart), p50(m, Phase::ColdStart))
     {
         let first_call = |v: &Variant| -> f64 {
-            FIRST_CALL
+            super::CALL_PHASES
                 .iter()
                 .filter_map(|&ph| v.phase(ph))
                 .map(|s| s.stats.mean_ns)

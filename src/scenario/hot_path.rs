@@ -80,7 +80,7 @@ trait Target {
 
 /// encode: the host's input to JSON, into a reused buffer.
 #[inline(always)]
-fn encode(input: &Value, buf: &mut Vec<u8>) -> anyhow::Result<()> {
+pub(crate) fn encode(input: &Value, buf: &mut Vec<u8>) -> anyhow::Result<()> {
     buf.clear();
     serde_json::to_writer(&mut *buf, input)?;
     Ok(())
@@ -88,7 +88,7 @@ fn encode(input: &Value, buf: &mut Vec<u8>) -> anyhow::Result<()> {
 
 /// decode: JSON output to a host value, which is then used and dropped.
 #[inline(always)]
-fn decode(bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn decode(bytes: &[u8]) -> anyhow::Result<()> {
     let value: Value = serde_json::from_slice(bytes)?;
     drop(black_box(value));
     Ok(())
@@ -569,6 +569,9 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
         timeline: spans,
         ranking: None,
         verdicts: Vec::new(),
+        trends: Vec::new(),
+        heap: None,
+        counters: Vec::new(),
         failures: Vec::new(),
         notes,
     })

@@ -4,7 +4,11 @@
 
 pub mod cold_start;
 pub mod hot_path;
+pub mod memory;
+pub mod soak;
 
+use crate::host::{CallError, Plugin};
+use crate::measure::{Clock, Monotonic};
 use crate::phase::Phase;
 use crate::run::{Host, PhaseStats, Span};
 use crate::stats::Stats;
@@ -13,7 +17,7 @@ use crate::stats::Stats;
 pub const WASMTIME_VERSION: &str = env!("WPROF_WASMTIME_VERSION");
 
 /// The names of all scenarios, as given to `wprof record`.
-pub const NAMES: &[&str] = &[hot_path::NAME, cold_start::NAME];
+pub const NAMES: &[&str] = &[hot_path::NAME, cold_start::NAME, memory::NAME, soak::NAME];
 
 /// Describes this machine for a run.
 pub fn host_info() -> Host {
@@ -122,4 +126,42 @@ pub(crate) fn spans(
         }
     }
     out
+}
+
+/// Clock stamps at phase boundaries, back to back.
+pub(crate) struct Recorder<'c> {
+    pub(crate) clock: &'c Monotonic,
+    pub(crate) stamps: Vec<u64>,
+}
+
+impl Recorder<'_> {
+    /// Marks a phase boundary. Callers reserve the vector's capacity up
+    /// front, so this never allocates.
+    #[inline(always)]
+    pub(crate) fn mark(&mut self) {
+        self.stamps.push(self.clock.now());
+    }
+}
+
+/// The phases of [`marked_call`].
+pub(crate) const CALL_PHASES: [Phase; 4] =
+    [Phase::CopyIn, Phase::Execute, Phase::CopyOut, Phase::Free];
+
+/// One call on an encoded input: copy-in, execute, copy-out, free, each
+/// followed by a mark (the caller marks the start).
+#[inline(always)]
+pub(crate) fn marked_call(
+    p: &mut Plugin,
+    input: &[u8],
+    rec: &mut Recorder,
+) -> Result<(), CallError> {
+    let buf = p.copy_in(input)?;
+    rec.mark();
+    let packed = p.execute(buf)?;
+    rec.mark();
+    let out = p.copy_out(packed)?;
+    rec.mark();
+    p.free(out)?;
+    rec.mark();
+    Ok(())
 }

@@ -1,0 +1,180 @@
+//! The heap pass behind `--heap`: the plugin's calls (wasm, then native)
+//! under dhat, in the `wprof-heap` binary, which writes a dhat profile (for
+//! valgrind's dh_view.html) and the bytes and blocks allocated per call.
+//!
+//! It is a separate pass, in a separate process: dhat slows allocation
+//! several times over, so its timings would mean nothing, and it cannot see
+//! wasm linear memory (Wasmtime maps that directly), only host allocations.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::host::{self, Plugin, at};
+use crate::phase::Phase;
+use crate::run::{HeapPerCall, HeapProfile};
+use crate::scenario::hot_path::{decode, encode};
+use crate::source::{InputSpec, PluginSpec};
+
+/// Calls per side in the heap pass. Default of `--heap-calls`.
+pub const DEFAULT_CALLS: u64 = 1000;
+
+/// What the parent asks of `wprof-heap`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Request {
+    /// A bundled plugin's name or a module path.
+    plugin: String,
+    export: Option<String>,
+    /// The input, as JSON text.
+    input: String,
+    calls: u64,
+    /// Where dhat writes its profile.
+    out: PathBuf,
+}
+
+/// What `wprof-heap` answers.
+#[derive(Debug, Serialize, Deserialize)]
+struct Answer {
+    wasm: HeapPerCall,
+    native: Option<HeapPerCall>,
+}
+
+fn per_call(before: &dhat::HeapStats, after: &dhat::HeapStats, calls: u64) -> HeapPerCall {
+    HeapPerCall {
+        bytes: (after.total_bytes - before.total_bytes) as f64 / calls as f64,
+        blocks: (after.total_blocks - before.total_blocks) as f64 / calls as f64,
+    }
+}
+
+/// `wprof-heap`'s work: reads the request (argv[1]), profiles the calls,
+/// prints the answer.
+pub fn child() -> anyhow::Result<()> {
+    let arg = std::env::args()
+        .nth(1)
+        .ok_or_else(|| anyhow!("wprof-heap is run by `wprof record ... --heap`"))?;
+    let req: Request = serde_json::from_str(&arg).context("bad request")?;
+    let spec = PluginSpec::parse(&req.plugin);
+    let plugin = spec.resolve()?;
+    let engine = wasmtime::Engine::default();
+    let loaded = host::load(&plugin.name, &engine, &plugin.bytes, Vec::new())?;
+    let export = host::choose_export(
+        &plugin.name,
+        req.export.as_deref(),
+        plugin.bundled,
+        &loaded.module,
+    )?;
+    let input: Value = serde_json::from_str(&req.input)?;
+    let mut instance = Plugin::instantiate(&loaded, &export)
+        .map_err(|e| at(Phase::Instantiate)(e).into_error(&plugin.name))?;
+    let mut buf = Vec::new();
+    let mut wasm_call = || -> Result<(), host::CallError> {
+        encode(&input, &mut buf).map_err(at(Phase::Encode))?;
+        let ptr = instance.copy_in(&buf)?;
+        let packed = instance.execute(ptr)?;
+        let out = instance.copy_out(packed)?;
+        decode(&instance.output).map_err(at(Phase::Decode))?;
+        instance.free(out)
+    };
+    // One call first, so one-off growth (buffers reaching their size) is not
+    // counted as per-call.
+    wasm_call().map_err(|e| e.into_error(&plugin.name))?;
+    let profiler = dhat::Profiler::builder().file_name(&req.out).build();
+    let before = dhat::HeapStats::get();
+    for _ in 0..req.calls {
+        wasm_call().map_err(|e| e.into_error(&plugin.name))?;
+    }
+    let wasm = per_call(&before, &dhat::HeapStats::get(), req.calls);
+    let native = match plugin.bundled {
+        Some(b) => {
+            let mut native_call = || -> anyhow::Result<()> {
+                encode(&input, &mut buf)?;
+                let out = (b.native)(&buf).map_err(|e| anyhow!("native build: {e}"))?;
+                decode(&out)?;
+                drop(out);
+                Ok(())
+            };
+            native_call()?;
+            let before = dhat::HeapStats::get();
+            for _ in 0..req.calls {
+                native_call()?;
+            }
+            Some(per_call(&before, &dhat::HeapStats::get(), req.calls))
+        }
+        None => None,
+    };
+    drop(profiler);
+    serde_json::to_writer(std::io::stdout().lock(), &Answer { wasm, native })?;
+    Ok(())
+}
+
+/// Runs the heap pass for a plugin and moves its dhat profile to `dest`
+/// (whole or not at all).
+pub fn pass(
+    plugin: &PluginSpec,
+    export: Option<&str>,
+    input: &InputSpec,
+    calls: u64,
+    dest: &Path,
+) -> Result<HeapProfile, Error> {
+    let resolved = plugin.resolve()?;
+    let name = resolved.name.clone();
+    let input_text = input.load(&resolved)?.to_string();
+    let fail = |cause: String| Error::plugin(&name, Phase::Execute, format!("heap pass: {cause}"));
+    let exe = std::env::current_exe()
+        .map_err(|e| fail(format!("cannot find wprof's binary: {e}")))?
+        .with_file_name(format!("wprof-heap{}", std::env::consts::EXE_SUFFIX));
+    if !exe.is_file() {
+        return Err(fail(format!(
+            "no {} next to wprof (cargo build --release builds it)",
+            exe.display()
+        )));
+    }
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".wprof-heap-")
+        .suffix(".json")
+        .tempfile_in(dir)
+        .map_err(|e| Error::Output {
+            path: dir.to_owned(),
+            cause: e.to_string(),
+        })?;
+    let req = Request {
+        plugin: match plugin {
+            PluginSpec::Bundled(n) => (*n).to_owned(),
+            PluginSpec::File(p) => p.display().to_string(),
+        },
+        export: export.map(str::to_owned),
+        input: input_text,
+        calls,
+        out: tmp.path().to_owned(),
+    };
+    let answer = (|| -> anyhow::Result<Answer> {
+        let out = std::process::Command::new(&exe)
+            .arg(serde_json::to_string(&req)?)
+            .output()
+            .with_context(|| format!("cannot run {}", exe.display()))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let line = err.lines().last().unwrap_or("no message");
+            bail!("{}", line.strip_prefix("wprof: error: ").unwrap_or(line));
+        }
+        Ok(serde_json::from_slice(&out.stdout)?)
+    })()
+    .map_err(|e| fail(format!("{e:#}")))?;
+    tmp.persist(dest).map_err(|e| Error::Output {
+        path: dest.to_owned(),
+        cause: e.error.to_string(),
+    })?;
+    Ok(HeapProfile {
+        file: dest.display().to_string(),
+        calls,
+        wasm: answer.wasm,
+        native: answer.native,
+    })
+}

@@ -1,0 +1,585 @@
+//! Memory (the seed's Scenario 3): what the engine, a ready module, one
+//! instance, 1000 calls and N instances cost in resident memory, per variant
+//! (JIT or AOT module, default or pooling allocator, and the native build),
+//! and what each extra instance costs, split into linear memory, host heap
+//! and the rest.
+//!
+//! Each variant runs in a fresh child process (`wprof` re-executing itself),
+//! so that what one variant allocated and freed cannot hide in another's
+//! readings: freed heap is rarely returned to the kernel.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context as _, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig,
+};
+
+use crate::error::{Error, one_line};
+use crate::export::fmt_bytes;
+use crate::host::{self, Limits, Plugin, at};
+use crate::measure::memory;
+use crate::phase::Phase;
+use crate::run::{ClockInfo, MemoryPoint, MemoryProfile, PerInstance, PluginInfo, Run, Variant};
+use crate::source::{InputSpec, PluginSpec};
+
+/// Scenario name, as in `wprof record memory`.
+pub const NAME: &str = "memory";
+
+/// The hidden subcommand a variant's child process runs.
+pub const PROBE_COMMAND: &str = "__memory-probe";
+
+/// One way of holding the plugin in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Compiled by Cranelift in the process, default (on-demand) allocator.
+    Jit,
+    /// Loaded from a precompiled .cwasm by mapping it, default allocator.
+    Aot,
+    /// Loaded as `Aot`, instantiated from the pooling allocator with
+    /// copy-on-write memory images.
+    Pooling,
+    /// The native build of the same source, linked into wprof.
+    Native,
+}
+
+impl Mode {
+    /// Every mode, in report order.
+    pub const ALL: [Mode; 4] = [Mode::Jit, Mode::Aot, Mode::Pooling, Mode::Native];
+
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Jit => "jit",
+            Mode::Aot => "aot",
+            Mode::Pooling => "pooling",
+            Mode::Native => "native",
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Mode::Jit => "module compiled in-process by Cranelift; default allocator",
+            Mode::Aot => "module mapped from a precompiled .cwasm; default allocator",
+            Mode::Pooling => {
+                "module mapped from a precompiled .cwasm; pooling allocator with copy-on-write memory images"
+            }
+            Mode::Native => "the same Rust source linked into wprof",
+        }
+    }
+}
+
+/// Settings of `record memory`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryConfig {
+    /// Plugin to run. Default: the bundled drug-checker.
+    pub plugin: PluginSpec,
+    /// Export to call. Default: the bundled plugin's, else the module's only
+    /// export with the wprof call signature.
+    pub export: Option<String>,
+    /// Input. Default: the bundled plugin's input.json.
+    pub input: InputSpec,
+    /// Instances to hold at once, each in its own Store. Default: 100.
+    pub instances: u64,
+    /// Calls on the first instance before the "1000 calls" reading. Default: 1000.
+    pub calls: u64,
+    /// Largest linear memory an instance may grow to, in bytes. Default: 256 MiB.
+    pub memory_limit: usize,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            plugin: PluginSpec::default(),
+            export: None,
+            input: InputSpec::Default,
+            instances: 100,
+            calls: 1000,
+            memory_limit: 256 << 20,
+        }
+    }
+}
+
+/// What a child process is asked to do (passed as JSON).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Probe {
+    mode: Mode,
+    /// The binary module.
+    wasm: PathBuf,
+    /// The precompiled module, for aot and pooling.
+    cwasm: Option<PathBuf>,
+    /// The bundled plugin, for native.
+    bundled: Option<String>,
+    export: String,
+    /// The encoded input.
+    input: PathBuf,
+    instances: u64,
+    calls: u64,
+    memory_limit: usize,
+}
+
+/// What a child process reports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProbeAnswer {
+    /// The readings.
+    pub profile: MemoryProfile,
+    /// Distinct linear memories (by base address) alive at the last reading.
+    pub live_memories: u64,
+    /// Instances the pooling allocator had live at the last reading
+    /// (Wasmtime's own count), for the pooling variant.
+    pub pool_live_instances: Option<u64>,
+}
+
+/// Runs one variant in this process and returns its readings: what the
+/// hidden `__memory-probe` subcommand does.
+pub fn probe(p: &Probe) -> anyhow::Result<ProbeAnswer> {
+    let input = std::fs::read(&p.input)?;
+    let bytes = std::fs::read(&p.wasm)?;
+    let started = Instant::now();
+    let mut points = Vec::new();
+    let mut point = |label: &str, instances: u64, calls: u64| -> anyhow::Result<MemoryPoint> {
+        let mut m = memory::read(label)?;
+        m.t_ns = started.elapsed().as_nanos() as f64;
+        m.instances = instances;
+        m.calls = calls;
+        points.push(m.clone());
+        Ok(m)
+    };
+    point("start", 0, 0)?;
+    if p.mode == Mode::Native {
+        let b = p
+            .bundled
+            .as_deref()
+            .and_then(crate::bundled::by_name)
+            .ok_or_else(|| anyhow!("no native build"))?;
+        let out = (b.native)(&input).map_err(|e| anyhow!("native build: {e}"))?;
+        drop(std::hint::black_box(out));
+        point("1 call", 0, 1)?;
+        for _ in 1..p.calls {
+            let out = (b.native)(&input).map_err(|e| anyhow!("native build: {e}"))?;
+            drop(std::hint::black_box(out));
+        }
+        point(&format!("{} calls", p.calls), 0, p.calls)?;
+        return Ok(ProbeAnswer {
+            profile: MemoryProfile {
+                points,
+                ..MemoryProfile::default()
+            },
+            live_memories: 0,
+            pool_live_instances: None,
+        });
+    }
+
+    let mut config = Config::new();
+    if p.mode == Mode::Pooling {
+        let slots = u32::try_from(p.instances).context("too many instances for a pool")?;
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_core_instances(slots)
+            .total_memories(slots)
+            .total_tables(slots)
+            .max_memory_size(p.memory_limit);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        config.memory_init_cow(true);
+    }
+    let engine = Engine::new(&config).map_err(|e| anyhow!("engine: {}", one_line(&e.into())))?;
+    let load_phase = if p.cwasm.is_some() {
+        Phase::Deserialize
+    } else {
+        Phase::Compile
+    };
+    point("engine", 0, 0)?;
+    let module = match &p.cwasm {
+        // SAFETY: the parent wrote this file with this wprof's own engine
+        // settings, moments ago.
+        Some(cwasm) => unsafe { Module::deserialize_file(&engine, cwasm) },
+        None => Module::from_binary(&engine, &bytes),
+    }
+    .map_err(|e| anyhow!("{load_phase}: {}", one_line(&e.into())))?;
+    drop(bytes);
+    point("module ready", 0, 0)?;
+    let limits = Limits {
+        memory_bytes: Some(p.memory_limit),
+    };
+    let pre = if p.mode == Mode::Pooling {
+        Some(
+            Linker::new(&engine)
+                .instantiate_pre(&module)
+                .map_err(|e| anyhow!("link: {}", one_line(&e.into())))?,
+        )
+    } else {
+        None
+    };
+    let instantiate = || {
+        match &pre {
+            Some(pre) => Plugin::from_pre(pre, &p.export, limits.clone()),
+            None => Plugin::limited(&engine, &module, &p.export, limits.clone()),
+        }
+        .map_err(|e| anyhow!("instantiate: {}", one_line(&e)))
+    };
+    let call = |plugin: &mut Plugin| -> anyhow::Result<()> {
+        let once = |plugin: &mut Plugin| -> Result<(), host::CallError> {
+            let buf = plugin.copy_in(&input)?;
+            let packed = plugin.execute(buf)?;
+            let out = plugin.copy_out(packed)?;
+            plugin.free(out)
+        };
+        once(plugin).map_err(|e| anyhow!("{}: {}", e.phase, one_line(&e.error)))
+    };
+    let mut first = instantiate()?;
+    call(&mut first)?;
+    point("1 instance", 1, 1)?;
+    for _ in 1..p.calls {
+        call(&mut first)?;
+    }
+    let before = point(&format!("{} calls", p.calls), 1, p.calls)?;
+    let mut more = Vec::with_capacity(p.instances as usize);
+    for _ in 1..p.instances {
+        let mut plugin = instantiate()?;
+        call(&mut plugin)?;
+        more.push(plugin);
+    }
+    let after = point(
+        &format!("{} instances", p.instances),
+        p.instances,
+        p.calls + p.instances - 1,
+    )?;
+    let per_instance = (!more.is_empty()).then(|| -> anyhow::Result<PerInstance> {
+        let n = more.len() as f64;
+        let mut resident = 0u64;
+        let mut size = 0u64;
+        for plugin in &more {
+            let (ptr, len) = plugin.linear_memory();
+            resident += memory::resident_bytes(ptr, len)?;
+            size += len as u64;
+        }
+        let rss = (after.rss_bytes as f64 - before.rss_bytes as f64) / n;
+        let linear = resident as f64 / n;
+        let heap = match (after.heap_bytes, before.heap_bytes) {
+            (Some(a), Some(b)) => Some((a as f64 - b as f64) / n),
+            _ => None,
+        };
+        Ok(PerInstance {
+            instances: more.len() as u64,
+            rss_bytes: rss,
+            linear_resident_bytes: linear,
+            heap_bytes: heap,
+            other_bytes: heap.map(|h| rss - linear - h),
+            linear_size_bytes: size as f64 / n,
+            virtual_bytes: (after.virtual_bytes as f64 - before.virtual_bytes as f64) / n,
+        })
+    });
+    let per_instance = per_instance.transpose()?;
+    let bases: std::collections::BTreeSet<usize> = std::iter::once(&first)
+        .chain(&more)
+        .map(|p| p.linear_memory().0 as usize)
+        .collect();
+    let pool_live_instances = engine
+        .pooling_allocator_metrics()
+        .map(|m| m.core_instances());
+    drop(more);
+    drop(first);
+    Ok(ProbeAnswer {
+        profile: MemoryProfile {
+            points,
+            per_instance,
+            code_bytes: Some(module.text().len() as u64),
+        },
+        live_memories: bases.len() as u64,
+        pool_live_instances,
+    })
+}
+
+/// A rough upper bound of what one instance takes, for the refusal check:
+/// its initial linear memory, touched, plus runtime structures.
+fn estimate_per_instance(module: &Module) -> u64 {
+    let initial: u64 = module
+        .exports()
+        .filter_map(|e| e.ty().memory().map(|m| m.minimum() * 65536))
+        .sum();
+    initial + (64 << 10)
+}
+
+/// Memory the kernel says is available, in bytes.
+fn available_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Runs a variant in a child process of this same binary.
+fn run_child(p: &Probe) -> anyhow::Result<ProbeAnswer> {
+    let exe = std::env::current_exe().context("cannot find wprof's own binary")?;
+    let out = std::process::Command::new(exe)
+        .arg(PROBE_COMMAND)
+        .arg(serde_json::to_string(p)?)
+        .output()
+        .context("cannot start a child wprof")?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err.lines().last().unwrap_or("no message");
+        bail!(
+            "{}",
+            line.strip_prefix("wprof: error: ").unwrap_or(line).trim()
+        );
+    }
+    serde_json::from_slice(&out.stdout).context("the child's readings")
+}
+
+/// Runs the memory scenario.
+pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
+    let wall = Instant::now();
+    let started_at = super::now_rfc3339();
+    if cfg.instances < 2 {
+        return Err(Error::Config(
+            "--instances must be at least 2 (the increment is measured from the second)".into(),
+        ));
+    }
+    let plugin = cfg.plugin.resolve()?;
+    let name = plugin.name.clone();
+    let engine = Engine::default();
+    let loaded = host::load(&name, &engine, &plugin.bytes, Vec::new())?;
+    let export = host::choose_export(&name, cfg.export.as_deref(), plugin.bundled, &loaded.module)?;
+    let input = serde_json::to_vec(&cfg.input.load(&plugin)?)
+        .map_err(|e| Error::plugin(&name, Phase::Encode, e.to_string()))?;
+    // The same errors as every scenario before anything is spawned.
+    let mut reference = Plugin::limited(
+        &engine,
+        &loaded.module,
+        &export,
+        Limits {
+            memory_bytes: Some(cfg.memory_limit),
+        },
+    )
+    .map_err(|e| at(Phase::Instantiate)(e).into_error(&name))?;
+    let buf = reference.copy_in(&input).map_err(|e| e.into_error(&name))?;
+    let packed = reference.execute(buf).map_err(|e| e.into_error(&name))?;
+    let out = reference
+        .copy_out(packed)
+        .map_err(|e| e.into_error(&name))?;
+    reference.free(out).map_err(|e| e.into_error(&name))?;
+    let output_bytes = reference.output.len() as u64;
+    drop(reference);
+
+    let estimate = estimate_per_instance(&loaded.module) * cfg.instances;
+    if let Some(avail) = available_bytes()
+        && estimate > avail / 2
+    {
+        return Err(Error::Config(format!(
+            "{} instances would need about {} (initial linear memory plus runtime, per instance), over half the {} this machine has available: ask for fewer",
+            cfg.instances,
+            fmt_bytes(estimate as f64),
+            fmt_bytes(avail as f64)
+        )));
+    }
+    // The pool reserves a slot per instance up front: 4 GiB of address
+    // space plus guards each, by Wasmtime's defaults.
+    let pool_reservation = cfg.instances.saturating_mul(6 << 30);
+    if pool_reservation > 64 << 40 {
+        return Err(Error::Config(format!(
+            "{} pooled instances would reserve about {} of address space (~6 GiB per slot), over the 64 TiB wprof allows: ask for fewer",
+            cfg.instances,
+            fmt_bytes(pool_reservation as f64)
+        )));
+    }
+
+    let scratch = tempfile::Builder::new()
+        .prefix("wprof-memory-")
+        .tempdir()
+        .map_err(|e| Error::Config(format!("cannot create a scratch directory: {e}")))?;
+    let file = |n: &str, data: &[u8]| -> Result<PathBuf, Error> {
+        let path = scratch.path().join(n);
+        std::fs::write(&path, data)
+            .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))?;
+        Ok(path)
+    };
+    let wasm = file("plugin.wasm", &plugin.bytes)?;
+    let input_path = file("input", &input)?;
+    let cwasm = loaded
+        .module
+        .serialize()
+        .map_err(|e| Error::plugin(&name, Phase::Compile, one_line(&e.into())))?;
+    let cwasm = file("plugin.cwasm", &cwasm)?;
+    let pooled_cwasm = {
+        let engine = Engine::new(Config::new().allocation_strategy(
+            InstanceAllocationStrategy::Pooling(PoolingAllocationConfig::new()),
+        ))
+        .map_err(|e| Error::plugin(&name, Phase::Engine, one_line(&e.into())))?;
+        let bytes = engine
+            .precompile_module(&plugin.bytes)
+            .map_err(|e| Error::plugin(&name, Phase::Compile, one_line(&e.into())))?;
+        file("pooled.cwasm", &bytes)?
+    };
+    drop(loaded);
+
+    let mut notes = vec![
+        "each variant ran in its own fresh process; readings are of that whole process (wprof included)".to_owned(),
+    ];
+    let mut variants = Vec::new();
+    let mut failures = Vec::new();
+    for mode in Mode::ALL {
+        if mode == Mode::Native && plugin.bundled.is_none() {
+            notes.push("native: not measured: this module is not a bundled plugin, so wprof has no native build of it".into());
+            continue;
+        }
+        let probe = Probe {
+            mode,
+            wasm: wasm.clone(),
+            cwasm: match mode {
+                Mode::Aot => Some(cwasm.clone()),
+                Mode::Pooling => Some(pooled_cwasm.clone()),
+                _ => None,
+            },
+            bundled: plugin.bundled.map(|b| b.name.to_owned()),
+            export: export.clone(),
+            input: input_path.clone(),
+            instances: cfg.instances,
+            calls: cfg.calls,
+            memory_limit: cfg.memory_limit,
+        };
+        match run_child(&probe) {
+            Ok(answer) => {
+                let mut facts = std::collections::BTreeMap::new();
+                if mode != Mode::Native {
+                    facts.insert(
+                        "live_memories_at_last_reading".into(),
+                        json!(answer.live_memories),
+                    );
+                }
+                if let Some(n) = answer.pool_live_instances {
+                    facts.insert("pool_live_instances_at_last_reading".into(), json!(n));
+                }
+                variants.push(Variant {
+                    name: mode.name().to_owned(),
+                    description: mode.description().to_owned(),
+                    memory: Some(answer.profile),
+                    facts,
+                    ..Variant::default()
+                })
+            }
+            Err(e) => {
+                // The child reports `<phase>: <cause>`.
+                let text = format!("{e:#}");
+                let (phase, cause) = text
+                    .split_once(": ")
+                    .and_then(|(p, c)| Some((p.parse::<Phase>().ok()?, c.to_owned())))
+                    .unwrap_or((Phase::Execute, text.clone()));
+                failures.push(crate::run::Failure {
+                    variant: mode.name().to_owned(),
+                    phase,
+                    cause,
+                })
+            }
+        }
+    }
+    let verdicts = verdicts(&variants);
+    let settings = [
+        ("instances", json!(cfg.instances)),
+        ("calls", json!(cfg.calls)),
+        ("memory_limit_bytes", json!(cfg.memory_limit)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    Ok(Run {
+        schema: crate::run::SCHEMA_VERSION,
+        scenario: NAME.to_owned(),
+        wprof_version: env!("CARGO_PKG_VERSION").to_owned(),
+        started_at,
+        wall_s: wall.elapsed().as_secs_f64(),
+        host: super::host_info(),
+        plugin: PluginInfo {
+            name,
+            source: plugin.source,
+            size_bytes: plugin.bytes.len() as u64,
+            export,
+            input_bytes: input.len() as u64,
+            output_bytes,
+            outputs_identical: None,
+        },
+        iterations: cfg.instances,
+        settings,
+        clock: ClockInfo {
+            name: "none".into(),
+            ns_per_tick: 1.0,
+            read_cost_ns: 0.0,
+            resolution_ns: 0.0,
+        },
+        setup: Vec::new(),
+        variants,
+        comparison: None,
+        timeline: Vec::new(),
+        ranking: None,
+        verdicts,
+        trends: Vec::new(),
+        heap: None,
+        counters: Vec::new(),
+        failures,
+        notes,
+    })
+}
+
+fn point<'a>(v: &'a Variant, label: &str) -> Option<&'a MemoryPoint> {
+    v.memory.as_ref()?.points.iter().find(|p| p.label == label)
+}
+
+/// The findings, from the readings.
+fn verdicts(variants: &[Variant]) -> Vec<String> {
+    let mut out = Vec::new();
+    let growth = |v: &Variant, from: &str, to: &str| -> Option<f64> {
+        Some(point(v, to)?.rss_bytes as f64 - point(v, from)?.rss_bytes as f64)
+    };
+    let ready: Vec<String> = variants
+        .iter()
+        .filter_map(|v| {
+            Some(format!(
+                "{} {}",
+                v.name,
+                fmt_bytes(growth(v, "engine", "module ready")?)
+            ))
+        })
+        .collect();
+    if !ready.is_empty() {
+        out.push(format!(
+            "a ready module costs (resident, over the bare engine): {}",
+            ready.join(", ")
+        ));
+    }
+    let per: Vec<String> = variants
+        .iter()
+        .filter_map(|v| {
+            let p = v.memory.as_ref()?.per_instance.as_ref()?;
+            Some(format!(
+                "{} {} ({} of it linear memory)",
+                v.name,
+                fmt_bytes(p.rss_bytes),
+                fmt_bytes(p.linear_resident_bytes)
+            ))
+        })
+        .collect();
+    if !per.is_empty() {
+        out.push(format!(
+            "each extra instance after its first call costs (resident): {}; the seed measured 2.44 MB",
+            per.join(", ")
+        ));
+    }
+    if let Some(native) = variants.iter().find(|v| v.name == "native")
+        && let Some(n) = native.memory.as_ref().and_then(|m| m.points.last())
+        && let Some(g) = growth(native, "start", &n.label)
+    {
+        out.push(format!(
+            "native: {} calls grew the process by {} resident; a wasm plugin's first instance costs what the lines above say on top of that",
+            n.calls,
+            fmt_bytes(g)
+        ));
+    }
+    out
+}
+
+/// Parses a probe request (the hidden subcommand's argument).
+pub fn probe_from_json(json: &str) -> anyhow::Result<Probe> {
+    serde_json::from_str(json).context("bad probe request")
+}
