@@ -417,6 +417,7 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
 
     let mut notes = vec![
         "each variant ran in its own fresh process; readings are of that whole process (wprof included)".to_owned(),
+        "linear memory resident counts every resident page of each instance's memory, including pages still shared with the module's copy-on-write image (counted once in rss), so `other` can come out negative".to_owned(),
     ];
     let mut variants = Vec::new();
     let mut failures = Vec::new();
