@@ -382,20 +382,19 @@ pub fn run() -> anyhow::Result<()> {
             let out = args.output.config()?;
             out.prepare()?;
             let cfg = args.config();
-            let mut runs = [hot_path::run(&cfg)?];
-            heap_passes(
-                &mut runs,
+            let runs = vec![hot_path::run(&cfg)?];
+            finish(
+                runs,
                 &[(&cfg.plugin, cfg.export.as_deref(), &cfg.input)],
                 &out,
                 &args.output,
             )?;
-            report(&runs, &out, &args.output)?;
         }
         Command::Record(Record::ColdStart(args)) => {
             let configs = args.configs()?;
             let out = args.output.config()?;
             out.prepare()?;
-            let mut runs = configs
+            let runs = configs
                 .iter()
                 .map(cold_start::run)
                 .collect::<Result<Vec<_>, _>>()?;
@@ -403,37 +402,31 @@ pub fn run() -> anyhow::Result<()> {
                 .iter()
                 .map(|c| (&c.plugin, c.export.as_deref(), &c.input))
                 .collect();
-            heap_passes(&mut runs, &plugins, &out, &args.output)?;
-            report(&runs, &out, &args.output)?;
-            failed(&runs)?;
+            finish(runs, &plugins, &out, &args.output)?;
         }
         Command::Record(Record::Memory(args)) => {
             let out = args.output.config()?;
             out.prepare()?;
             let cfg = args.config();
-            let mut runs = [memory::run(&cfg)?];
-            heap_passes(
-                &mut runs,
+            let runs = vec![memory::run(&cfg)?];
+            finish(
+                runs,
                 &[(&cfg.plugin, cfg.export.as_deref(), &cfg.input)],
                 &out,
                 &args.output,
             )?;
-            report(&runs, &out, &args.output)?;
-            failed(&runs)?;
         }
         Command::Record(Record::Soak(args)) => {
             let out = args.output.config()?;
             out.prepare()?;
             let cfg = args.config();
-            let mut runs = [soak::run(&cfg)?];
-            heap_passes(
-                &mut runs,
+            let runs = vec![soak::run(&cfg)?];
+            finish(
+                runs,
                 &[(&cfg.plugin, cfg.export.as_deref(), &cfg.input)],
                 &out,
                 &args.output,
             )?;
-            report(&runs, &out, &args.output)?;
-            failed(&runs)?;
         }
         Command::MemoryProbe { request } => {
             let profile = memory::probe(&memory::probe_from_json(&request)?)?;
@@ -479,6 +472,19 @@ fn stems(runs: &[Run]) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// The end of every `record`: the heap passes if asked, the files and the
+/// printout, then an error if a variant failed.
+fn finish(
+    mut runs: Vec<Run>,
+    plugins: &[(&PluginSpec, Option<&str>, &InputSpec)],
+    out: &OutputConfig,
+    args: &OutputArgs,
+) -> anyhow::Result<()> {
+    heap_passes(&mut runs, plugins, out, args)?;
+    report(&runs, out, args)?;
+    failed(&runs)
 }
 
 /// With `--heap`: each run's heap pass, recorded in the run.

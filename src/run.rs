@@ -12,7 +12,7 @@ use crate::stats::Stats;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Everything one `wprof record <scenario>` measured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     /// Version of this file's format ([`SCHEMA_VERSION`]).
     pub schema: u32,
@@ -106,7 +106,7 @@ pub struct Failure {
 }
 
 /// The machine and runtime.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Host {
     /// Operating system (`std::env::consts::OS`).
     pub os: String,
@@ -121,7 +121,7 @@ pub struct Host {
 }
 
 /// The plugin under test.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PluginInfo {
     /// Short name (a bundled plugin's name, or the file stem).
     pub name: String,
@@ -141,7 +141,7 @@ pub struct PluginInfo {
 }
 
 /// The clock behind every timing in the run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClockInfo {
     /// Clock name (`tsc`, `monotonic`).
     pub name: String,

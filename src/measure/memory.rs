@@ -90,7 +90,8 @@ mod tests {
         );
         assert!(resident_bytes(big.as_ptr(), big.len()).unwrap() >= 30 << 20);
         if let (Some(a), Some(b)) = (after.heap_bytes, before.heap_bytes) {
-            assert!(a >= b + (32 << 20), "heap {b} -> {a}");
+            // Other tests run in parallel and free what they had: allow slack.
+            assert!(a >= b + (30 << 20), "heap {b} -> {a}");
         }
         std::hint::black_box(&big);
     }
@@ -110,6 +111,9 @@ mod tests {
             )
         };
         assert_ne!(p, libc::MAP_FAILED);
+        // Transparent huge pages would make one touch fault in 2 MiB.
+        // SAFETY: advice on the mapping made above.
+        unsafe { libc::madvise(p, len, libc::MADV_NOHUGEPAGE) };
         assert_eq!(resident_bytes(p as *const u8, len).unwrap(), 0);
         // SAFETY: p is a mapping of len bytes, written within bounds.
         unsafe { *(p as *mut u8).add(8192) = 1 };

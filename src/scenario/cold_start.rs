@@ -778,26 +778,18 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
         }
     };
     let rungs: Vec<&str> = cfg.rungs.iter().map(|r| r.as_str()).collect();
-    let mut settings: std::collections::BTreeMap<String, serde_json::Value> = [
+    let mut settings = super::settings([
         ("rungs", json!(rungs)),
         ("iterations", iterations_setting),
         ("warmup", json!(cfg.warmup)),
         ("trace_iterations", json!(cfg.trace_iterations)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    ]);
     if let Some(p) = &cfg.precompiled {
         settings.insert("precompiled".into(), json!(p.display().to_string()));
     }
 
     Ok(Run {
-        schema: crate::run::SCHEMA_VERSION,
-        scenario: NAME.to_owned(),
-        wprof_version: env!("CARGO_PKG_VERSION").to_owned(),
-        started_at,
         wall_s: wall.elapsed().as_secs_f64(),
-        host: super::host_info(),
         plugin: PluginInfo {
             name,
             source: plugin.source,
@@ -810,17 +802,13 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
         iterations,
         settings,
         clock: clock_info,
-        setup: Vec::new(),
         variants,
-        comparison: None,
         timeline,
         ranking,
         verdicts,
-        trends: Vec::new(),
-        heap: None,
-        counters: Vec::new(),
         failures,
         notes,
+        ..super::new_run(NAME, started_at)
     })
 }
 

@@ -533,24 +533,16 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
         ));
     }
 
-    let settings = [
+    let settings = super::settings([
         ("warmup", serde_json::json!(cfg.warmup)),
         ("rounds", serde_json::json!(cfg.rounds)),
         ("clock", serde_json::json!(cfg.clock.to_string())),
         ("trace_calls", serde_json::json!(cfg.trace_calls)),
         ("native", serde_json::json!(cfg.native)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    ]);
 
     Ok(Run {
-        schema: crate::run::SCHEMA_VERSION,
-        scenario: NAME.to_owned(),
-        wprof_version: env!("CARGO_PKG_VERSION").to_owned(),
-        started_at,
         wall_s: wall.elapsed().as_secs_f64(),
-        host: super::host_info(),
         plugin: PluginInfo {
             name,
             source: plugin.source,
@@ -567,12 +559,7 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
         variants,
         comparison,
         timeline: spans,
-        ranking: None,
-        verdicts: Vec::new(),
-        trends: Vec::new(),
-        heap: None,
-        counters: Vec::new(),
-        failures: Vec::new(),
         notes,
+        ..super::new_run(NAME, started_at)
     })
 }

@@ -477,21 +477,13 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
         }
     }
     let verdicts = verdicts(&variants);
-    let settings = [
+    let settings = super::settings([
         ("instances", json!(cfg.instances)),
         ("calls", json!(cfg.calls)),
         ("memory_limit_bytes", json!(cfg.memory_limit)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    ]);
     Ok(Run {
-        schema: crate::run::SCHEMA_VERSION,
-        scenario: NAME.to_owned(),
-        wprof_version: env!("CARGO_PKG_VERSION").to_owned(),
-        started_at,
         wall_s: wall.elapsed().as_secs_f64(),
-        host: super::host_info(),
         plugin: PluginInfo {
             name,
             source: plugin.source,
@@ -509,17 +501,11 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
             read_cost_ns: 0.0,
             resolution_ns: 0.0,
         },
-        setup: Vec::new(),
         variants,
-        comparison: None,
-        timeline: Vec::new(),
-        ranking: None,
         verdicts,
-        trends: Vec::new(),
-        heap: None,
-        counters: Vec::new(),
         failures,
         notes,
+        ..super::new_run(NAME, started_at)
     })
 }
 

@@ -36,6 +36,26 @@ pub fn host_info() -> Host {
     }
 }
 
+/// A run of `scenario` started at `started_at` on this machine, with
+/// nothing measured yet: scenarios fill in the rest.
+pub(crate) fn new_run(scenario: &str, started_at: String) -> crate::run::Run {
+    crate::run::Run {
+        schema: crate::run::SCHEMA_VERSION,
+        scenario: scenario.to_owned(),
+        wprof_version: env!("CARGO_PKG_VERSION").to_owned(),
+        started_at,
+        host: host_info(),
+        ..crate::run::Run::default()
+    }
+}
+
+/// A run's settings map from `(name, value)` pairs.
+pub(crate) fn settings<const N: usize>(
+    pairs: [(&str, serde_json::Value); N],
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
 /// Now, as RFC 3339 UTC to the second.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()

@@ -354,23 +354,15 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
         "the trend fits readings after the first tenth of the run, where start-up has settled"
             .into(),
     );
-    let settings = [
+    let settings = super::settings([
         ("duration_s", json!(cfg.duration.as_secs_f64())),
         ("rate_per_s", json!(cfg.rate)),
         ("sample_every_s", json!(cfg.sample_every.as_secs_f64())),
         ("threshold_kb_per_hour", json!(cfg.threshold_kb_per_hour)),
         ("memory_limit_bytes", json!(cfg.memory_limit)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    ]);
     Ok(Run {
-        schema: crate::run::SCHEMA_VERSION,
-        scenario: NAME.to_owned(),
-        wprof_version: env!("CARGO_PKG_VERSION").to_owned(),
-        started_at,
         wall_s: wall.elapsed().as_secs_f64(),
-        host: super::host_info(),
         plugin: PluginInfo {
             name,
             source: plugin.source,
@@ -390,15 +382,13 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
         },
         setup: loaded.setup.clone(),
         variants: vec![variant],
-        comparison: None,
         timeline,
-        ranking: None,
         verdicts,
         trends: trend.into_iter().collect(),
-        heap: None,
         counters,
         failures: failure.into_iter().collect(),
         notes,
+        ..super::new_run(NAME, started_at)
     })
 }
 
