@@ -5,6 +5,15 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     match wprof::cli::run() {
         Ok(()) => ExitCode::SUCCESS,
+        // `wprof record ... | head`: the reader left; the files are written.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("wprof: error: {e:#}");
             ExitCode::FAILURE

@@ -374,3 +374,30 @@ fn uninstrumented_calls_are_timed_in_batches_of_a_thousand() {
         assert!((f("per_sec") - 1e9 / f("median_ns")).abs() < 1e-6);
     }
 }
+
+#[test]
+fn a_reader_that_leaves_early_is_not_an_error() {
+    let sb = Sandbox::new();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wprof"))
+        .args(["record", "hot-path", "-n", "1000", "-w", "10", "-o", "out"])
+        .current_dir(sb.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before wprof prints anything, as `| head -0`
+    // would: its first write to stdout fails with a broken pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(sb.path("out/hot-path.json").is_file());
+}
