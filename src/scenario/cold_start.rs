@@ -613,7 +613,20 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
     if cfg.rungs.is_empty() {
         return Err(Error::Config("no rungs to measure".into()));
     }
-    let plugin = cfg.plugin.resolve()?;
+    // The reference run: the same errors as every scenario for bad input,
+    // before any rung starts, and the output every rung must reproduce.
+    let super::Prepared {
+        plugin,
+        loaded,
+        export,
+        input,
+        instance: mut reference,
+    } = super::prepare(
+        &cfg.plugin,
+        cfg.export.as_deref(),
+        &cfg.input,
+        host::Limits::default(),
+    )?;
     let name = plugin.name.clone();
     let scratch = tempfile::Builder::new()
         .prefix("wprof-cold-start-")
@@ -630,17 +643,6 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
             path
         }
     };
-
-    // The reference run: the same errors as every scenario for bad input,
-    // before any rung starts, and the output every rung must reproduce.
-    let engine = Engine::default();
-    let loaded = host::load(&name, &engine, &plugin.bytes, Vec::new())?;
-    let export = host::choose_export(&name, cfg.export.as_deref(), plugin.bundled, &loaded.module)?;
-    let input_value = cfg.input.load(&plugin)?;
-    let input = serde_json::to_vec(&input_value)
-        .map_err(|e| Error::plugin(&name, Phase::Encode, e.to_string()))?;
-    let mut reference = Plugin::instantiate(&loaded, &export)
-        .map_err(|e| at(Phase::Instantiate)(e).into_error(&name))?;
     {
         let mut rec = Recorder {
             clock: &Monotonic::new(),

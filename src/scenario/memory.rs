@@ -20,7 +20,7 @@ use wasmtime::{
 
 use crate::error::{Error, one_line};
 use crate::export::fmt_bytes;
-use crate::host::{self, Limits, Plugin, at};
+use crate::host::{self, Limits, Plugin};
 use crate::measure::memory;
 use crate::phase::Phase;
 use crate::run::{ClockInfo, MemoryPoint, MemoryProfile, PerInstance, PluginInfo, Run, Variant};
@@ -338,23 +338,22 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
             "--instances must be at least 2 (the increment is measured from the second)".into(),
         ));
     }
-    let plugin = cfg.plugin.resolve()?;
-    let name = plugin.name.clone();
-    let engine = Engine::default();
-    let loaded = host::load(&name, &engine, &plugin.bytes, Vec::new())?;
-    let export = host::choose_export(&name, cfg.export.as_deref(), plugin.bundled, &loaded.module)?;
-    let input = serde_json::to_vec(&cfg.input.load(&plugin)?)
-        .map_err(|e| Error::plugin(&name, Phase::Encode, e.to_string()))?;
     // The same errors as every scenario before anything is spawned.
-    let mut reference = Plugin::limited(
-        &engine,
-        &loaded.module,
-        &export,
+    let super::Prepared {
+        plugin,
+        loaded,
+        export,
+        input,
+        instance: mut reference,
+    } = super::prepare(
+        &cfg.plugin,
+        cfg.export.as_deref(),
+        &cfg.input,
         Limits {
             memory_bytes: Some(cfg.memory_limit),
         },
-    )
-    .map_err(|e| at(Phase::Instantiate)(e).into_error(&name))?;
+    )?;
+    let name = plugin.name.clone();
     let buf = reference.copy_in(&input).map_err(|e| e.into_error(&name))?;
     let packed = reference.execute(buf).map_err(|e| e.into_error(&name))?;
     let out = reference

@@ -148,6 +148,51 @@ pub(crate) fn spans(
     out
 }
 
+/// A plugin made ready to call: what every scenario does first, so that bad
+/// input fails the same way, with the same one-line errors, everywhere.
+pub(crate) struct Prepared {
+    /// The plugin's bytes and where they came from.
+    pub(crate) plugin: crate::source::PluginBytes,
+    /// Compiled with a default engine (read, validate and compile timed).
+    pub(crate) loaded: crate::host::Loaded,
+    /// The export to call.
+    pub(crate) export: String,
+    /// The input, encoded as the plugin receives it.
+    pub(crate) input: Vec<u8>,
+    /// An instance, its store bounded by the given limits.
+    pub(crate) instance: Plugin,
+}
+
+/// Resolves, loads and instantiates a plugin and encodes its input.
+pub(crate) fn prepare(
+    plugin: &crate::source::PluginSpec,
+    export: Option<&str>,
+    input: &crate::source::InputSpec,
+    limits: crate::host::Limits,
+) -> Result<Prepared, crate::Error> {
+    let plugin = plugin.resolve()?;
+    let name = plugin.name.clone();
+    let engine = wasmtime::Engine::default();
+    let loaded = crate::host::load(
+        &name,
+        &engine,
+        &plugin.bytes,
+        plugin.read.clone().into_iter().collect(),
+    )?;
+    let export = crate::host::choose_export(&name, export, plugin.bundled, &loaded.module)?;
+    let input = serde_json::to_vec(&input.load(&plugin)?)
+        .map_err(|e| crate::Error::plugin(&name, Phase::Encode, e.to_string()))?;
+    let instance = Plugin::limited(&engine, &loaded.module, &export, limits)
+        .map_err(|e| crate::host::at(Phase::Instantiate)(e).into_error(&name))?;
+    Ok(Prepared {
+        plugin,
+        loaded,
+        export,
+        input,
+        instance,
+    })
+}
+
 /// Clock stamps at phase boundaries, back to back.
 pub(crate) struct Recorder<'c> {
     pub(crate) clock: &'c Monotonic,

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::error::Error;
 use crate::export::fmt_bytes;
-use crate::host::{self, Limits, Plugin, at};
+use crate::host::Limits;
 use crate::measure::{self, Clock, Monotonic, memory};
 use crate::phase::Phase;
 use crate::run::{
@@ -160,22 +160,21 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
             "--sample-every must be above zero and at most --duration".into(),
         ));
     }
-    let plugin = cfg.plugin.resolve()?;
-    let name = plugin.name.clone();
-    let engine = wasmtime::Engine::default();
-    let loaded = host::load(&name, &engine, &plugin.bytes, Vec::new())?;
-    let export = host::choose_export(&name, cfg.export.as_deref(), plugin.bundled, &loaded.module)?;
-    let input = serde_json::to_vec(&cfg.input.load(&plugin)?)
-        .map_err(|e| Error::plugin(&name, Phase::Encode, e.to_string()))?;
-    let mut instance = Plugin::limited(
-        &engine,
-        &loaded.module,
-        &export,
+    let super::Prepared {
+        plugin,
+        loaded,
+        export,
+        input,
+        mut instance,
+    } = super::prepare(
+        &cfg.plugin,
+        cfg.export.as_deref(),
+        &cfg.input,
         Limits {
             memory_bytes: Some(cfg.memory_limit),
         },
-    )
-    .map_err(|e| at(Phase::Instantiate)(e).into_error(&name))?;
+    )?;
+    let name = plugin.name.clone();
 
     let expected_calls = (cfg.duration.as_secs_f64() * cfg.rate).ceil() as usize + 1;
     let timed = expected_calls.min(TIMED_CALLS);
