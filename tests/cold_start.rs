@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::Sandbox;
+use common::{Sandbox, variant};
 use serde_json::Value;
 
 const RUNGS: [&str; 7] = [
@@ -41,15 +41,6 @@ fn names(v: &Value, key: &str) -> Vec<String> {
         .iter()
         .map(|x| x[key].as_str().unwrap().to_owned())
         .collect()
-}
-
-fn variant<'a>(run: &'a Value, name: &str) -> &'a Value {
-    run["variants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == name)
-        .unwrap_or_else(|| panic!("no variant {name}"))
 }
 
 fn setup_phases(v: &Value) -> Vec<String> {

@@ -4,17 +4,8 @@
 
 mod common;
 
-use common::Sandbox;
+use common::{Sandbox, variant};
 use serde_json::Value;
-
-fn variant<'a>(run: &'a Value, name: &str) -> &'a Value {
-    run["variants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == name)
-        .unwrap_or_else(|| panic!("no variant {name}"))
-}
 
 fn point<'a>(v: &'a Value, label: &str) -> &'a Value {
     v["memory"]["points"]

@@ -31,7 +31,7 @@ use crate::export::fmt_ns;
 use crate::host::{self, CallError, INIT_EXPORT, Plugin, at};
 use crate::measure::{self, Clock, Monotonic};
 use crate::phase::Phase;
-use crate::run::{ClockInfo, Failure, PhaseTime, PluginInfo, Rank, Ranking, Run, Variant};
+use crate::run::{ClockInfo, Failure, PhaseTime, Rank, Ranking, Run, Variant};
 use crate::source::{InputSpec, PluginSpec};
 
 /// Scenario name, as in `wprof record cold-start`.
@@ -271,6 +271,21 @@ struct Measured {
     stamps: Vec<u64>,
 }
 
+/// The end of a loading rung's iteration: instantiate (marked), the first
+/// call (marked phase by phase), and the output check (after the marks).
+#[inline(always)]
+fn instantiate_and_call(
+    engine: &Engine,
+    module: &Module,
+    s: &Subject,
+    rec: &mut Recorder,
+) -> Result<(), CallError> {
+    let mut p = Plugin::new(engine, module, s.export).map_err(at(Phase::Instantiate))?;
+    rec.mark();
+    first_call(&mut p, s.input, rec)?;
+    check_output(&p, s.expected)
+}
+
 /// Checks a first call's output against the reference run's.
 fn check_output(p: &Plugin, expected: &[u8]) -> Result<(), CallError> {
     if p.output == expected {
@@ -495,11 +510,7 @@ fn measure_rung(
                 rec.mark();
                 let module = Module::from_binary(&engine, &bytes).map_err(at(Phase::Compile))?;
                 rec.mark();
-                let mut p =
-                    Plugin::new(&engine, &module, s.export).map_err(at(Phase::Instantiate))?;
-                rec.mark();
-                first_call(&mut p, s.input, rec)?;
-                check_output(&p, s.expected)?;
+                instantiate_and_call(&engine, &module, s, rec)?;
                 last = Some(module);
                 Ok(())
             })
@@ -524,11 +535,7 @@ fn measure_rung(
                 let module = unsafe { Module::deserialize(&engine, &bytes) }
                     .map_err(at(Phase::Deserialize))?;
                 rec.mark();
-                let mut p =
-                    Plugin::new(&engine, &module, s.export).map_err(at(Phase::Instantiate))?;
-                rec.mark();
-                first_call(&mut p, s.input, rec)?;
-                check_output(&p, s.expected)
+                instantiate_and_call(&engine, &module, s, rec)
             })
             .map_err(call_fail)?;
         }
@@ -553,11 +560,7 @@ fn measure_rung(
                 let module = unsafe { Module::deserialize_file(&engine, &path) }
                     .map_err(at(Phase::Deserialize))?;
                 rec.mark();
-                let mut p =
-                    Plugin::new(&engine, &module, s.export).map_err(at(Phase::Instantiate))?;
-                rec.mark();
-                first_call(&mut p, s.input, rec)?;
-                check_output(&p, s.expected)
+                instantiate_and_call(&engine, &module, s, rec)
             })
             .map_err(call_fail)?;
         }
@@ -628,10 +631,7 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
         host::Limits::default(),
     )?;
     let name = plugin.name.clone();
-    let scratch = tempfile::Builder::new()
-        .prefix("wprof-cold-start-")
-        .tempdir()
-        .map_err(|e| Error::Config(format!("cannot create a scratch directory: {e}")))?;
+    let scratch = super::scratch_dir("wprof-cold-start-")?;
     // A bundled plugin lives inside wprof: write it out so the JIT rungs read
     // a real file, as every host does.
     let path = match &cfg.plugin {
@@ -792,15 +792,7 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
 
     Ok(Run {
         wall_s: wall.elapsed().as_secs_f64(),
-        plugin: PluginInfo {
-            name,
-            source: plugin.source,
-            size_bytes: plugin.bytes.len() as u64,
-            export,
-            input_bytes: bytes.0,
-            output_bytes: bytes.1,
-            outputs_identical: None,
-        },
+        plugin: super::plugin_info(&plugin, &export, bytes.0, bytes.1),
         iterations,
         settings,
         clock: clock_info,

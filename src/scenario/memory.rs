@@ -23,7 +23,7 @@ use crate::export::fmt_bytes;
 use crate::host::{self, Limits, Plugin};
 use crate::measure::memory;
 use crate::phase::Phase;
-use crate::run::{ClockInfo, MemoryPoint, MemoryProfile, PerInstance, PluginInfo, Run, Variant};
+use crate::run::{ClockInfo, MemoryPoint, MemoryProfile, PerInstance, Run, Variant};
 use crate::source::{InputSpec, PluginSpec};
 
 /// Scenario name, as in `wprof record memory`.
@@ -385,10 +385,7 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
         )));
     }
 
-    let scratch = tempfile::Builder::new()
-        .prefix("wprof-memory-")
-        .tempdir()
-        .map_err(|e| Error::Config(format!("cannot create a scratch directory: {e}")))?;
+    let scratch = super::scratch_dir("wprof-memory-")?;
     let file = |n: &str, data: &[u8]| -> Result<PathBuf, Error> {
         let path = scratch.path().join(n);
         std::fs::write(&path, data)
@@ -483,15 +480,7 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
     ]);
     Ok(Run {
         wall_s: wall.elapsed().as_secs_f64(),
-        plugin: PluginInfo {
-            name,
-            source: plugin.source,
-            size_bytes: plugin.bytes.len() as u64,
-            export,
-            input_bytes: input.len() as u64,
-            output_bytes,
-            outputs_identical: None,
-        },
+        plugin: super::plugin_info(&plugin, &export, input.len() as u64, output_bytes),
         iterations: cfg.instances,
         settings,
         clock: ClockInfo {

@@ -163,6 +163,32 @@ pub(crate) struct Prepared {
     pub(crate) instance: Plugin,
 }
 
+/// The run's description of the plugin.
+pub(crate) fn plugin_info(
+    plugin: &crate::source::PluginBytes,
+    export: &str,
+    input_bytes: u64,
+    output_bytes: u64,
+) -> crate::run::PluginInfo {
+    crate::run::PluginInfo {
+        name: plugin.name.clone(),
+        source: plugin.source.clone(),
+        size_bytes: plugin.bytes.len() as u64,
+        export: export.to_owned(),
+        input_bytes,
+        output_bytes,
+        outputs_identical: None,
+    }
+}
+
+/// A temporary directory for a scenario's scratch files (removed on drop).
+pub(crate) fn scratch_dir(prefix: &str) -> Result<tempfile::TempDir, crate::Error> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|e| crate::Error::Config(format!("cannot create a scratch directory: {e}")))
+}
+
 /// Resolves, loads and instantiates a plugin and encodes its input.
 pub(crate) fn prepare(
     plugin: &crate::source::PluginSpec,

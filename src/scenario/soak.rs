@@ -16,7 +16,7 @@ use crate::host::Limits;
 use crate::measure::{self, Clock, Monotonic, memory};
 use crate::phase::Phase;
 use crate::run::{
-    ClockInfo, CounterSample, Failure, MemoryPoint, MemoryProfile, PluginInfo, Run, Trend, Variant,
+    ClockInfo, CounterSample, Failure, MemoryPoint, MemoryProfile, Run, Trend, Variant,
 };
 use crate::source::{InputSpec, PluginSpec};
 
@@ -174,7 +174,6 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
             memory_bytes: Some(cfg.memory_limit),
         },
     )?;
-    let name = plugin.name.clone();
 
     let expected_calls = (cfg.duration.as_secs_f64() * cfg.rate).ceil() as usize + 1;
     let timed = expected_calls.min(TIMED_CALLS);
@@ -362,15 +361,12 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
     ]);
     Ok(Run {
         wall_s: wall.elapsed().as_secs_f64(),
-        plugin: PluginInfo {
-            name,
-            source: plugin.source,
-            size_bytes: plugin.bytes.len() as u64,
-            export,
-            input_bytes: input.len() as u64,
-            output_bytes: instance.output.len() as u64,
-            outputs_identical: None,
-        },
+        plugin: super::plugin_info(
+            &plugin,
+            &export,
+            input.len() as u64,
+            instance.output.len() as u64,
+        ),
         iterations: calls,
         settings,
         clock: ClockInfo {

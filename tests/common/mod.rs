@@ -70,6 +70,16 @@ impl Sandbox {
     }
 }
 
+/// The variant called `name` in a run JSON.
+pub fn variant<'a>(run: &'a Value, name: &str) -> &'a Value {
+    run["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name)
+        .unwrap_or_else(|| panic!("no variant {name}"))
+}
+
 /// The bundled plugin's committed wasm.
 pub fn bundled_wasm() -> Vec<u8> {
     std::fs::read(
