@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::call::{self, CallConfig};
 use crate::export::{self, Exporter, OutputConfig};
-use crate::measure::ClockChoice;
+use crate::measure::{ClockChoice, CounterChoice, InsideConfig, Samplers};
 use crate::run::Run;
 use crate::scenario::cold_start::{self, ColdStartConfig, Iterations, Rung};
 use crate::scenario::hot_path::{self, HotPathConfig};
@@ -163,7 +163,51 @@ struct HotPathArgs {
     #[arg(long)]
     no_native: bool,
     #[command(flatten)]
+    inside: InsideArgs,
+    #[command(flatten)]
     output: OutputArgs,
+}
+
+/// The passes that look inside calls, each after the timings.
+#[derive(Debug, Args)]
+struct InsideArgs {
+    /// Perf counters for the counter pass: all (every one the kernel
+    /// grants), none, or a comma-separated list of cycles, instructions,
+    /// cache-misses, branch-misses, task-clock, page-faults, context-switches.
+    #[arg(long, default_value = "all", value_name = "LIST")]
+    counters: CounterChoice,
+    /// Also run a fuel pass: wasm fuel per call and phase, the same on every
+    /// run (a figure for CI regression checks), and what metering costs.
+    #[arg(long)]
+    fuel: bool,
+    /// Sample stacks: guest (wasm functions at epoch ticks, exact, costly),
+    /// host (whole process by SIGPROF, JIT frames named from the perf map,
+    /// cheap), both, or none.
+    #[arg(long, value_name = "WHICH", default_value = "none")]
+    sample: Samplers,
+    /// Guest sampling rate in Hz.
+    #[arg(long, default_value_t = InsideConfig::default().guest_hz, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    guest_hz: u32,
+    /// Host sampling rate in Hz (the kernel tick caps what is delivered: the
+    /// report says the rate achieved).
+    #[arg(long, default_value_t = InsideConfig::default().host_hz, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    host_hz: u32,
+    /// Seconds each sampling or fuel pass runs (half sampled, half not).
+    #[arg(long, default_value_t = InsideConfig::default().sample_secs)]
+    sample_secs: f64,
+}
+
+impl InsideArgs {
+    fn config(&self) -> InsideConfig {
+        InsideConfig {
+            counters: self.counters.clone(),
+            fuel: self.fuel,
+            sample: self.sample,
+            guest_hz: self.guest_hz,
+            host_hz: self.host_hz,
+            sample_secs: self.sample_secs.clamp(0.2, 600.0),
+        }
+    }
 }
 
 impl HotPathArgs {
@@ -179,6 +223,7 @@ impl HotPathArgs {
             clock: self.clock,
             trace_calls: self.trace_calls,
             native: !self.no_native,
+            inside: self.inside.config(),
         }
     }
 }

@@ -274,6 +274,16 @@ impl Plugin {
         Plugin::with_instance(store, instance, export)
     }
 
+    /// The instance's store, e.g. to attach a sampler or read its fuel.
+    pub fn store_mut(&mut self) -> &mut Store<Limits> {
+        &mut self.store
+    }
+
+    /// See [`Plugin::store_mut`].
+    pub fn store(&self) -> &Store<Limits> {
+        &self.store
+    }
+
     /// The instance's linear memory: where it starts and its current size.
     pub fn linear_memory(&self) -> (*const u8, usize) {
         (

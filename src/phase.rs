@@ -124,6 +124,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn all_is_in_declaration_order() {
+        // Samplers pass a phase across threads as `phase as u8` and read it
+        // back as `ALL[i]`.
+        for (i, p) in Phase::ALL.into_iter().enumerate() {
+            assert_eq!(p as usize, i, "{p}");
+        }
+    }
+
+    #[test]
     fn names_round_trip_through_display_fromstr_and_serde() {
         for p in Phase::ALL {
             assert_eq!(p.to_string().parse::<Phase>().unwrap(), p);

@@ -66,6 +66,13 @@ pub struct Run {
     /// complete; wprof exits non-zero when this is not empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<Failure>,
+    /// How the counter pass counted (each variant's `counters` holds what it
+    /// counted); absent when no counter pass ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perf: Option<CounterInfo>,
+    /// Sampled stacks, one profile per sampler that ran (`--sample`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profiles: Vec<Profile>,
     /// Things the reader must know: what was not measured and why, warnings.
     pub notes: Vec<String>,
 }
@@ -192,6 +199,13 @@ pub struct Variant {
     /// instances a pooling allocator had live during a call).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub facts: BTreeMap<String, serde_json::Value>,
+    /// Perf counters per iteration, phase by phase, from the counter pass;
+    /// the whole iteration last. Empty when no counter pass ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counters: Vec<PhaseCounts>,
+    /// Wasm fuel per call, from the fuel pass (`--fuel`); absent when none ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<Fuel>,
     /// Memory readings taken while this variant ran, where measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<MemoryProfile>,
@@ -273,6 +287,105 @@ pub struct Trend {
     /// `leak` (whole interval above the threshold), `no leak` (whole
     /// interval below it) or `inconclusive`.
     pub verdict: String,
+}
+
+/// How the counter pass counted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CounterInfo {
+    /// Counters read, in report order (perf's names, e.g. `task-clock` in
+    /// nanoseconds, `page-faults`).
+    pub counters: Vec<String>,
+    /// Counters asked for that the kernel would not open, with why. None of
+    /// these is reported as a number anywhere.
+    pub unavailable: Vec<Unavailable>,
+    /// Iterations per variant in the counter pass.
+    pub iterations: u64,
+    /// Mean counts of an empty window (one boundary read, back to back), by
+    /// counter: what reading the counters adds to a phase. Already
+    /// subtracted from every phase's figures.
+    pub read_cost: BTreeMap<String, f64>,
+    /// How the figures were taken, in words.
+    pub method: String,
+}
+
+/// A counter that could not be read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unavailable {
+    /// The counter.
+    pub name: String,
+    /// Why, e.g. `not supported by this CPU or hypervisor (ENOENT)`.
+    pub reason: String,
+}
+
+/// Counter means per iteration for one phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseCounts {
+    /// Which phase (a whole, e.g. [`Phase::Call`], for the whole iteration).
+    pub phase: Phase,
+    /// Mean count per iteration, by counter name.
+    pub values: BTreeMap<String, f64>,
+}
+
+/// Wasm fuel per call (Wasmtime's fuel metering: about one unit per wasm
+/// instruction): deterministic, so equal across runs of the same plugin,
+/// input and Wasmtime version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fuel {
+    /// Fuel per call in each phase that runs wasm, then the whole call, in
+    /// the steady state (the second call into a fresh instance).
+    pub phases: Vec<PhaseFuel>,
+    /// Calls in the fuel pass.
+    pub calls: u64,
+    /// Fuel of the first call into the fresh instance (its allocator
+    /// grows the heap, so it differs).
+    pub first_call: u64,
+    /// Whether every call after the first consumed the steady figure.
+    pub constant: bool,
+    /// How much slower a call runs with fuel metering on, in percent
+    /// (median of batches, alternating with unmetered calls).
+    pub slowdown_pct: f64,
+}
+
+/// Fuel one phase consumed per call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseFuel {
+    /// Which phase.
+    pub phase: Phase,
+    /// Fuel units consumed.
+    pub fuel: u64,
+}
+
+/// Stacks collected by one sampler.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// `guest` (wasm stacks at epoch ticks) or `host` (SIGPROF, whole process).
+    pub sampler: String,
+    /// How the stacks were taken, in words.
+    pub method: String,
+    /// Sampling rate asked for, in Hz.
+    pub requested_hz: f64,
+    /// Rate achieved: samples (or ticks) per second of sampling.
+    pub achieved_hz: f64,
+    /// Samples taken.
+    pub samples: u64,
+    /// Seconds the sampler ran.
+    pub seconds: f64,
+    /// How much slower the sampled calls ran than unsampled ones, in
+    /// percent (median of batches, the two alternating); absent where not
+    /// measured.
+    pub overhead_pct: Option<f64>,
+    /// Folded stacks (`frame;frame;...`, outermost first) and their counts,
+    /// most frequent first.
+    pub stacks: Vec<Stack>,
+}
+
+/// One folded stack and how often it was seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stack {
+    /// Frames outermost first, joined by `;`.
+    pub frames: String,
+    /// Samples.
+    pub count: u64,
 }
 
 /// One reading of a counter over time, for timeline viewers ("C" events).

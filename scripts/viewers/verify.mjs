@@ -132,6 +132,13 @@ function expectationsFor(file) {
       continue;
     }
     if (!Array.isArray(run.variants)) continue;
+    // A sampler's flamegraph (<stem>.guest.svg, <stem>.host.svg) draws that profile's stacks.
+    const sampled = /\.(guest|host)\.svg$/.exec(file);
+    if (sampled) {
+      const prof = (run.profiles ?? []).find((p) => p.sampler === sampled[1]);
+      const top = (prof?.stacks ?? []).slice(0, 5).map((s) => s.frames.split(';'));
+      return { runJson: candidate, sampler: sampled[1], stacks: top };
+    }
     return {
       runJson: candidate,
       scenario: run.scenario ?? stem,
@@ -251,7 +258,14 @@ async function checkSvg(ctx, file) {
     if (frames.length && !labelled) problems.push('no frame labels drawn');
 
     let detail = `${frames.length} frames, ${labelled} labelled`;
-    if (exp) {
+    if (exp?.sampler) {
+      // Every frame of the profile's most sampled stacks must be drawn, and be named.
+      const names = new Set(frames.map((f) => f.name));
+      const missing = [...new Set(exp.stacks.flat())].filter((n) => !names.has(n));
+      if (!exp.stacks.length) problems.push(`the run has no ${exp.sampler} stacks`);
+      if (missing.length) problems.push(`frames of the top ${exp.sampler} stacks missing: ${missing.slice(0, 5).join(', ')}`);
+      detail = `${exp.sampler} sampler: all frames of its top ${exp.stacks.length} stacks found, ${frames.length} frames, ${labelled} labelled`;
+    } else if (exp) {
       // Frames must form <scenario>;<variant>;<phase>: a phase frame sits on the row next to
       // its variant's frame and within its width.
       const ys = [...new Set(frames.map((f) => f.y))].sort((a, b) => a - b);

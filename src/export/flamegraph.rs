@@ -1,6 +1,8 @@
-//! SVG flamegraph through inferno: frames `<scenario>;<variant>;<phase>`,
-//! weighted by each phase's mean nanoseconds per iteration, so that variants
-//! that ran different numbers of iterations compare by width.
+//! SVG flamegraphs through inferno. [`Flamegraph`]: frames
+//! `<scenario>;<variant>;<phase>`, weighted by each phase's mean nanoseconds
+//! per iteration, so that variants that ran different numbers of iterations
+//! compare by width. [`SampledFlamegraph`]: one sampler's stacks, weighted
+//! by samples.
 
 use std::io::Write;
 
@@ -31,6 +33,66 @@ pub fn folded(run: &Run) -> Vec<String> {
                 })
         })
         .collect()
+}
+
+/// `flamegraphs/<stem>.<sampler>.svg`: a sampler's stacks.
+pub struct SampledFlamegraph {
+    /// `guest` or `host`.
+    pub sampler: &'static str,
+}
+
+impl Exporter for SampledFlamegraph {
+    fn name(&self) -> &'static str {
+        match self.sampler {
+            "guest" => "guest-flamegraph",
+            _ => "host-flamegraph",
+        }
+    }
+
+    fn destination(&self) -> Destination {
+        Destination::Flamegraphs
+    }
+
+    fn file_name(&self, stem: &str) -> String {
+        format!("{stem}.{}.svg", self.sampler)
+    }
+
+    fn applies(&self, run: &Run) -> bool {
+        run.profiles.iter().any(|p| p.sampler == self.sampler)
+    }
+
+    fn write(&self, run: &Run, out: &mut dyn Write) -> anyhow::Result<()> {
+        let p = run
+            .profiles
+            .iter()
+            .find(|p| p.sampler == self.sampler)
+            .ok_or_else(|| anyhow::anyhow!("the run has no {} profile", self.sampler))?;
+        let mut opts = Options::default();
+        opts.title = format!(
+            "wprof {}: {}, {} sampler",
+            run.scenario, run.plugin.name, p.sampler
+        );
+        opts.subtitle = Some(format!(
+            "{} samples in {:.2} s at {:.0} Hz (asked {:.0} Hz); width = samples",
+            p.samples, p.seconds, p.achieved_hz, p.requested_hz
+        ));
+        opts.count_name = "samples".to_owned();
+        let lines: Vec<String> = p
+            .stacks
+            .iter()
+            .map(|s| format!("{} {}", s.frames, s.count))
+            .collect();
+        if lines.is_empty() {
+            writeln!(
+                out,
+                r#"<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="60"><text x="10" y="30" font-family="Verdana" font-size="14">{}: no samples were taken</text></svg>"#,
+                opts.title.replace('&', "&amp;").replace('<', "&lt;")
+            )?;
+            return Ok(());
+        }
+        flamegraph::from_lines(&mut opts, lines.iter().map(String::as_str), out)?;
+        Ok(())
+    }
 }
 
 impl Exporter for Flamegraph {

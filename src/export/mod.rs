@@ -4,14 +4,16 @@
 mod chrome;
 mod flamegraph;
 mod json;
+mod pprof;
 mod table;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use chrome::ChromeTrace;
-pub use flamegraph::Flamegraph;
+pub use flamegraph::{Flamegraph, SampledFlamegraph};
 pub use json::RunJson;
+pub use pprof::Pprof;
 pub use table::Table;
 
 use crate::error::Error;
@@ -51,6 +53,10 @@ pub fn all() -> Vec<Box<dyn Exporter>> {
         Box::new(RunJson),
         Box::new(ChromeTrace),
         Box::new(Flamegraph),
+        Box::new(SampledFlamegraph { sampler: "guest" }),
+        Box::new(SampledFlamegraph { sampler: "host" }),
+        Box::new(Pprof { sampler: "guest" }),
+        Box::new(Pprof { sampler: "host" }),
     ]
 }
 

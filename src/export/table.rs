@@ -170,6 +170,7 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
                 h.file
             )?;
         }
+        inside(run, out)?;
         if !run.verdicts.is_empty() {
             writeln!(out)?;
             for v in &run.verdicts {
@@ -187,6 +188,102 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
             for n in &run.notes {
                 writeln!(out, "note: {n}")?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// A counter's mean in its unit: task-clock is nanoseconds.
+fn count(name: &str, v: f64) -> String {
+    match name {
+        "task-clock" => fmt_ns(v),
+        _ if v >= 100.0 => format!("{v:.0}"),
+        _ => format!("{v:.2}"),
+    }
+}
+
+/// The counter, fuel and sampling passes.
+fn inside(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
+    if let Some(c) = &run.perf {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "perf counters per iteration ({} iterations a variant, a separate pass; each phase less one read's cost):",
+            c.iterations
+        )?;
+        if !c.counters.is_empty() {
+            write!(out, "  {:<10} {:<12}", "variant", "phase")?;
+            for n in &c.counters {
+                write!(out, " {n:>16}")?;
+            }
+            writeln!(out)?;
+            for v in &run.variants {
+                for p in &v.counters {
+                    write!(out, "  {:<10} {:<12}", v.name, p.phase.to_string())?;
+                    for n in &c.counters {
+                        let cell = p.values.get(n).map_or("-".to_owned(), |&x| count(n, x));
+                        write!(out, " {cell:>16}")?;
+                    }
+                    writeln!(out)?;
+                }
+            }
+        }
+        for u in &c.unavailable {
+            writeln!(out, "  {}: not measured: {}", u.name, u.reason)?;
+        }
+    }
+    for v in &run.variants {
+        let Some(f) = &v.fuel else { continue };
+        writeln!(out)?;
+        let phases: Vec<String> = f
+            .phases
+            .iter()
+            .map(|p| format!("{} {}", p.phase, p.fuel))
+            .collect();
+        writeln!(
+            out,
+            "fuel per call ({}, {} calls, a separate pass): {}; first call {}; {}; metering slows calls by {:.1} %",
+            v.name,
+            f.calls,
+            phases.join(", "),
+            f.first_call,
+            if f.constant {
+                "the same on every later call"
+            } else {
+                "NOT the same on every later call"
+            },
+            f.slowdown_pct
+        )?;
+    }
+    for p in &run.profiles {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{} sampler: {} samples in {:.2} s at {:.0} Hz (asked {:.0} Hz){}",
+            p.sampler,
+            p.samples,
+            p.seconds,
+            p.achieved_hz,
+            p.requested_hz,
+            p.overhead_pct.map_or(String::new(), |o| format!(
+                ", sampled calls {o:+.1} % slower"
+            ))
+        )?;
+        // Self time by leaf frame: what a reader looks for first.
+        let mut leaves: std::collections::BTreeMap<&str, u64> = Default::default();
+        for s in &p.stacks {
+            let leaf = s.frames.rsplit(';').next().unwrap_or(&s.frames);
+            *leaves.entry(leaf).or_default() += s.count;
+        }
+        let mut leaves: Vec<(&str, u64)> = leaves.into_iter().collect();
+        leaves.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        for (leaf, n) in leaves.iter().take(5) {
+            let short: String = leaf.chars().take(90).collect();
+            writeln!(
+                out,
+                "  {:>5.1} %  {short}",
+                100.0 * *n as f64 / p.samples.max(1) as f64
+            )?;
         }
     }
     Ok(())

@@ -1,8 +1,13 @@
-//! Measurement mechanisms. For now: clocks, behind the [`Clock`] trait, one
-//! file each, chosen by name (`--clock`).
+//! Measurement mechanisms, one file each: clocks behind [`Clock`] (chosen by
+//! `--clock`), event counters behind [`Meter`] (`--counters`), samplers
+//! behind [`Sampler`] (`--sample`), fuel and memory readings.
 
+pub mod fuel;
+pub mod guest;
+pub mod host_sampler;
 pub mod memory;
 mod monotonic;
+pub mod perf;
 mod tsc;
 
 use std::fmt;
@@ -118,4 +123,300 @@ pub fn resolution_ns<C: Clock>(clock: &C) -> f64 {
     }
     deltas.sort_unstable();
     deltas[deltas.len() / 2] as f64 * clock.ns_per_tick()
+}
+
+/// Something that counts events (perf counters): totals read at phase
+/// boundaries, whose differences are what each phase cost.
+pub trait Meter {
+    /// What it counts, in the order [`Meter::read`] writes them.
+    fn names(&self) -> &[&'static str];
+
+    /// Reads every total into `out` (as long as [`Meter::names`]).
+    fn read(&mut self, out: &mut [u64]);
+}
+
+/// Most counters a [`Tally`] keeps per phase.
+pub const MAX_COUNTERS: usize = 8;
+
+/// Per-phase sums of a meter's differences over many iterations: the counter
+/// pass's accumulator. Marks come at each phase boundary, as for the clock;
+/// nothing is allocated after [`Tally::new`].
+pub struct Tally<'m> {
+    meter: &'m mut dyn Meter,
+    /// Marks per iteration: phases + 1.
+    width: usize,
+    pos: usize,
+    prev: [u64; MAX_COUNTERS],
+    cur: [u64; MAX_COUNTERS],
+    /// `sums[phase * n + counter]`.
+    sums: Vec<u64>,
+    iterations: u64,
+}
+
+impl<'m> Tally<'m> {
+    /// A tally for iterations of `phases` phases.
+    pub fn new(meter: &'m mut dyn Meter, phases: usize) -> Tally<'m> {
+        let n = meter.names().len().min(MAX_COUNTERS);
+        Tally {
+            meter,
+            width: phases + 1,
+            pos: 0,
+            prev: [0; MAX_COUNTERS],
+            cur: [0; MAX_COUNTERS],
+            sums: vec![0; phases * n],
+            iterations: 0,
+        }
+    }
+
+    fn n(&self) -> usize {
+        self.meter.names().len().min(MAX_COUNTERS)
+    }
+
+    /// Marks the next phase boundary: the first mark of an iteration starts
+    /// it, each later one ends a phase.
+    #[inline]
+    pub fn mark(&mut self) {
+        let n = self.n();
+        self.meter.read(&mut self.cur[..n]);
+        if self.pos > 0 {
+            let base = (self.pos - 1) * n;
+            for c in 0..n {
+                self.sums[base + c] += self.cur[c].wrapping_sub(self.prev[c]);
+            }
+        }
+        self.prev = self.cur;
+        self.pos += 1;
+        if self.pos == self.width {
+            self.pos = 0;
+            self.iterations += 1;
+        }
+    }
+
+    /// Complete iterations tallied.
+    pub fn iterations(&self) -> u64 {
+        self.iterations
+    }
+
+    /// Mean per iteration of each counter in phase `k`.
+    pub fn means(&self, k: usize) -> Vec<f64> {
+        let n = self.n();
+        let it = self.iterations.max(1) as f64;
+        self.sums[k * n..(k + 1) * n]
+            .iter()
+            .map(|&s| s as f64 / it)
+            .collect()
+    }
+
+    /// The counters' names.
+    pub fn names(&self) -> &[&'static str] {
+        &self.meter.names()[..self.n()]
+    }
+
+    /// Mean counts of an empty window (two marks back to back), over
+    /// `reps` tries: what one boundary's read itself adds to a phase.
+    pub fn empty_window(&mut self, reps: u64) -> Vec<f64> {
+        let n = self.n();
+        let mut sums = [0u64; MAX_COUNTERS];
+        for _ in 0..reps {
+            self.meter.read(&mut self.prev[..n]);
+            self.meter.read(&mut self.cur[..n]);
+            for ((s, c), p) in sums.iter_mut().zip(&self.cur[..n]).zip(&self.prev[..n]) {
+                *s += c.wrapping_sub(*p);
+            }
+        }
+        self.pos = 0;
+        sums[..n]
+            .iter()
+            .map(|&s| s as f64 / reps.max(1) as f64)
+            .collect()
+    }
+}
+
+/// Which counters the counter pass reads (`--counters`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CounterChoice {
+    /// Every counter the kernel grants. The default.
+    #[default]
+    All,
+    /// No counter pass.
+    None,
+    /// These, by perf's names.
+    Only(Vec<String>),
+}
+
+impl FromStr for CounterChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "all" => Ok(CounterChoice::All),
+            "none" => Ok(CounterChoice::None),
+            list => {
+                let names: Vec<String> = list.split(',').map(|n| n.trim().to_owned()).collect();
+                let known = perf::all_names();
+                match names.iter().find(|n| !known.contains(&n.as_str())) {
+                    Some(bad) => Err(format!(
+                        "unknown counter `{bad}` (expected all, none, or a list of: {})",
+                        known.join(", ")
+                    )),
+                    None => Ok(CounterChoice::Only(names)),
+                }
+            }
+        }
+    }
+}
+
+/// Which samplers run (`--sample`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Samplers {
+    /// Wasm stacks at epoch ticks ([`guest::GuestSampler`]).
+    pub guest: bool,
+    /// Whole-process stacks by SIGPROF ([`host_sampler::HostSampler`]).
+    pub host: bool,
+}
+
+impl FromStr for Samplers {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "guest" => Ok(Samplers {
+                guest: true,
+                host: false,
+            }),
+            "host" => Ok(Samplers {
+                guest: false,
+                host: true,
+            }),
+            "both" => Ok(Samplers {
+                guest: true,
+                host: true,
+            }),
+            "none" => Ok(Samplers::default()),
+            _ => Err(format!(
+                "unknown sampler `{s}` (expected guest, host, both or none)"
+            )),
+        }
+    }
+}
+
+/// The passes that look inside calls, each run after (never during) the
+/// timing pass so that none of them distorts the timings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InsideConfig {
+    /// Counters for the counter pass. Default: all the kernel grants.
+    pub counters: CounterChoice,
+    /// Whether to run a fuel pass. Default: false.
+    pub fuel: bool,
+    /// Samplers to run. Default: none.
+    pub sample: Samplers,
+    /// Guest sampling rate, in Hz. Default: 1000.
+    pub guest_hz: u32,
+    /// Host sampling rate, in Hz. Default: 250 (the kernel tick here caps
+    /// SIGPROF delivery; asking more only loses samples).
+    pub host_hz: u32,
+    /// Time each sampler runs for, in seconds. Default: 2.
+    pub sample_secs: f64,
+}
+
+impl Default for InsideConfig {
+    fn default() -> Self {
+        InsideConfig {
+            counters: CounterChoice::All,
+            fuel: false,
+            sample: Samplers::default(),
+            guest_hz: 1000,
+            host_hz: 250,
+            sample_secs: 2.0,
+        }
+    }
+}
+
+/// A stack sampler, paused and resumed around the calls it samples so that
+/// its cost falls only on them.
+pub trait Sampler {
+    /// Starts (or restarts) sampling.
+    fn resume(&mut self) -> anyhow::Result<()>;
+    /// Stops sampling, keeping what was collected.
+    fn pause(&mut self) -> anyhow::Result<()>;
+    /// Everything collected, as a profile (overhead left for the caller).
+    fn finish(self: Box<Self>) -> anyhow::Result<crate::run::Profile>;
+}
+
+/// A frame name as flamegraph tools take it: demangled without the hash,
+/// with no `;` (the folded format's separator).
+pub fn frame_name(raw: &str) -> String {
+    let name = format!("{:#}", rustc_demangle::demangle(raw));
+    name.replace(';', ":")
+}
+
+/// Folded stacks with counts, most frequent first (then by name, so that
+/// output is stable).
+pub fn sorted_stacks(stacks: std::collections::HashMap<String, u64>) -> Vec<crate::run::Stack> {
+    let mut out: Vec<crate::run::Stack> = stacks
+        .into_iter()
+        .map(|(frames, count)| crate::run::Stack { frames, count })
+        .collect();
+    out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.frames.cmp(&b.frames)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A meter that counts its own reads: each read advances by 10.
+    struct Steps(u64);
+
+    impl Meter for Steps {
+        fn names(&self) -> &[&'static str] {
+            &["steps"]
+        }
+
+        fn read(&mut self, out: &mut [u64]) {
+            self.0 += 10;
+            out[0] = self.0;
+        }
+    }
+
+    #[test]
+    fn a_tally_splits_differences_by_phase_and_counts_iterations() {
+        let mut m = Steps(0);
+        let mut t = Tally::new(&mut m, 2);
+        for _ in 0..3 {
+            t.mark();
+            t.mark();
+            t.mark();
+        }
+        assert_eq!(t.iterations(), 3);
+        assert_eq!(t.means(0), vec![10.0]);
+        assert_eq!(t.means(1), vec![10.0]);
+        assert_eq!(t.empty_window(5), vec![10.0]);
+    }
+
+    #[test]
+    fn counter_and_sampler_choices_parse() {
+        assert_eq!("all".parse::<CounterChoice>(), Ok(CounterChoice::All));
+        assert_eq!("none".parse::<CounterChoice>(), Ok(CounterChoice::None));
+        assert_eq!(
+            "task-clock, page-faults".parse::<CounterChoice>(),
+            Ok(CounterChoice::Only(vec![
+                "task-clock".into(),
+                "page-faults".into()
+            ]))
+        );
+        assert!("cycels".parse::<CounterChoice>().is_err());
+        let both = "both".parse::<Samplers>().unwrap();
+        assert!(both.guest && both.host);
+        assert!("sideways".parse::<Samplers>().is_err());
+    }
+
+    #[test]
+    fn frame_names_are_demangled_and_fit_the_folded_format() {
+        assert_eq!(
+            frame_name("_ZN12drug_checker10check_json17h0123456789abcdefE"),
+            "drug_checker::check_json"
+        );
+        assert_eq!(frame_name("a;b"), "a:b");
+    }
 }

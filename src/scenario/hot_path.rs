@@ -13,12 +13,17 @@ use std::time::Instant;
 use anyhow::anyhow;
 use serde_json::Value;
 
+use super::inside::PassError;
 use crate::bundled::NativeFn;
 use crate::error::Error;
 use crate::host::{self, CallError, Plugin, at};
-use crate::measure::{self, Clock, ClockChoice, ClockKind};
+use crate::measure::perf::PerfCounters;
+use crate::measure::{self, Clock, ClockChoice, ClockKind, InsideConfig, MAX_COUNTERS, Meter};
 use crate::phase::Phase;
-use crate::run::{ClockInfo, Comparison, PhaseDelta, PluginInfo, Run, Uninstrumented, Variant};
+use crate::run::{
+    ClockInfo, Comparison, CounterSample, Fuel, PhaseCounts, PhaseDelta, PhaseFuel, PluginInfo,
+    Profile, Run, Uninstrumented, Variant,
+};
 use crate::source::{InputSpec, PluginSpec};
 use crate::stats::Stats;
 
@@ -47,6 +52,9 @@ pub struct HotPathConfig {
     pub trace_calls: u64,
     /// Whether to measure the native build when the plugin has one. Default: true.
     pub native: bool,
+    /// Counter, fuel and sampling passes after the timings. Default: the
+    /// counter pass only.
+    pub inside: InsideConfig,
 }
 
 impl Default for HotPathConfig {
@@ -61,6 +69,7 @@ impl Default for HotPathConfig {
             clock: ClockChoice::Auto,
             trace_calls: 100,
             native: true,
+            inside: InsideConfig::default(),
         }
     }
 }
@@ -70,12 +79,52 @@ trait Target {
     /// The phases of one call, in order.
     const PHASES: &'static [Phase];
 
-    /// One call, with a clock read before the first phase and after each
-    /// phase into `stamps[0..=PHASES.len()]`.
-    fn call_timed<C: Clock>(&mut self, clock: &C, stamps: &mut [u64]) -> Result<(), CallError>;
+    /// One call, marking `m` before the first phase (0) and after each
+    /// phase (1..=PHASES.len()).
+    fn call_marked<M: Marks>(&mut self, m: &mut M) -> Result<(), CallError>;
 
     /// The same call with no clock reads.
     fn call(&mut self) -> Result<(), CallError>;
+}
+
+/// Receives a mark at each phase boundary of a call.
+pub(crate) trait Marks {
+    /// Boundary `k`: 0 before the first phase, `k` after phase `k`.
+    fn mark(&mut self, k: usize);
+}
+
+/// The timing pass's marks: a clock read into a row of stamps.
+struct Stamps<'a, C> {
+    clock: &'a C,
+    row: &'a mut [u64],
+}
+
+impl<C: Clock> Marks for Stamps<'_, C> {
+    #[inline(always)]
+    fn mark(&mut self, k: usize) {
+        self.row[k] = self.clock.now();
+    }
+}
+
+/// The counter pass's marks.
+impl Marks for measure::Tally<'_> {
+    #[inline(always)]
+    fn mark(&mut self, _k: usize) {
+        measure::Tally::mark(self);
+    }
+}
+
+/// The guest sampler's marks: which host phase runs now.
+struct PhaseMarks<'a> {
+    cell: &'a measure::guest::PhaseCell,
+    phases: &'static [Phase],
+}
+
+impl Marks for PhaseMarks<'_> {
+    #[inline(always)]
+    fn mark(&mut self, k: usize) {
+        self.cell.set(self.phases.get(k).copied());
+    }
 }
 
 /// encode: the host's input to JSON, into a reused buffer.
@@ -111,20 +160,20 @@ impl Target for WasmTarget<'_> {
     ];
 
     #[inline(always)]
-    fn call_timed<C: Clock>(&mut self, clock: &C, s: &mut [u64]) -> Result<(), CallError> {
-        s[0] = clock.now();
+    fn call_marked<M: Marks>(&mut self, m: &mut M) -> Result<(), CallError> {
+        m.mark(0);
         encode(self.input, &mut self.encoded).map_err(at(Phase::Encode))?;
-        s[1] = clock.now();
+        m.mark(1);
         let buf = self.plugin.copy_in(&self.encoded)?;
-        s[2] = clock.now();
+        m.mark(2);
         let packed = self.plugin.execute(buf)?;
-        s[3] = clock.now();
+        m.mark(3);
         let out = self.plugin.copy_out(packed)?;
-        s[4] = clock.now();
+        m.mark(4);
         decode(&self.plugin.output).map_err(at(Phase::Decode))?;
-        s[5] = clock.now();
+        m.mark(5);
         self.plugin.free(out)?;
-        s[6] = clock.now();
+        m.mark(6);
         Ok(())
     }
 
@@ -156,16 +205,16 @@ impl Target for NativeTarget<'_> {
     const PHASES: &'static [Phase] = &[Phase::Encode, Phase::Execute, Phase::Decode, Phase::Free];
 
     #[inline(always)]
-    fn call_timed<C: Clock>(&mut self, clock: &C, s: &mut [u64]) -> Result<(), CallError> {
-        s[0] = clock.now();
+    fn call_marked<M: Marks>(&mut self, m: &mut M) -> Result<(), CallError> {
+        m.mark(0);
         encode(self.input, &mut self.encoded).map_err(at(Phase::Encode))?;
-        s[1] = clock.now();
+        m.mark(1);
         let out = self.execute().map_err(at(Phase::Execute))?;
-        s[2] = clock.now();
+        m.mark(2);
         decode(&out).map_err(at(Phase::Decode))?;
-        s[3] = clock.now();
+        m.mark(3);
         drop(black_box(out));
-        s[4] = clock.now();
+        m.mark(4);
         Ok(())
     }
 
@@ -219,7 +268,10 @@ fn warm_up<T: Target, C: Clock>(clock: &C, target: &mut T, calls: u64) -> Result
     let mut scratch = [0u64; 8];
     for i in 0..calls {
         if i % 2 == 0 {
-            target.call_timed(clock, &mut scratch)?;
+            target.call_marked(&mut Stamps {
+                clock,
+                row: &mut scratch,
+            })?;
         } else {
             target.call()?;
         }
@@ -242,7 +294,7 @@ fn round<T: Target, C: Clock>(
             left -= n;
             if pass {
                 for row in rec.stamps[rec.calls * w..(rec.calls + n) * w].chunks_exact_mut(w) {
-                    target.call_timed(clock, row)?;
+                    target.call_marked(&mut Stamps { clock, row })?;
                 }
                 rec.timed_batches.push((rec.calls, n));
                 rec.calls += n;
@@ -264,6 +316,8 @@ struct Measured {
     wasm: Recording,
     native: Option<Recording>,
     origin: u64,
+    /// The moment `origin` was read, for readings taken by other clocks.
+    origin_instant: Instant,
     clock: ClockInfo,
 }
 
@@ -284,6 +338,7 @@ fn measure<C: Clock>(
         .as_ref()
         .map(|_| Recording::new::<NativeTarget>(iterations, rounds));
     let origin = clock.now();
+    let origin_instant = Instant::now();
     for r in 0..rounds {
         // Spread the remainder over the first rounds.
         let calls = iterations / rounds + usize::from(r < iterations % rounds);
@@ -302,6 +357,7 @@ fn measure<C: Clock>(
         wasm: wasm_rec,
         native: native_rec,
         origin,
+        origin_instant,
         clock: info,
     })
 }
@@ -398,6 +454,311 @@ fn compare(subject: &Variant, baseline: &Variant) -> Option<Comparison> {
         p50_ratio: sc.stats.p50_ns / bc.stats.p50_ns,
         phases,
     })
+}
+
+/// What the passes after the timing pass found.
+#[derive(Default)]
+struct Inside {
+    perf: Option<crate::run::CounterInfo>,
+    wasm_counts: Vec<PhaseCounts>,
+    native_counts: Vec<PhaseCounts>,
+    fuel: Option<Fuel>,
+    profiles: Vec<Profile>,
+    counters: Vec<CounterSample>,
+    notes: Vec<String>,
+}
+
+/// `n` plain calls; their mean ns per call.
+fn batch<T: Target>(t: &mut T, n: usize) -> Result<f64, CallError> {
+    let start = Instant::now();
+    for _ in 0..n {
+        t.call()?;
+    }
+    Ok(start.elapsed().as_nanos() as f64 / n as f64)
+}
+
+/// The counter pass for one variant: per phase from reads at every
+/// boundary (less what a read itself adds), and the whole call from reads
+/// around batches of plain calls, which add nothing measurable per call.
+#[allow(clippy::too_many_arguments)]
+fn count<T: Target>(
+    t: &mut T,
+    meter: &mut PerfCounters,
+    calls: usize,
+    read_cost: &[f64],
+    since: Instant,
+    track: &str,
+    samples: &mut Vec<CounterSample>,
+) -> Result<Vec<PhaseCounts>, CallError> {
+    let mut tally = measure::Tally::new(meter, T::PHASES.len());
+    for _ in 0..calls {
+        t.call_marked(&mut tally)?;
+    }
+    let mut out = super::inside::phase_counts(&tally, T::PHASES, read_cost);
+    let names: Vec<&'static str> = tally.names().to_vec();
+    drop(tally);
+    let n = names.len();
+    let per_batch = calls.clamp(1, BATCH_CALLS);
+    let batches = calls.div_ceil(per_batch);
+    let (mut a, mut b) = ([0u64; MAX_COUNTERS], [0u64; MAX_COUNTERS]);
+    let mut sums = [0u64; MAX_COUNTERS];
+    for _ in 0..batches {
+        meter.read(&mut a[..n]);
+        for _ in 0..per_batch {
+            t.call()?;
+        }
+        meter.read(&mut b[..n]);
+        let t_ns = since.elapsed().as_nanos() as f64;
+        for c in 0..n {
+            let d = b[c].wrapping_sub(a[c]);
+            sums[c] += d;
+            samples.push(CounterSample {
+                name: format!("{} per call ({track})", names[c]),
+                t_ns,
+                value: d as f64 / per_batch as f64,
+            });
+        }
+    }
+    let total = (batches * per_batch) as f64;
+    out.push(PhaseCounts {
+        phase: Phase::Call,
+        values: names
+            .iter()
+            .zip(&sums[..n])
+            .zip(read_cost)
+            .map(|((name, &s), cost)| ((*name).to_owned(), ((s as f64 - cost) / total).max(0.0)))
+            .collect(),
+    });
+    Ok(out)
+}
+
+/// A second instance of the plugin on an instrumented engine.
+fn instrumented(
+    instrument: super::inside::Instrument,
+    bytes: &[u8],
+    export: &str,
+) -> anyhow::Result<Plugin> {
+    let engine = super::inside::engine(instrument)?;
+    let module = wasmtime::Module::from_binary(&engine, bytes)?;
+    Plugin::new(&engine, &module, export)
+}
+
+/// The fuel pass: fuel per phase of a call, whether it is the same every
+/// call, and what metering costs (batches alternating with plain calls).
+fn fuel_pass(
+    wasm: &mut WasmTarget,
+    bytes: &[u8],
+    export: &str,
+    per_batch: usize,
+    secs: f64,
+) -> Result<Fuel, PassError> {
+    const CALLS: u64 = 100;
+    let mut plugin = instrumented(super::inside::Instrument::Fuel, bytes, export)?;
+    measure::fuel::fill(plugin.store_mut())?;
+    let mut metered = WasmTarget {
+        plugin,
+        input: wasm.input,
+        encoded: Vec::new(),
+    };
+    // The first call into a fresh instance differs (its allocator grows
+    // the heap); the steady figure is the second's, and every later call
+    // is checked against it.
+    let mut first_call = 0;
+    let mut steady: Option<[u64; 4]> = None;
+    let mut constant = true;
+    for i in 0..CALLS {
+        let p = &mut metered.plugin;
+        encode(metered.input, &mut metered.encoded).map_err(at(Phase::Encode))?;
+        let f0 = measure::fuel::left(p.store());
+        let buf = p.copy_in(&metered.encoded)?;
+        let f1 = measure::fuel::left(p.store());
+        let packed = p.execute(buf)?;
+        let f2 = measure::fuel::left(p.store());
+        let out = p.copy_out(packed)?;
+        decode(&p.output).map_err(at(Phase::Decode))?;
+        let f3 = measure::fuel::left(p.store());
+        p.free(out)?;
+        let f4 = measure::fuel::left(p.store());
+        let used = [f0 - f1, f1 - f2, f3 - f4, f0 - f4];
+        match (i, steady) {
+            (0, _) => first_call = used[3],
+            (_, None) => steady = Some(used),
+            (_, Some(s)) => constant &= s == used,
+        }
+    }
+    let used = steady.unwrap_or_default();
+    let mut alt = super::inside::Alternation::run(
+        secs,
+        || batch(wasm, per_batch),
+        || batch(&mut metered, per_batch),
+        None,
+    )?;
+    Ok(Fuel {
+        phases: [Phase::CopyIn, Phase::Execute, Phase::Free, Phase::Call]
+            .into_iter()
+            .zip(used)
+            .map(|(phase, fuel)| PhaseFuel { phase, fuel })
+            .collect(),
+        calls: CALLS,
+        first_call,
+        constant,
+        slowdown_pct: alt.overhead_pct(),
+    })
+}
+
+/// The guest sampler's pass: sampled calls on an epoch-interrupted engine,
+/// alternating with plain calls to measure what sampling costs.
+fn guest_pass(
+    wasm: &mut WasmTarget,
+    bytes: &[u8],
+    export: &str,
+    per_batch: usize,
+    inside: &InsideConfig,
+) -> Result<Profile, PassError> {
+    let mut plugin = instrumented(super::inside::Instrument::Epoch, bytes, export)?;
+    let engine = plugin.store().engine().clone();
+    let mut sampler = measure::guest::GuestSampler::new(
+        &engine,
+        inside.guest_hz,
+        &format!("{NAME};wasm"),
+        &[Phase::CopyIn, Phase::Execute, Phase::Free],
+    );
+    sampler.attach(plugin.store_mut());
+    let cell = sampler.phase_cell();
+    let mut sampled = WasmTarget {
+        plugin,
+        input: wasm.input,
+        encoded: Vec::new(),
+    };
+    let mut alt = super::inside::Alternation::run(
+        inside.sample_secs,
+        || batch(wasm, per_batch),
+        || {
+            let start = Instant::now();
+            let mut marks = PhaseMarks {
+                cell: &cell,
+                phases: WasmTarget::PHASES,
+            };
+            for _ in 0..per_batch {
+                sampled.call_marked(&mut marks)?;
+            }
+            Ok(start.elapsed().as_nanos() as f64 / per_batch as f64)
+        },
+        Some(&mut sampler),
+    )?;
+    let mut profile = measure::Sampler::finish(Box::new(sampler))?;
+    profile.overhead_pct = Some(alt.overhead_pct());
+    Ok(profile)
+}
+
+/// The host sampler's pass: plain calls into an instance whose engine
+/// writes the perf map, under pprof-rs, alternating with unsampled calls.
+fn host_pass(
+    wasm: &mut WasmTarget,
+    bytes: &[u8],
+    export: &str,
+    per_batch: usize,
+    inside: &InsideConfig,
+) -> Result<Profile, PassError> {
+    let plugin = instrumented(super::inside::Instrument::PerfMap, bytes, export)?;
+    let mut mapped = WasmTarget {
+        plugin,
+        input: wasm.input,
+        encoded: Vec::new(),
+    };
+    let mut sampler = measure::host_sampler::HostSampler::new(inside.host_hz, NAME);
+    let alt = super::inside::Alternation::run(
+        inside.sample_secs,
+        || batch(wasm, per_batch),
+        || batch(&mut mapped, per_batch),
+        Some(&mut sampler),
+    );
+    // The map names this process's JIT code; it means nothing once we exit.
+    let _ = std::fs::remove_file(measure::host_sampler::perf_map_path());
+    let mut alt = alt?;
+    let mut profile = measure::Sampler::finish(Box::new(sampler))?;
+    profile.overhead_pct = Some(alt.overhead_pct());
+    Ok(profile)
+}
+
+/// Runs the passes that look inside calls, in turn.
+#[allow(clippy::too_many_arguments)]
+fn inside_passes(
+    cfg: &HotPathConfig,
+    wasm: &mut WasmTarget,
+    native: Option<&mut NativeTarget>,
+    bytes: &[u8],
+    export: &str,
+    call_ns: f64,
+    since: Instant,
+) -> Result<Inside, CallError> {
+    let mut found = Inside::default();
+    // Batches of about 2 ms: long enough that timing them costs nothing,
+    // short enough for many per 100 ms segment.
+    let per_batch = ((2e6 / call_ns.max(1.0)) as usize).clamp(1, BATCH_CALLS);
+    let ic = &cfg.inside;
+    if let Some(mut c) = super::inside::open_counters(
+        &ic.counters,
+        "a separate pass after the timings: per phase, counters read at every phase boundary (one group read), less the mean counts of an empty window; the whole call from reads around batches of plain calls",
+    ) {
+        if let Some(meter) = c.meter.as_mut() {
+            let calls = (cfg.iterations as usize).clamp(1, 10_000);
+            let read_cost = measure::Tally::new(meter, 1).empty_window(1000);
+            found.wasm_counts = count(
+                wasm,
+                meter,
+                calls,
+                &read_cost,
+                since,
+                "wasm",
+                &mut found.counters,
+            )?;
+            if let Some(n) = native {
+                found.native_counts = count(
+                    n,
+                    meter,
+                    calls,
+                    &read_cost,
+                    since,
+                    "native",
+                    &mut found.counters,
+                )?;
+            }
+            c.info.iterations = calls as u64;
+            c.info.read_cost = c.info.counters.iter().cloned().zip(read_cost).collect();
+        }
+        found.perf = Some(c.info);
+    }
+    let mut notes = Vec::new();
+    let mut keep = |what: &str, e: PassError| -> Result<(), CallError> {
+        match e {
+            PassError::Call(e) => Err(e),
+            PassError::Setup(e) => {
+                notes.push(format!("{what}: not run: {e:#}"));
+                Ok(())
+            }
+        }
+    };
+    if ic.fuel {
+        match fuel_pass(wasm, bytes, export, per_batch, ic.sample_secs.min(1.0)) {
+            Ok(f) => found.fuel = Some(f),
+            Err(e) => keep("fuel", e)?,
+        }
+    }
+    if ic.sample.guest {
+        match guest_pass(wasm, bytes, export, per_batch, ic) {
+            Ok(p) => found.profiles.push(p),
+            Err(e) => keep("guest sampler", e)?,
+        }
+    }
+    if ic.sample.host {
+        match host_pass(wasm, bytes, export, per_batch, ic) {
+            Ok(p) => found.profiles.push(p),
+            Err(e) => keep("host sampler", e)?,
+        }
+    }
+    found.notes = notes;
+    Ok(found)
 }
 
 /// Runs the hot-path scenario.
@@ -509,6 +870,26 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
         [wasm, native] => compare(wasm, native),
         _ => None,
     };
+    let call_ns = variants[0]
+        .uninstrumented
+        .as_ref()
+        .map_or(1e3, |u| u.median_ns);
+    let found = inside_passes(
+        cfg,
+        &mut wasm,
+        native.as_mut(),
+        &plugin.bytes,
+        &export,
+        call_ns,
+        measured.origin_instant,
+    )
+    .map_err(call_error)?;
+    variants[0].counters = found.wasm_counts;
+    variants[0].fuel = found.fuel;
+    if let Some(v) = variants.get_mut(1) {
+        v.counters = found.native_counts;
+    }
+    notes.extend(found.notes);
     if let Some(u) = &variants[0].uninstrumented
         && u.instrumentation_overhead_pct > 2.0
     {
@@ -560,6 +941,9 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
         comparison,
         timeline: spans,
         notes,
+        perf: found.perf,
+        profiles: found.profiles,
+        counters: found.counters,
         ..super::new_run(NAME, started_at)
     })
 }

@@ -4,6 +4,7 @@
 
 pub mod cold_start;
 pub mod hot_path;
+pub(crate) mod inside;
 pub mod memory;
 pub mod soak;
 

@@ -1,0 +1,205 @@
+//! The guest sampler: a ticker thread advances Wasmtime's epoch at the
+//! requested rate; at each tick the running wasm reaches an epoch check and
+//! a callback captures its stack (`WasmBacktrace`, function names from the
+//! module's name section), filed under the host phase that was running.
+//!
+//! Exact about which wasm function runs, at a price: epoch checks slow all
+//! wasm code on the sampling engine, which is why it runs on its own engine
+//! in its own pass, and why that pass's cost is measured and reported.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Config, Engine, Store, UpdateDeadline, WasmBacktrace};
+
+use super::Sampler;
+use crate::phase::Phase;
+use crate::run::Profile;
+
+const NO_PHASE: u8 = u8::MAX;
+
+struct Shared {
+    /// The host phase now running ([`Phase`] as u8), or [`NO_PHASE`].
+    phase: AtomicU8,
+    running: AtomicBool,
+    stop: AtomicBool,
+    ticks: AtomicU64,
+    /// Phases that call into wasm, as a bit set: their ticks are taken by
+    /// the epoch callback, with the wasm stack.
+    wasm_phases: u32,
+    stacks: Mutex<HashMap<String, u64>>,
+}
+
+/// Samples wasm stacks by epoch interruption.
+pub struct GuestSampler {
+    shared: Arc<Shared>,
+    prefix: String,
+    hz: u32,
+    ticker: Option<JoinHandle<()>>,
+    active: Duration,
+    since: Option<Instant>,
+}
+
+/// Turns epoch interruption on: an engine made from `config` can be sampled.
+pub fn configure(config: &mut Config) {
+    config.epoch_interruption(true);
+}
+
+fn lock(m: &Mutex<HashMap<String, u64>>) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+    // A panic elsewhere cannot leave the map half-updated: entries are
+    // single increments.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl GuestSampler {
+    /// A paused sampler for stores of `engine` (configured with
+    /// [`configure`]), ticking at `hz`. Stacks are filed under `prefix`
+    /// (e.g. `hot-path;wasm`) and the phase; `wasm_phases` are the phases
+    /// in which wasm runs.
+    pub fn new(engine: &Engine, hz: u32, prefix: &str, wasm_phases: &[Phase]) -> GuestSampler {
+        let shared = Arc::new(Shared {
+            phase: AtomicU8::new(NO_PHASE),
+            running: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            ticks: AtomicU64::new(0),
+            wasm_phases: wasm_phases.iter().fold(0, |m, &p| m | 1 << p as u32),
+            stacks: Mutex::new(HashMap::new()),
+        });
+        let hz = hz.max(1);
+        let ticker = {
+            let shared = Arc::clone(&shared);
+            let engine = engine.clone();
+            let prefix = prefix.to_owned();
+            let period = Duration::from_secs_f64(1.0 / f64::from(hz));
+            std::thread::spawn(move || {
+                let mut next = Instant::now();
+                while !shared.stop.load(Ordering::Relaxed) {
+                    next += period;
+                    let now = Instant::now();
+                    if next > now {
+                        std::thread::sleep(next - now);
+                    } else {
+                        // Fell behind (a descheduled ticker): do not burst.
+                        next = now;
+                    }
+                    if !shared.running.load(Ordering::Acquire) {
+                        continue;
+                    }
+                    shared.ticks.fetch_add(1, Ordering::Relaxed);
+                    let p = shared.phase.load(Ordering::Relaxed);
+                    if p == NO_PHASE {
+                        continue;
+                    }
+                    if shared.wasm_phases & (1 << p) != 0 {
+                        // The wasm takes the sample at its next epoch check.
+                        engine.increment_epoch();
+                    } else {
+                        // Not raising the epoch here keeps this tick from
+                        // also being taken by the next wasm to run.
+                        let key = format!("{prefix};{}", Phase::ALL[p as usize]);
+                        *lock(&shared.stacks).entry(key).or_default() += 1;
+                    }
+                }
+            })
+        };
+        GuestSampler {
+            shared,
+            prefix: prefix.to_owned(),
+            hz,
+            ticker: Some(ticker),
+            active: Duration::ZERO,
+            since: None,
+        }
+    }
+
+    /// Makes `store`'s wasm stop at the next tick to have its stack taken.
+    pub fn attach<T: 'static>(&self, store: &mut Store<T>) {
+        store.set_epoch_deadline(1);
+        let shared = Arc::clone(&self.shared);
+        let prefix = self.prefix.clone();
+        store.epoch_deadline_callback(move |ctx| {
+            let p = shared.phase.load(Ordering::Relaxed);
+            let phase = Phase::ALL
+                .get(p as usize)
+                .map_or("between-phases", |p| p.as_str());
+            let trace = WasmBacktrace::capture(&ctx);
+            let mut key = format!("{prefix};{phase}");
+            for f in trace.frames().iter().rev() {
+                key.push(';');
+                match f.func_name() {
+                    Some(n) => key.push_str(&super::frame_name(n)),
+                    None => key.push_str(&format!("wasm-function[{}]", f.func_index())),
+                }
+            }
+            *lock(&shared.stacks).entry(key).or_default() += 1;
+            Ok(UpdateDeadline::Continue(1))
+        });
+    }
+
+    /// A handle through which the calling code says which host phase runs.
+    pub fn phase_cell(&self) -> PhaseCell {
+        PhaseCell(Arc::clone(&self.shared))
+    }
+}
+
+/// Where the code being sampled says which host phase runs now.
+pub struct PhaseCell(Arc<Shared>);
+
+impl PhaseCell {
+    /// The phase now running (`None`: between calls). One relaxed store.
+    #[inline(always)]
+    pub fn set(&self, phase: Option<Phase>) {
+        self.0
+            .phase
+            .store(phase.map_or(NO_PHASE, |p| p as u8), Ordering::Relaxed);
+    }
+}
+
+impl Sampler for GuestSampler {
+    fn resume(&mut self) -> anyhow::Result<()> {
+        self.since = Some(Instant::now());
+        self.shared.running.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn pause(&mut self) -> anyhow::Result<()> {
+        self.shared.running.store(false, Ordering::Release);
+        self.shared.phase.store(NO_PHASE, Ordering::Relaxed);
+        if let Some(s) = self.since.take() {
+            self.active += s.elapsed();
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> anyhow::Result<Profile> {
+        self.pause()?;
+        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.ticker.take() {
+            t.join()
+                .map_err(|_| anyhow::anyhow!("the guest sampler's ticker panicked"))?;
+        }
+        let stacks = std::mem::take(&mut *lock(&self.shared.stacks));
+        let samples = stacks.values().sum();
+        let seconds = self.active.as_secs_f64();
+        let ticks = self.shared.ticks.load(Ordering::Relaxed);
+        Ok(Profile {
+            sampler: "guest".to_owned(),
+            method: "epoch interruption: a ticker thread advances Wasmtime's epoch; at each tick the running wasm stops at its next epoch check and its stack (WasmBacktrace, names from the name section) is filed under the host phase; ticks in host-only phases count for that phase".to_owned(),
+            requested_hz: f64::from(self.hz),
+            achieved_hz: if seconds > 0.0 { ticks as f64 / seconds } else { 0.0 },
+            samples,
+            seconds,
+            overhead_pct: None,
+            stacks: super::sorted_stacks(stacks),
+        })
+    }
+}
+
+impl Drop for GuestSampler {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,226 @@
+//! The host sampler: pprof-rs takes the whole process's stack on SIGPROF
+//! (at most the kernel tick's rate, 250 Hz here). Wasm frames are JIT code
+//! that no symbol table knows; the engine being sampled writes Wasmtime's
+//! perf map (`/tmp/perf-<pid>.map`) and wprof names them from it.
+//!
+//! wprof resolves the raw frames itself (pprof-rs's unresolved report, then
+//! the perf map, then `backtrace`) rather than with pprof-rs's `perfmaps`
+//! feature: that reader parses addresses with `from_str_radix(_, 16)`, which
+//! rejects the `0x` Wasmtime writes, so it names no wasm frame at all.
+//!
+//! Cheap (a signal and an unwind per sample, no change to the wasm code),
+//! so it suits long runs; coarser than the guest sampler.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use pprof::{ProfilerGuard, ProfilerGuardBuilder};
+use wasmtime::{Config, ProfilingStrategy};
+
+use super::Sampler;
+use crate::run::Profile;
+
+/// Makes an engine from `config` write the perf map the sampler reads.
+pub fn configure(config: &mut Config) {
+    config.profiler(ProfilingStrategy::PerfMap);
+}
+
+/// Where Wasmtime writes this process's perf map.
+pub fn perf_map_path() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("perf-{}.map", std::process::id()))
+}
+
+/// Samples the whole process with SIGPROF.
+pub struct HostSampler {
+    hz: u32,
+    prefix: String,
+    guard: Option<ProfilerGuard<'static>>,
+    stacks: HashMap<String, u64>,
+    active: Duration,
+    since: Option<Instant>,
+    /// Names by instruction address, innermost inlined frame first.
+    names: std::cell::RefCell<HashMap<usize, Vec<String>>>,
+}
+
+/// Wasmtime's perf map: JIT code ranges and their names.
+struct PerfMap {
+    /// `(start, end, name)`, sorted by start.
+    ranges: Vec<(usize, usize, String)>,
+}
+
+impl PerfMap {
+    /// Reads the map (none yet: empty).
+    fn read(path: &std::path::Path) -> PerfMap {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let hex = |s: &str| usize::from_str_radix(s.trim_start_matches("0x"), 16).ok();
+        let mut ranges: Vec<(usize, usize, String)> = text
+            .lines()
+            .filter_map(|line| {
+                let mut parts = line.splitn(3, ' ');
+                let start = hex(parts.next()?)?;
+                let len = hex(parts.next()?)?;
+                Some((start, start + len, parts.next()?.to_owned()))
+            })
+            .collect();
+        ranges.sort();
+        PerfMap { ranges }
+    }
+
+    fn find(&self, addr: usize) -> Option<&str> {
+        let i = self.ranges.partition_point(|r| r.0 <= addr);
+        let (start, end, name) = self.ranges.get(i.checked_sub(1)?)?;
+        (*start <= addr && addr < *end).then_some(name.as_str())
+    }
+}
+
+/// A wasm function's perf-map name (`wasm[0]::function[12]::name`) as the
+/// guest sampler names it: the name section's name, demangled.
+fn wasm_name(name: &str) -> String {
+    let short = name.rsplit_once("]::").map_or(name, |(_, n)| n);
+    super::frame_name(without_hash(short))
+}
+
+impl HostSampler {
+    /// A paused sampler at `hz`, filing stacks under `prefix`.
+    pub fn new(hz: u32, prefix: &str) -> HostSampler {
+        HostSampler {
+            hz: hz.max(1),
+            prefix: prefix.to_owned(),
+            guard: None,
+            stacks: HashMap::new(),
+            active: Duration::ZERO,
+            since: None,
+            names: Default::default(),
+        }
+    }
+
+    /// The names at a frame: a wasm function from the perf map, else the
+    /// host's symbols (inlined ones too), innermost first.
+    fn names_of(&self, frame: &backtrace::Frame, map: &PerfMap) -> Vec<String> {
+        // The return address is one past the call: look up the call itself.
+        let ip = (frame.ip() as usize).saturating_sub(1);
+        if let Some(n) = self.names.borrow().get(&ip) {
+            return n.clone();
+        }
+        let names = match map.find(ip) {
+            Some(n) => vec![wasm_name(n)],
+            None => {
+                let mut names = Vec::new();
+                backtrace::resolve_frame(frame, |sym| {
+                    if let Some(n) = sym.name() {
+                        names.push(super::frame_name(without_hash(&n.to_string())));
+                    }
+                });
+                if names.is_empty() {
+                    names.push(format!("{ip:#x}"));
+                }
+                names
+            }
+        };
+        self.names.borrow_mut().insert(ip, names.clone());
+        names
+    }
+}
+
+/// Drops the `::h0123456789abcdef` hash a symbol name may still carry.
+fn without_hash(name: &str) -> &str {
+    match name.rsplit_once("::h") {
+        Some((head, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            head
+        }
+        _ => name,
+    }
+}
+
+impl Sampler for HostSampler {
+    fn resume(&mut self) -> anyhow::Result<()> {
+        let guard = ProfilerGuardBuilder::default()
+            .frequency(self.hz as i32)
+            // Unwinding from inside these could deadlock on their locks.
+            .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+            .build()
+            .context("cannot start the host sampler")?;
+        self.guard = Some(guard);
+        self.since = Some(Instant::now());
+        Ok(())
+    }
+
+    fn pause(&mut self) -> anyhow::Result<()> {
+        let Some(guard) = self.guard.take() else {
+            return Ok(());
+        };
+        if let Some(s) = self.since.take() {
+            self.active += s.elapsed();
+        }
+        let report = guard
+            .report()
+            .build_unresolved()
+            .context("cannot read the host sampler's stacks")?;
+        drop(guard);
+        let map = PerfMap::read(&perf_map_path());
+        for (frames, count) in report.data {
+            // Innermost first; the signal handler's own frames come before
+            // the interrupted one.
+            let mut names: Vec<String> = Vec::new();
+            let mut in_handler = frames.frames.iter().any(|f| {
+                self.names_of(f, &map)
+                    .iter()
+                    .any(|n| n.ends_with("perf_signal_handler"))
+            });
+            let mut skip_next = false;
+            for f in frames.frames.iter() {
+                let resolved = self.names_of(f, &map);
+                if in_handler {
+                    if resolved.iter().any(|n| n.ends_with("perf_signal_handler")) {
+                        in_handler = false;
+                        // The kernel's signal trampoline follows.
+                        skip_next = true;
+                    }
+                    continue;
+                }
+                if skip_next {
+                    skip_next = false;
+                    continue;
+                }
+                names.extend(resolved);
+            }
+            let mut key = self.prefix.clone();
+            for n in names.iter().rev() {
+                key.push(';');
+                key.push_str(n);
+            }
+            *self.stacks.entry(key).or_default() += count.max(0) as u64;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> anyhow::Result<Profile> {
+        self.pause()?;
+        let stacks = std::mem::take(&mut self.stacks);
+        let samples: u64 = stacks.values().sum();
+        let seconds = self.active.as_secs_f64();
+        Ok(Profile {
+            sampler: "host".to_owned(),
+            method: "pprof-rs: SIGPROF on the process's CPU time, stacks unwound in the handler; wasm JIT frames named from Wasmtime's perf map, host frames from debug info".to_owned(),
+            requested_hz: f64::from(self.hz),
+            achieved_hz: if seconds > 0.0 { samples as f64 / seconds } else { 0.0 },
+            samples,
+            seconds,
+            overhead_pct: None,
+            stacks: super::sorted_stacks(stacks),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_hash;
+
+    #[test]
+    fn hashes_are_dropped_and_other_names_kept() {
+        assert_eq!(without_hash("wprof::run::h0123456789abcdef"), "wprof::run");
+        assert_eq!(without_hash("wprof::run"), "wprof::run");
+        assert_eq!(without_hash("a::hello"), "a::hello");
+    }
+}

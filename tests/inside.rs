@@ -1,0 +1,301 @@
+//! The passes that look inside calls: perf counters, fuel, and the guest and
+//! host samplers, run through the real binary on the bundled plugin.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{QUICK, Sandbox, bundled_wasm, variant};
+use pprof::protos::Message as _;
+use serde_json::Value;
+
+/// Every function name in the bundled plugin's name section, demangled as
+/// wprof shows them.
+fn plugin_function_names() -> BTreeSet<String> {
+    let wasm = bundled_wasm();
+    let mut names = BTreeSet::new();
+    for payload in wasmparser::Parser::new(0).parse_all(&wasm) {
+        if let Ok(wasmparser::Payload::CustomSection(c)) = payload
+            && let wasmparser::KnownCustom::Name(reader) = c.as_known()
+        {
+            for sub in reader {
+                if let Ok(wasmparser::Name::Function(map)) = sub {
+                    for n in map.into_iter().flatten() {
+                        names.insert(wprof::measure::frame_name(n.name));
+                    }
+                }
+            }
+        }
+    }
+    assert!(!names.is_empty(), "the bundled plugin has a name section");
+    names
+}
+
+fn record(sb: &Sandbox, extra: &[&str]) -> Value {
+    let mut args = vec!["record", "hot-path", "--out-dir", "out"];
+    args.extend_from_slice(QUICK);
+    args.extend_from_slice(extra);
+    sb.ok(&args);
+    sb.json("out/hot-path.json")
+}
+
+fn profile<'a>(run: &'a Value, sampler: &str) -> &'a Value {
+    run["profiles"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["sampler"] == sampler))
+        .unwrap_or_else(|| panic!("no {sampler} profile in {:#}", run["profiles"]))
+}
+
+#[test]
+fn every_counter_is_measured_or_named_unavailable_with_its_reason() {
+    let sb = Sandbox::new();
+    let run = record(&sb, &[]);
+    let perf = &run["perf"];
+    let measured: Vec<&str> = perf["counters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let unavailable: Vec<(&str, &str)> = perf["unavailable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["name"].as_str().unwrap(), u["reason"].as_str().unwrap()))
+        .collect();
+    for name in wprof::measure::perf::all_names() {
+        let m = measured.contains(&name);
+        let u = unavailable.iter().any(|(n, _)| *n == name);
+        assert!(m ^ u, "{name}: measured {m}, unavailable {u}");
+    }
+    for (name, reason) in &unavailable {
+        assert!(!reason.is_empty(), "{name} has no reason");
+    }
+    let table = std::fs::read_to_string(sb.path("out/hot-path.txt")).unwrap();
+    for (name, reason) in &unavailable {
+        assert!(
+            table.contains(&format!("{name}: not measured: {reason}")),
+            "{name} is not named as unavailable in the table:\n{table}"
+        );
+    }
+    assert_eq!(perf["iterations"], 2000);
+    for v in ["wasm", "native"] {
+        let rows = variant(&run, v)["counters"].as_array().unwrap();
+        let phases: Vec<&str> = rows.iter().map(|r| r["phase"].as_str().unwrap()).collect();
+        assert_eq!(phases.last(), Some(&"call"), "{v}: {phases:?}");
+        for r in rows {
+            let keys: Vec<&str> = r["values"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            let mut want = measured.clone();
+            want.sort_unstable();
+            assert_eq!(
+                keys, want,
+                "{v} {}: only measured counters have values",
+                r["phase"]
+            );
+        }
+        if measured.contains(&"task-clock") {
+            // Work happened: the whole call and its execute phase took CPU time.
+            for phase in ["call", "execute"] {
+                let row = rows.iter().find(|r| r["phase"] == phase).unwrap();
+                let ns = row["values"]["task-clock"].as_f64().unwrap();
+                assert!(ns > 100.0, "{v} {phase}: task-clock {ns} ns per call");
+            }
+        }
+    }
+    if measured.is_empty() {
+        return;
+    }
+    // The per-batch readings are counter tracks in the Chrome trace.
+    let trace = sb.json("out/hot-path.trace.json");
+    let tracks: BTreeSet<&str> = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "C")
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    for name in &measured {
+        assert!(
+            tracks.contains(format!("{name} per call (wasm)").as_str()),
+            "no counter track for {name}: {tracks:?}"
+        );
+    }
+}
+
+#[test]
+fn no_counter_pass_with_counters_none() {
+    let sb = Sandbox::new();
+    let run = record(&sb, &["--counters", "none"]);
+    assert!(run.get("perf").is_none(), "{:#}", run["perf"]);
+    assert!(variant(&run, "wasm").get("counters").is_none());
+}
+
+#[test]
+fn fuel_is_the_same_on_two_runs_and_its_cost_is_reported() {
+    let sb = Sandbox::new();
+    let fuel = |dir: &str| {
+        sb.ok(&[
+            "record",
+            "hot-path",
+            "--out-dir",
+            dir,
+            "-n",
+            "500",
+            "-w",
+            "10",
+            "--counters",
+            "none",
+            "--fuel",
+            "--sample-secs",
+            "0.2",
+        ]);
+        sb.json(&format!("{dir}/hot-path.json"))["variants"][0]["fuel"].clone()
+    };
+    let (a, b) = (fuel("a"), fuel("b"));
+    let phases = |f: &Value| f["phases"].clone();
+    assert_eq!(phases(&a), phases(&b), "fuel differs between two runs");
+    assert_eq!(a["first_call"], b["first_call"]);
+    assert_eq!(a["constant"], true);
+    let by_phase = |p: &str| {
+        a["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["phase"] == p)
+            .and_then(|r| r["fuel"].as_u64())
+            .unwrap()
+    };
+    assert!(by_phase("execute") > 1000, "{a:#}");
+    assert_eq!(
+        by_phase("call"),
+        by_phase("copy-in") + by_phase("execute") + by_phase("free"),
+        "phases add up to the call"
+    );
+    assert!(a["slowdown_pct"].is_number());
+    let table = std::fs::read_to_string(sb.path("a/hot-path.txt")).unwrap();
+    assert!(table.contains("fuel per call (wasm"), "{table}");
+    assert!(table.contains("metering slows calls by"), "{table}");
+}
+
+/// The stacks of a profile under `prefix`.
+fn stacks_under<'a>(p: &'a Value, prefix: &str) -> Vec<&'a str> {
+    p["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["frames"].as_str().unwrap())
+        .filter(|f| f.starts_with(prefix))
+        .collect()
+}
+
+#[test]
+fn the_guest_sampler_names_the_plugins_own_functions_under_execute() {
+    let sb = Sandbox::new();
+    let run = record(
+        &sb,
+        &[
+            "--counters",
+            "none",
+            "--sample",
+            "guest",
+            "--sample-secs",
+            "0.6",
+        ],
+    );
+    let p = profile(&run, "guest");
+    assert!(p["samples"].as_u64().unwrap() > 50, "{p:#}");
+    assert!(p["achieved_hz"].as_f64().unwrap() > 100.0, "{p:#}");
+    assert!(p["overhead_pct"].is_number());
+    let names = plugin_function_names();
+    let execute = stacks_under(p, "hot-path;wasm;execute;check_interactions");
+    assert!(!execute.is_empty(), "no stack under execute: {p:#}");
+    let inside: BTreeSet<&str> = execute.iter().flat_map(|s| s.split(';').skip(3)).collect();
+    for f in &inside {
+        assert!(
+            names.contains(*f),
+            "`{f}` is not in the plugin's name section"
+        );
+    }
+    assert!(
+        inside.contains("drug_checker::check_json"),
+        "the plugin's own check_json is never seen: {inside:?}"
+    );
+    // The SVG and the pprof file carry the same names.
+    let svg = std::fs::read_to_string(sb.path("out/hot-path.guest.svg")).unwrap();
+    let opts = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    roxmltree::Document::parse_with_options(&svg, opts).expect("the SVG is well-formed XML");
+    assert!(svg.contains("drug_checker::check_json"), "not in the SVG");
+    let pb = std::fs::read(sb.path("out/hot-path.guest.pb")).unwrap();
+    let prof = pprof::protos::Profile::decode(pb.as_slice()).expect("a pprof protobuf");
+    let fnames: BTreeSet<&str> = prof
+        .function
+        .iter()
+        .map(|f| prof.string_table[f.name as usize].as_str())
+        .collect();
+    assert!(fnames.contains("check_interactions"), "{fnames:?}");
+    assert!(fnames.contains("drug_checker::check_json"), "{fnames:?}");
+    let total: i64 = prof.sample.iter().map(|s| s.value[0]).sum();
+    assert_eq!(total as u64, p["samples"].as_u64().unwrap());
+}
+
+#[test]
+fn the_host_sampler_names_jit_frames_from_the_perf_map() {
+    let sb = Sandbox::new();
+    let run = record(
+        &sb,
+        &[
+            "--counters",
+            "none",
+            "--sample",
+            "host",
+            "--sample-secs",
+            "1",
+        ],
+    );
+    let p = profile(&run, "host");
+    assert!(p["samples"].as_u64().unwrap() > 10, "{p:#}");
+    assert!(p["requested_hz"] == 250.0);
+    assert!(p["overhead_pct"].is_number());
+    // A wasm frame can only be named from Wasmtime's perf map: the JIT code
+    // is in no symbol table.
+    let all: Vec<&str> = stacks_under(p, "hot-path;");
+    assert!(
+        all.iter().any(|s| s.contains(";check_interactions;")),
+        "no wasm frame named: {:#}",
+        p["stacks"]
+    );
+    let pb = std::fs::read(sb.path("out/hot-path.host.pb")).unwrap();
+    pprof::protos::Profile::decode(pb.as_slice()).expect("a pprof protobuf");
+    assert!(sb.path("out/hot-path.host.svg").exists());
+    assert!(
+        !sb.path("out/hot-path.guest.svg").exists(),
+        "only the sampler asked for runs"
+    );
+}
+
+#[test]
+fn unknown_counters_and_samplers_are_refused_before_running() {
+    let sb = Sandbox::new();
+    let ran = sb.wprof(&["record", "hot-path", "--counters", "cycels"]);
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("unknown counter `cycels`"),
+        "{}",
+        ran.stderr
+    );
+    let ran = sb.wprof(&["record", "hot-path", "--sample", "sideways"]);
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("unknown sampler `sideways`"),
+        "{}",
+        ran.stderr
+    );
+}
