@@ -25,6 +25,8 @@ pub struct Cli {
     command: Command,
 }
 
+// Parsed once per process: boxing the big variant would save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Measure a scenario and write its run JSON, trace and flamegraph.
@@ -270,6 +272,8 @@ struct ColdStartArgs {
     #[arg(long, default_value_t = ColdStartConfig::default().trace_iterations)]
     trace_iterations: u64,
     #[command(flatten)]
+    inside: InsideArgs,
+    #[command(flatten)]
     output: OutputArgs,
 }
 
@@ -317,6 +321,7 @@ impl ColdStartArgs {
                 warmup: self.warmup,
                 precompiled: self.precompiled.clone(),
                 trace_iterations: self.trace_iterations,
+                inside: self.inside.config(),
             })
             .collect())
     }
@@ -336,6 +341,8 @@ struct MemoryArgs {
     #[arg(long, value_name = "MIB", default_value_t = MemoryConfig::default().memory_limit >> 20)]
     memory_limit: usize,
     #[command(flatten)]
+    inside: InsideArgs,
+    #[command(flatten)]
     output: OutputArgs,
 }
 
@@ -349,6 +356,7 @@ impl MemoryArgs {
             instances: self.instances,
             calls: self.calls,
             memory_limit: self.memory_limit << 20,
+            inside: self.inside.config(),
         }
     }
 }
@@ -376,6 +384,8 @@ struct SoakArgs {
     #[arg(long, default_value_t = SoakConfig::default().trace_calls)]
     trace_calls: u64,
     #[command(flatten)]
+    inside: InsideArgs,
+    #[command(flatten)]
     output: OutputArgs,
 }
 
@@ -392,6 +402,7 @@ impl SoakArgs {
             threshold_kb_per_hour: self.threshold,
             memory_limit: self.memory_limit << 20,
             trace_calls: self.trace_calls,
+            inside: self.inside.config(),
         }
     }
 }

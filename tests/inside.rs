@@ -299,3 +299,165 @@ fn unknown_counters_and_samplers_are_refused_before_running() {
         ran.stderr
     );
 }
+
+fn rows(v: &Value) -> Vec<(&str, &Value)> {
+    v["counters"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| (r["phase"].as_str().unwrap(), &r["values"]))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn measured_counters(run: &Value) -> Vec<String> {
+    run["perf"]["counters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn cold_start_counts_each_rung_and_samples_each_rung_under_its_name() {
+    let sb = Sandbox::new();
+    sb.ok(&[
+        "record",
+        "cold-start",
+        "-p",
+        "drug-checker",
+        "--rungs",
+        "cranelift,pooling",
+        "-n",
+        "3",
+        "--sample",
+        "both",
+        "--sample-secs",
+        "1",
+        "--out-dir",
+        "out",
+    ]);
+    let run = sb.json("out/cold-start.json");
+    let measured = measured_counters(&run);
+    for v in ["cranelift", "pooling"] {
+        let r = rows(variant(&run, v));
+        assert_eq!(r.last().map(|r| r.0), Some("cold-start"), "{v}: {r:?}");
+        assert!(r.iter().any(|r| r.0 == "instantiate"), "{v}: {r:?}");
+    }
+    if measured.iter().any(|c| c == "task-clock") {
+        // The counter pass compiles on the counting thread: its compile
+        // phase must hold the compile's whole CPU time, not the sliver the
+        // calling thread spends waiting for Wasmtime's compile threads.
+        let cl = variant(&run, "cranelift");
+        let counted = rows(cl)
+            .iter()
+            .find(|r| r.0 == "compile")
+            .and_then(|r| r.1["task-clock"].as_f64())
+            .unwrap();
+        let timed = cl["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["phase"] == "compile")
+            .and_then(|p| p["stats"]["p50_ns"].as_f64())
+            .unwrap();
+        assert!(
+            counted > 0.5 * timed,
+            "compile: task-clock {counted} ns against a {timed} ns median"
+        );
+    }
+    let guest = profile(&run, "guest");
+    assert!(
+        !stacks_under(guest, "cold-start;cranelift;compile").is_empty(),
+        "{guest:#}"
+    );
+    assert!(
+        !stacks_under(guest, "cold-start;pooling;execute;check_interactions").is_empty(),
+        "no wasm stack under the pooling rung's execute: {guest:#}"
+    );
+    assert!(guest["overhead_pct"].is_number());
+    let host = profile(&run, "host");
+    assert!(
+        stacks_under(host, "cold-start;cranelift;")
+            .iter()
+            .any(|s| s.contains("cranelift_codegen")),
+        "the compiler's own frames are not named: {host:#}"
+    );
+    assert!(sb.path("out/cold-start.guest.pb").exists());
+    assert!(sb.path("out/cold-start.host.svg").exists());
+}
+
+#[test]
+fn soak_counts_its_calls_and_its_fuel_matches_the_hot_paths() {
+    let sb = Sandbox::new();
+    sb.ok(&[
+        "record",
+        "soak",
+        "--duration",
+        "1s",
+        "--rate",
+        "500",
+        "--sample-every",
+        "200ms",
+        "--fuel",
+        "--sample",
+        "guest",
+        "--sample-secs",
+        "0.4",
+        "--out-dir",
+        "out",
+    ]);
+    let soak = sb.json("out/soak.json");
+    let wasm = variant(&soak, "wasm");
+    let phases: Vec<&str> = rows(wasm).iter().map(|r| r.0).collect();
+    assert_eq!(phases, ["copy-in", "execute", "copy-out", "free", "call"]);
+    let guest = profile(&soak, "guest");
+    assert!(
+        !stacks_under(guest, "soak;wasm;execute;check_interactions").is_empty(),
+        "{guest:#}"
+    );
+    // Fuel is a property of the plugin, input and Wasmtime, not of the
+    // scenario: the hot path's ABI call spends exactly the same.
+    let hot = record(
+        &sb,
+        &["--counters", "none", "--fuel", "--sample-secs", "0.2"],
+    );
+    assert_eq!(
+        wasm["fuel"]["phases"],
+        variant(&hot, "wasm")["fuel"]["phases"]
+    );
+}
+
+#[test]
+fn memory_counts_each_step_in_its_own_process_and_can_be_sampled() {
+    let sb = Sandbox::new();
+    sb.ok(&[
+        "record",
+        "memory",
+        "--instances",
+        "3",
+        "--calls",
+        "10",
+        "--sample",
+        "host",
+        "--out-dir",
+        "out",
+    ]);
+    let run = sb.json("out/memory.json");
+    let measured = measured_counters(&run);
+    let jit: Vec<&str> = rows(variant(&run, "jit")).iter().map(|r| r.0).collect();
+    assert_eq!(jit, ["engine", "compile", "call", "instantiate"]);
+    let aot: Vec<&str> = rows(variant(&run, "aot")).iter().map(|r| r.0).collect();
+    assert_eq!(aot, ["engine", "deserialize", "call", "instantiate"]);
+    if measured.iter().any(|c| c == "page-faults") {
+        let compile = rows(variant(&run, "jit"))[1].1["page-faults"]
+            .as_f64()
+            .unwrap();
+        assert!(compile > 0.0, "compiling a module touches new pages");
+    }
+    let host = profile(&run, "host");
+    assert!(!stacks_under(host, "memory;jit;").is_empty(), "{host:#}");
+    assert!(host["overhead_pct"].is_number());
+}

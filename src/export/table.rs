@@ -208,18 +208,26 @@ fn inside(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out)?;
         writeln!(
             out,
-            "perf counters per iteration ({} iterations a variant, a separate pass; each phase less one read's cost):",
+            "perf counters, mean per iteration (up to {} iterations a variant):",
             c.iterations
         )?;
+        writeln!(out, "  how: {}", c.method)?;
         if !c.counters.is_empty() {
-            write!(out, "  {:<10} {:<12}", "variant", "phase")?;
+            let w = run
+                .variants
+                .iter()
+                .map(|v| v.name.len())
+                .max()
+                .unwrap_or(0)
+                .max(7);
+            write!(out, "  {:<w$} {:<12}", "variant", "phase")?;
             for n in &c.counters {
                 write!(out, " {n:>16}")?;
             }
             writeln!(out)?;
             for v in &run.variants {
                 for p in &v.counters {
-                    write!(out, "  {:<10} {:<12}", v.name, p.phase.to_string())?;
+                    write!(out, "  {:<w$} {:<12}", v.name, p.phase.to_string())?;
                     for n in &c.counters {
                         let cell = p.values.get(n).map_or("-".to_owned(), |&x| count(n, x));
                         write!(out, " {cell:>16}")?;
@@ -265,9 +273,8 @@ fn inside(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
             p.seconds,
             p.achieved_hz,
             p.requested_hz,
-            p.overhead_pct.map_or(String::new(), |o| format!(
-                ", sampled calls {o:+.1} % slower"
-            ))
+            p.overhead_pct
+                .map_or(String::new(), |o| format!("; cost of sampling {o:+.1} %"))
         )?;
         // Self time by leaf frame: what a reader looks for first.
         let mut leaves: std::collections::BTreeMap<&str, u64> = Default::default();

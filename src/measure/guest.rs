@@ -31,12 +31,15 @@ struct Shared {
     /// the epoch callback, with the wasm stack.
     wasm_phases: u32,
     stacks: Mutex<HashMap<String, u64>>,
+    /// What stacks are filed under (e.g. `hot-path;wasm`).
+    prefix: Mutex<String>,
+    /// The engine whose epoch the ticker advances: the last one attached.
+    engine: Mutex<Option<Engine>>,
 }
 
 /// Samples wasm stacks by epoch interruption.
 pub struct GuestSampler {
     shared: Arc<Shared>,
-    prefix: String,
     hz: u32,
     ticker: Option<JoinHandle<()>>,
     active: Duration,
@@ -48,18 +51,18 @@ pub fn configure(config: &mut Config) {
     config.epoch_interruption(true);
 }
 
-fn lock(m: &Mutex<HashMap<String, u64>>) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
-    // A panic elsewhere cannot leave the map half-updated: entries are
-    // single increments.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere cannot leave these half-updated: each update is one
+    // increment or one assignment.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl GuestSampler {
-    /// A paused sampler for stores of `engine` (configured with
-    /// [`configure`]), ticking at `hz`. Stacks are filed under `prefix`
-    /// (e.g. `hot-path;wasm`) and the phase; `wasm_phases` are the phases
-    /// in which wasm runs.
-    pub fn new(engine: &Engine, hz: u32, prefix: &str, wasm_phases: &[Phase]) -> GuestSampler {
+    /// A paused sampler ticking at `hz`, for stores of engines configured
+    /// with [`configure`]. Stacks are filed under `prefix` (e.g.
+    /// `hot-path;wasm`) and the phase; `wasm_phases` are the phases in which
+    /// wasm runs.
+    pub fn new(hz: u32, prefix: &str, wasm_phases: &[Phase]) -> GuestSampler {
         let shared = Arc::new(Shared {
             phase: AtomicU8::new(NO_PHASE),
             running: AtomicBool::new(false),
@@ -67,12 +70,12 @@ impl GuestSampler {
             ticks: AtomicU64::new(0),
             wasm_phases: wasm_phases.iter().fold(0, |m, &p| m | 1 << p as u32),
             stacks: Mutex::new(HashMap::new()),
+            prefix: Mutex::new(prefix.to_owned()),
+            engine: Mutex::new(None),
         });
         let hz = hz.max(1);
         let ticker = {
             let shared = Arc::clone(&shared);
-            let engine = engine.clone();
-            let prefix = prefix.to_owned();
             let period = Duration::from_secs_f64(1.0 / f64::from(hz));
             std::thread::spawn(move || {
                 let mut next = Instant::now();
@@ -95,11 +98,13 @@ impl GuestSampler {
                     }
                     if shared.wasm_phases & (1 << p) != 0 {
                         // The wasm takes the sample at its next epoch check.
-                        engine.increment_epoch();
+                        if let Some(e) = lock(&shared.engine).as_ref() {
+                            e.increment_epoch();
+                        }
                     } else {
                         // Not raising the epoch here keeps this tick from
                         // also being taken by the next wasm to run.
-                        let key = format!("{prefix};{}", Phase::ALL[p as usize]);
+                        let key = format!("{};{}", lock(&shared.prefix), Phase::ALL[p as usize]);
                         *lock(&shared.stacks).entry(key).or_default() += 1;
                     }
                 }
@@ -107,7 +112,6 @@ impl GuestSampler {
         };
         GuestSampler {
             shared,
-            prefix: prefix.to_owned(),
             hz,
             ticker: Some(ticker),
             active: Duration::ZERO,
@@ -115,40 +119,25 @@ impl GuestSampler {
         }
     }
 
-    /// Makes `store`'s wasm stop at the next tick to have its stack taken.
-    pub fn attach<T: 'static>(&self, store: &mut Store<T>) {
-        store.set_epoch_deadline(1);
-        let shared = Arc::clone(&self.shared);
-        let prefix = self.prefix.clone();
-        store.epoch_deadline_callback(move |ctx| {
-            let p = shared.phase.load(Ordering::Relaxed);
-            let phase = Phase::ALL
-                .get(p as usize)
-                .map_or("between-phases", |p| p.as_str());
-            let trace = WasmBacktrace::capture(&ctx);
-            let mut key = format!("{prefix};{phase}");
-            for f in trace.frames().iter().rev() {
-                key.push(';');
-                match f.func_name() {
-                    Some(n) => key.push_str(&super::frame_name(n)),
-                    None => key.push_str(&format!("wasm-function[{}]", f.func_index())),
-                }
-            }
-            *lock(&shared.stacks).entry(key).or_default() += 1;
-            Ok(UpdateDeadline::Continue(1))
-        });
-    }
-
-    /// A handle through which the calling code says which host phase runs.
-    pub fn phase_cell(&self) -> PhaseCell {
-        PhaseCell(Arc::clone(&self.shared))
+    /// A handle through which the code being sampled says which host phase
+    /// runs, and attaches its stores.
+    pub fn handle(&self) -> GuestHandle {
+        GuestHandle(Arc::clone(&self.shared))
     }
 }
 
-/// Where the code being sampled says which host phase runs now.
-pub struct PhaseCell(Arc<Shared>);
+/// Where the code being sampled says which host phase runs now, and
+/// attaches the stores it makes: a handle on a [`GuestSampler`] that can be
+/// passed around while the sampler itself is paused and resumed.
+pub struct GuestHandle(Arc<Shared>);
 
-impl PhaseCell {
+impl GuestHandle {
+    /// Makes `store`'s wasm stop at the next tick to have its stack taken;
+    /// the ticker advances the epoch of the store's engine from now on.
+    pub fn attach<T: 'static>(&self, store: &mut Store<T>) {
+        attach(&self.0, store);
+    }
+
     /// The phase now running (`None`: between calls). One relaxed store.
     #[inline(always)]
     pub fn set(&self, phase: Option<Phase>) {
@@ -158,7 +147,43 @@ impl PhaseCell {
     }
 }
 
+/// See [`GuestHandle::attach`].
+fn attach<T: 'static>(shared: &Arc<Shared>, store: &mut Store<T>) {
+    {
+        let mut engine = lock(&shared.engine);
+        if !engine
+            .as_ref()
+            .is_some_and(|e| Engine::same(e, store.engine()))
+        {
+            *engine = Some(store.engine().clone());
+        }
+    }
+    store.set_epoch_deadline(1);
+    let shared = Arc::clone(shared);
+    store.epoch_deadline_callback(move |ctx| {
+        let p = shared.phase.load(Ordering::Relaxed);
+        let phase = Phase::ALL
+            .get(p as usize)
+            .map_or("between-phases", |p| p.as_str());
+        let trace = WasmBacktrace::capture(&ctx);
+        let mut key = format!("{};{phase}", lock(&shared.prefix));
+        for f in trace.frames().iter().rev() {
+            key.push(';');
+            match f.func_name() {
+                Some(n) => key.push_str(&super::frame_name(n)),
+                None => key.push_str(&format!("wasm-function[{}]", f.func_index())),
+            }
+        }
+        *lock(&shared.stacks).entry(key).or_default() += 1;
+        Ok(UpdateDeadline::Continue(1))
+    });
+}
+
 impl Sampler for GuestSampler {
+    fn set_prefix(&mut self, prefix: &str) {
+        *lock(&self.shared.prefix) = prefix.to_owned();
+    }
+
     fn resume(&mut self) -> anyhow::Result<()> {
         self.since = Some(Instant::now());
         self.shared.running.store(true, Ordering::Release);

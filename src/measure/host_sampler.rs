@@ -134,6 +134,11 @@ fn without_hash(name: &str) -> &str {
 }
 
 impl Sampler for HostSampler {
+    fn set_prefix(&mut self, prefix: &str) {
+        // Stacks are folded at each pause, so this applies from the next.
+        prefix.clone_into(&mut self.prefix);
+    }
+
     fn resume(&mut self) -> anyhow::Result<()> {
         let guard = ProfilerGuardBuilder::default()
             .frequency(self.hz as i32)

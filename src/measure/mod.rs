@@ -192,6 +192,13 @@ impl<'m> Tally<'m> {
         }
     }
 
+    /// Forgets everything tallied so far (e.g. after warm-up iterations).
+    pub fn reset(&mut self) {
+        self.sums.fill(0);
+        self.iterations = 0;
+        self.pos = 0;
+    }
+
     /// Complete iterations tallied.
     pub fn iterations(&self) -> u64 {
         self.iterations
@@ -335,6 +342,9 @@ impl Default for InsideConfig {
 /// A stack sampler, paused and resumed around the calls it samples so that
 /// its cost falls only on them.
 pub trait Sampler {
+    /// Files stacks sampled from now on under `prefix` (folded frames,
+    /// e.g. `cold-start;winch`).
+    fn set_prefix(&mut self, prefix: &str);
     /// Starts (or restarts) sampling.
     fn resume(&mut self) -> anyhow::Result<()>;
     /// Stops sampling, keeping what was collected.

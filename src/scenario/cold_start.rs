@@ -25,11 +25,14 @@ use wasmtime::{
     Store, Strategy,
 };
 
-use super::{Recorder, marked_call as first_call};
+use super::inside::Instrument;
+use super::{Probe, Recorder, marked_call as first_call};
 use crate::error::{Error, one_line};
 use crate::export::fmt_ns;
 use crate::host::{self, CallError, INIT_EXPORT, Plugin, at};
-use crate::measure::{self, Clock, Monotonic};
+use crate::measure::guest::{GuestHandle, GuestSampler};
+use crate::measure::host_sampler::HostSampler;
+use crate::measure::{self, Clock, InsideConfig, Monotonic, Sampler};
 use crate::phase::Phase;
 use crate::run::{ClockInfo, Failure, PhaseTime, Rank, Ranking, Run, Variant};
 use crate::source::{InputSpec, PluginSpec};
@@ -141,7 +144,16 @@ impl Rung {
 
     /// The engine settings the rung compiles and runs with.
     fn config(self) -> Config {
-        let mut config = Config::new();
+        self.config_with(None)
+    }
+
+    /// The rung's engine settings, with an instrument for a pass that looks
+    /// inside.
+    fn config_with(self, instrument: Option<Instrument>) -> Config {
+        let mut config = match instrument {
+            Some(i) => super::inside::config(i),
+            None => Config::new(),
+        };
         match self {
             Rung::CraneliftOptNone => {
                 config.cranelift_opt_level(OptLevel::None);
@@ -227,6 +239,9 @@ pub struct ColdStartConfig {
     pub precompiled: Option<PathBuf>,
     /// Iterations per rung drawn into the timeline (Chrome trace). Default: 100.
     pub trace_iterations: u64,
+    /// Counter, fuel and sampling passes after the timings. Default: the
+    /// counter pass only.
+    pub inside: InsideConfig,
 }
 
 impl Default for ColdStartConfig {
@@ -244,11 +259,13 @@ impl Default for ColdStartConfig {
             warmup: 1,
             precompiled: None,
             trace_iterations: 100,
+            inside: InsideConfig::default(),
         }
     }
 }
 
 /// What the whole plugin needs, shared by every rung.
+#[derive(Clone, Copy)]
 struct Subject<'a> {
     name: &'a str,
     /// The module file each JIT iteration reads.
@@ -263,6 +280,10 @@ struct Subject<'a> {
     /// Where precompiled artifacts go.
     scratch: &'a Path,
     precompiled: Option<&'a Path>,
+    /// In a pass that looks inside: how the rung's engine is instrumented.
+    instrument: Option<Instrument>,
+    /// In the guest sampler's pass: the sampler every instance joins.
+    guest: Option<&'a GuestHandle>,
 }
 
 /// What one rung measured.
@@ -281,6 +302,9 @@ fn instantiate_and_call(
     rec: &mut Recorder,
 ) -> Result<(), CallError> {
     let mut p = Plugin::new(engine, module, s.export).map_err(at(Phase::Instantiate))?;
+    if let Some(g) = s.guest {
+        g.attach(p.store_mut());
+    }
     rec.mark();
     first_call(&mut p, s.input, rec)?;
     check_output(&p, s.expected)
@@ -318,6 +342,9 @@ fn drive(
         once(rec)?;
     }
     rec.stamps.clear();
+    if let Probe::Counters(t) = &mut rec.probe {
+        t.reset();
+    }
     let start = Instant::now();
     let mut n = 0u64;
     loop {
@@ -468,8 +495,10 @@ fn measure_rung(
     let fail = |phase: Phase| move |e: anyhow::Error| (phase, one_line(&e));
     let call_fail = |e: CallError| (e.phase, one_line(&e.error));
     let mut setup = Vec::new();
-    let engine = host::timed(&mut setup, Phase::Engine, || Engine::new(&rung.config()))
-        .map_err(|e| fail(Phase::Engine)(e.into()))?;
+    let engine = host::timed(&mut setup, Phase::Engine, || {
+        Engine::new(&rung.config_with(s.instrument))
+    })
+    .map_err(|e| fail(Phase::Engine)(e.into()))?;
     let description = match (rung, s.precompiled) {
         (Rung::Aot | Rung::AotMmap, Some(given)) => format!(
             "{}; the .cwasm is {}, as given (not compiled by this run)",
@@ -584,6 +613,9 @@ fn measure_rung(
                 rec.mark();
                 let mut p = Plugin::from_pre(&pre, s.export, host::Limits::default())
                     .map_err(at(Phase::Instantiate))?;
+                if let Some(g) = s.guest {
+                    g.attach(p.store_mut());
+                }
                 rec.mark();
                 first_call(&mut p, s.input, rec)?;
                 // Read after the last mark: proof the instance came from the pool.
@@ -608,6 +640,201 @@ fn measure_rung(
     variant.setup = setup;
     Ok(variant)
 }
+
+/// What the passes after the timing pass found.
+#[derive(Default)]
+struct Inside {
+    perf: Option<crate::run::CounterInfo>,
+    profiles: Vec<crate::run::Profile>,
+    notes: Vec<String>,
+}
+
+/// One rung again for about `secs` (at least 3 iterations), with `probe` at
+/// each mark and `sampler` running throughout. Returns the probe and the
+/// cold-start medians of this pass and of the timing pass (`v`'s); `Err`
+/// is a note on why the rung could not be run.
+#[allow(clippy::too_many_arguments)]
+fn rerun<'c>(
+    cfg: &ColdStartConfig,
+    s: &Subject,
+    v: &Variant,
+    rung: Rung,
+    clock: &'c Monotonic,
+    secs: f64,
+    probe: Probe<'c>,
+    sampler: Option<&mut dyn Sampler>,
+) -> Result<(Probe<'c>, f64, f64), String> {
+    let pass = ColdStartConfig {
+        iterations: Iterations::Timed {
+            min: 3,
+            max: 10_000,
+            time: Duration::from_secs_f64(secs),
+        },
+        ..cfg.clone()
+    };
+    let mut rec = Recorder {
+        clock,
+        stamps: Vec::new(),
+        probe,
+    };
+    let measured = match sampler {
+        Some(sampler) => {
+            sampler.set_prefix(&format!("{NAME};{rung}"));
+            sampler.resume().map_err(|e| format!("{rung}: {e:#}"))?;
+            let m = measure_rung(&pass, rung, s, &mut rec);
+            sampler.pause().map_err(|e| format!("{rung}: {e:#}"))?;
+            m
+        }
+        None => measure_rung(&pass, rung, s, &mut rec),
+    };
+    measured.map_err(|(phase, cause)| format!("{rung}: not measured: {phase}: {cause}"))?;
+    let stats = super::phase_stats(&rec.stamps, rung.phases(), Phase::ColdStart, 1.0);
+    let here = stats.last().map_or(0.0, |p| p.stats.p50_ns);
+    let timed = v.phase(Phase::ColdStart).map_or(0.0, |p| p.stats.p50_ns);
+    Ok((rec.probe, here, timed))
+}
+
+/// Seconds of counter pass per rung.
+const COUNTER_SECS: f64 = 0.2;
+
+/// The passes that look inside, rung by rung: counters, then samplers.
+fn inside_passes(
+    cfg: &ColdStartConfig,
+    s: &Subject,
+    variants: &mut [Variant],
+    clock: &Monotonic,
+) -> Inside {
+    let mut found = Inside::default();
+    let ic = &cfg.inside;
+    let rungs: Vec<Rung> = variants
+        .iter()
+        .filter_map(|v| v.name.parse().ok())
+        .collect();
+    if let Some(mut c) = super::inside::open_counters(
+        &ic.counters,
+        "a separate pass after the timings (at least 3 iterations a rung, about 0.2 s each, after the warm-up) with compilation on the calling thread, which the counters count: counters read at every phase boundary (one group read), less the mean counts of an empty window; the whole iteration is the sum of its phases",
+    ) {
+        let s = &Subject {
+            instrument: Some(Instrument::OneThread),
+            ..*s
+        };
+        if let Some(meter) = c.meter.as_mut() {
+            let read_cost = measure::Tally::new(meter, 1).empty_window(1000);
+            let mut iterations = 0;
+            for (v, &rung) in variants.iter_mut().zip(&rungs) {
+                let tally = measure::Tally::new(meter, rung.phases().len());
+                match rerun(
+                    cfg,
+                    s,
+                    v,
+                    rung,
+                    clock,
+                    COUNTER_SECS,
+                    Probe::Counters(tally),
+                    None,
+                ) {
+                    Ok((Probe::Counters(t), _, _)) => {
+                        iterations = iterations.max(t.iterations());
+                        v.counters = super::inside::with_whole(
+                            super::inside::phase_counts(&t, rung.phases(), &read_cost),
+                            Phase::ColdStart,
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => found.notes.push(format!("counter pass: {e}")),
+                }
+            }
+            c.info.iterations = iterations;
+            c.info.read_cost = c.info.counters.iter().cloned().zip(read_cost).collect();
+        }
+        found.perf = Some(c.info);
+    }
+    let per_rung = ic.sample_secs / rungs.len().max(1) as f64;
+    let overhead = |sums: (f64, f64)| (sums.1 > 0.0).then(|| 100.0 * (sums.0 - sums.1) / sums.1);
+    if ic.sample.guest {
+        let mut sampler = GuestSampler::new(ic.guest_hz, NAME, &WASM_PHASES);
+        let handle = sampler.handle();
+        let sub = Subject {
+            instrument: Some(Instrument::Epoch),
+            guest: Some(&handle),
+            ..*s
+        };
+        let mut sums = (0.0, 0.0);
+        for (v, &rung) in variants.iter().zip(&rungs) {
+            let probe = Probe::Phases {
+                cell: &handle,
+                phases: rung.phases(),
+                pos: 0,
+            };
+            match rerun(
+                cfg,
+                &sub,
+                v,
+                rung,
+                clock,
+                per_rung,
+                probe,
+                Some(&mut sampler),
+            ) {
+                Ok((_, here, timed)) => {
+                    sums.0 += here;
+                    sums.1 += timed;
+                }
+                Err(e) => found.notes.push(format!("guest sampler: {e}")),
+            }
+        }
+        match Box::new(sampler).finish() {
+            Ok(mut p) => {
+                p.overhead_pct = overhead(sums);
+                p.method.push_str(OVERHEAD_METHOD);
+                found.profiles.push(p);
+            }
+            Err(e) => found.notes.push(format!("guest sampler: {e:#}")),
+        }
+    }
+    if ic.sample.host {
+        let mut sampler = HostSampler::new(ic.host_hz, NAME);
+        let sub = Subject {
+            instrument: Some(Instrument::PerfMap),
+            ..*s
+        };
+        let mut sums = (0.0, 0.0);
+        for (v, &rung) in variants.iter().zip(&rungs) {
+            match rerun(
+                cfg,
+                &sub,
+                v,
+                rung,
+                clock,
+                per_rung,
+                Probe::None,
+                Some(&mut sampler),
+            ) {
+                Ok((_, here, timed)) => {
+                    sums.0 += here;
+                    sums.1 += timed;
+                }
+                Err(e) => found.notes.push(format!("host sampler: {e}")),
+            }
+        }
+        let _ = std::fs::remove_file(measure::host_sampler::perf_map_path());
+        match Box::new(sampler).finish() {
+            Ok(mut p) => {
+                p.overhead_pct = overhead(sums);
+                p.method.push_str(OVERHEAD_METHOD);
+                found.profiles.push(p);
+            }
+            Err(e) => found.notes.push(format!("host sampler: {e:#}")),
+        }
+    }
+    found
+}
+
+/// Phases of an iteration in which wasm runs.
+const WASM_PHASES: [Phase; 3] = [Phase::CopyIn, Phase::Execute, Phase::Free];
+
+/// How a cold start's sampling cost is measured, appended to the method.
+const OVERHEAD_METHOD: &str = "; cost: the sum over rungs of the sampled pass's median cold start against the timing pass's (sequential passes: a cold start is too long to alternate)";
 
 /// Runs the cold-start scenario.
 pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
@@ -644,10 +871,8 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
         }
     };
     {
-        let mut rec = Recorder {
-            clock: &Monotonic::new(),
-            stamps: Vec::with_capacity(8),
-        };
+        let clock = Monotonic::new();
+        let mut rec = Recorder::new(&clock, Vec::with_capacity(8));
         first_call(&mut reference, &input, &mut rec).map_err(|e| e.into_error(&name))?;
     }
     let expected = std::mem::take(&mut reference.output);
@@ -680,6 +905,8 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
         expected: &expected,
         scratch: scratch.path(),
         precompiled: cfg.precompiled.as_deref(),
+        instrument: None,
+        guest: None,
     };
     let mut notes = Vec::new();
     let mut failures = Vec::new();
@@ -694,10 +921,7 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
             ));
             continue;
         }
-        let mut rec = Recorder {
-            clock: &clock,
-            stamps: Vec::new(),
-        };
+        let mut rec = Recorder::new(&clock, Vec::new());
         match measure_rung(cfg, rung, &subject, &mut rec) {
             Ok(mut variant) => {
                 variant.phases =
@@ -742,7 +966,9 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
             )
         })
         .collect();
-    let variants: Vec<Variant> = measured.into_iter().map(|m| m.variant).collect();
+    let mut variants: Vec<Variant> = measured.into_iter().map(|m| m.variant).collect();
+    let found = inside_passes(cfg, &subject, &mut variants, &clock);
+    notes.extend(found.notes);
     let ranking = rank(&variants);
     let verdicts = ranking
         .as_ref()
@@ -802,6 +1028,8 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
         verdicts,
         failures,
         notes,
+        perf: found.perf,
+        profiles: found.profiles,
         ..super::new_run(NAME, started_at)
     })
 }

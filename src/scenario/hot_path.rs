@@ -13,16 +13,16 @@ use std::time::Instant;
 use anyhow::anyhow;
 use serde_json::Value;
 
-use super::inside::PassError;
+use super::inside::{Instrument, PassError};
 use crate::bundled::NativeFn;
 use crate::error::Error;
-use crate::host::{self, CallError, Plugin, at};
+use crate::host::{self, CallError, Limits, Plugin, at};
 use crate::measure::perf::PerfCounters;
 use crate::measure::{self, Clock, ClockChoice, ClockKind, InsideConfig, MAX_COUNTERS, Meter};
 use crate::phase::Phase;
 use crate::run::{
-    ClockInfo, Comparison, CounterSample, Fuel, PhaseCounts, PhaseDelta, PhaseFuel, PluginInfo,
-    Profile, Run, Uninstrumented, Variant,
+    ClockInfo, Comparison, CounterSample, Fuel, PhaseCounts, PhaseDelta, PluginInfo, Profile, Run,
+    Uninstrumented, Variant,
 };
 use crate::source::{InputSpec, PluginSpec};
 use crate::stats::Stats;
@@ -116,7 +116,7 @@ impl Marks for measure::Tally<'_> {
 
 /// The guest sampler's marks: which host phase runs now.
 struct PhaseMarks<'a> {
-    cell: &'a measure::guest::PhaseCell,
+    cell: &'a measure::guest::GuestHandle,
     phases: &'static [Phase],
 }
 
@@ -532,17 +532,6 @@ fn count<T: Target>(
     Ok(out)
 }
 
-/// A second instance of the plugin on an instrumented engine.
-fn instrumented(
-    instrument: super::inside::Instrument,
-    bytes: &[u8],
-    export: &str,
-) -> anyhow::Result<Plugin> {
-    let engine = super::inside::engine(instrument)?;
-    let module = wasmtime::Module::from_binary(&engine, bytes)?;
-    Plugin::new(&engine, &module, export)
-}
-
 /// The fuel pass: fuel per phase of a call, whether it is the same every
 /// call, and what metering costs (batches alternating with plain calls).
 fn fuel_pass(
@@ -553,57 +542,24 @@ fn fuel_pass(
     secs: f64,
 ) -> Result<Fuel, PassError> {
     const CALLS: u64 = 100;
-    let mut plugin = instrumented(super::inside::Instrument::Fuel, bytes, export)?;
+    let mut plugin =
+        super::inside::instrumented(Instrument::Fuel, bytes, export, Limits::default())?;
     measure::fuel::fill(plugin.store_mut())?;
+    encode(wasm.input, &mut wasm.encoded).map_err(at(Phase::Encode))?;
+    // Encode and decode run no wasm: fuel is counted on the ABI call.
+    let counts = super::inside::fuel_counts(&mut plugin, &wasm.encoded, CALLS)?;
     let mut metered = WasmTarget {
         plugin,
         input: wasm.input,
         encoded: Vec::new(),
     };
-    // The first call into a fresh instance differs (its allocator grows
-    // the heap); the steady figure is the second's, and every later call
-    // is checked against it.
-    let mut first_call = 0;
-    let mut steady: Option<[u64; 4]> = None;
-    let mut constant = true;
-    for i in 0..CALLS {
-        let p = &mut metered.plugin;
-        encode(metered.input, &mut metered.encoded).map_err(at(Phase::Encode))?;
-        let f0 = measure::fuel::left(p.store());
-        let buf = p.copy_in(&metered.encoded)?;
-        let f1 = measure::fuel::left(p.store());
-        let packed = p.execute(buf)?;
-        let f2 = measure::fuel::left(p.store());
-        let out = p.copy_out(packed)?;
-        decode(&p.output).map_err(at(Phase::Decode))?;
-        let f3 = measure::fuel::left(p.store());
-        p.free(out)?;
-        let f4 = measure::fuel::left(p.store());
-        let used = [f0 - f1, f1 - f2, f3 - f4, f0 - f4];
-        match (i, steady) {
-            (0, _) => first_call = used[3],
-            (_, None) => steady = Some(used),
-            (_, Some(s)) => constant &= s == used,
-        }
-    }
-    let used = steady.unwrap_or_default();
     let mut alt = super::inside::Alternation::run(
         secs,
         || batch(wasm, per_batch),
         || batch(&mut metered, per_batch),
         None,
     )?;
-    Ok(Fuel {
-        phases: [Phase::CopyIn, Phase::Execute, Phase::Free, Phase::Call]
-            .into_iter()
-            .zip(used)
-            .map(|(phase, fuel)| PhaseFuel { phase, fuel })
-            .collect(),
-        calls: CALLS,
-        first_call,
-        constant,
-        slowdown_pct: alt.overhead_pct(),
-    })
+    Ok(super::inside::fuel(counts, CALLS, alt.overhead_pct()))
 }
 
 /// The guest sampler's pass: sampled calls on an epoch-interrupted engine,
@@ -615,16 +571,15 @@ fn guest_pass(
     per_batch: usize,
     inside: &InsideConfig,
 ) -> Result<Profile, PassError> {
-    let mut plugin = instrumented(super::inside::Instrument::Epoch, bytes, export)?;
-    let engine = plugin.store().engine().clone();
+    let mut plugin =
+        super::inside::instrumented(Instrument::Epoch, bytes, export, Limits::default())?;
     let mut sampler = measure::guest::GuestSampler::new(
-        &engine,
         inside.guest_hz,
         &format!("{NAME};wasm"),
         &[Phase::CopyIn, Phase::Execute, Phase::Free],
     );
-    sampler.attach(plugin.store_mut());
-    let cell = sampler.phase_cell();
+    let cell = sampler.handle();
+    cell.attach(plugin.store_mut());
     let mut sampled = WasmTarget {
         plugin,
         input: wasm.input,
@@ -660,7 +615,8 @@ fn host_pass(
     per_batch: usize,
     inside: &InsideConfig,
 ) -> Result<Profile, PassError> {
-    let plugin = instrumented(super::inside::Instrument::PerfMap, bytes, export)?;
+    let plugin =
+        super::inside::instrumented(Instrument::PerfMap, bytes, export, Limits::default())?;
     let mut mapped = WasmTarget {
         plugin,
         input: wasm.input,

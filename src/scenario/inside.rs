@@ -6,11 +6,14 @@ use std::time::Instant;
 
 use wasmtime::{Config, Engine};
 
-use crate::host::CallError;
+use super::{Probe, Recorder};
+use crate::host::{CallError, Limits, Plugin};
+use crate::measure::guest::GuestSampler;
+use crate::measure::host_sampler::HostSampler;
 use crate::measure::perf::PerfCounters;
-use crate::measure::{self, CounterChoice, Sampler, Tally};
+use crate::measure::{self, CounterChoice, InsideConfig, Monotonic, Sampler, Tally};
 use crate::phase::Phase;
-use crate::run::{CounterInfo, PhaseCounts, Unavailable};
+use crate::run::{CounterInfo, Fuel, PhaseCounts, PhaseFuel, Profile, Unavailable};
 
 /// The perf counters for a counter pass, or why there are none.
 pub(crate) struct Counters {
@@ -90,7 +93,7 @@ pub(crate) fn phase_counts(tally: &Tally, phases: &[Phase], read_cost: &[f64]) -
 }
 
 /// How an instrumented engine differs from the timing pass's.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Instrument {
     /// Fuel metering.
     Fuel,
@@ -98,17 +101,45 @@ pub(crate) enum Instrument {
     Epoch,
     /// The perf map, for the host sampler.
     PerfMap,
+    /// Compilation on the calling thread, for the counter pass: perf
+    /// counters count the thread that opened them, and Wasmtime's parallel
+    /// compilation would do most of the work on pool threads they miss.
+    OneThread,
 }
 
-/// A default engine with one instrument turned on.
-pub(crate) fn engine(instrument: Instrument) -> anyhow::Result<Engine> {
+/// Default engine settings with one instrument turned on.
+pub(crate) fn config(instrument: Instrument) -> Config {
     let mut config = Config::new();
     match instrument {
         Instrument::Fuel => measure::fuel::configure(&mut config),
         Instrument::Epoch => measure::guest::configure(&mut config),
         Instrument::PerfMap => measure::host_sampler::configure(&mut config),
+        Instrument::OneThread => {
+            config.parallel_compilation(false);
+        }
     }
-    Ok(Engine::new(&config)?)
+    config
+}
+
+/// A default engine with one instrument turned on.
+pub(crate) fn engine(instrument: Instrument) -> anyhow::Result<Engine> {
+    Ok(Engine::new(&config(instrument))?)
+}
+
+/// Appends the whole iteration's row (`whole`): the sum of the phases, as
+/// the phases tile the iteration.
+pub(crate) fn with_whole(mut rows: Vec<PhaseCounts>, whole: Phase) -> Vec<PhaseCounts> {
+    let mut sum: std::collections::BTreeMap<String, f64> = Default::default();
+    for r in &rows {
+        for (k, v) in &r.values {
+            *sum.entry(k.clone()).or_default() += v;
+        }
+    }
+    rows.push(PhaseCounts {
+        phase: whole,
+        values: sum,
+    });
+    rows
 }
 
 /// Median of `xs` (0 when empty).
@@ -204,4 +235,227 @@ impl From<CallError> for PassError {
     fn from(e: CallError) -> Self {
         PassError::Call(e)
     }
+}
+
+/// Fuel per phase of ABI calls on an encoded input, on `plugin` (an
+/// instance on a fuel-metered engine, tank filled): `(copy-in, execute,
+/// free, whole)` of the steady call (the second), the first call's whole,
+/// and whether every later call matched the steady one.
+pub(crate) fn fuel_counts(
+    plugin: &mut Plugin,
+    input: &[u8],
+    calls: u64,
+) -> Result<([u64; 4], u64, bool), CallError> {
+    use measure::fuel::left;
+    // The first call into a fresh instance differs (its allocator grows
+    // the heap); the steady figure is the second's, and every later call
+    // is checked against it.
+    let mut first_call = 0;
+    let mut steady: Option<[u64; 4]> = None;
+    let mut constant = true;
+    for i in 0..calls.max(2) {
+        let f0 = left(plugin.store());
+        let buf = plugin.copy_in(input)?;
+        let f1 = left(plugin.store());
+        let packed = plugin.execute(buf)?;
+        let f2 = left(plugin.store());
+        let out = plugin.copy_out(packed)?;
+        let f3 = left(plugin.store());
+        plugin.free(out)?;
+        let f4 = left(plugin.store());
+        let used = [f0 - f1, f1 - f2, f3 - f4, f0 - f4];
+        match (i, steady) {
+            (0, _) => first_call = used[3],
+            (_, None) => steady = Some(used),
+            (_, Some(s)) => constant &= s == used,
+        }
+    }
+    Ok((steady.unwrap_or_default(), first_call, constant))
+}
+
+/// A [`Fuel`] from [`fuel_counts`] and the measured slowdown.
+pub(crate) fn fuel(counts: ([u64; 4], u64, bool), calls: u64, slowdown_pct: f64) -> Fuel {
+    let (used, first_call, constant) = counts;
+    Fuel {
+        phases: [Phase::CopyIn, Phase::Execute, Phase::Free, Phase::Call]
+            .into_iter()
+            .zip(used)
+            .map(|(phase, fuel)| PhaseFuel { phase, fuel })
+            .collect(),
+        calls,
+        first_call,
+        constant,
+        slowdown_pct,
+    }
+}
+
+/// A second instance of a plugin on an instrumented engine.
+pub(crate) fn instrumented(
+    instrument: Instrument,
+    bytes: &[u8],
+    export: &str,
+    limits: Limits,
+) -> anyhow::Result<Plugin> {
+    let engine = engine(instrument)?;
+    let module = wasmtime::Module::from_binary(&engine, bytes)?;
+    Plugin::limited(&engine, &module, export, limits)
+}
+
+/// What the call-level passes found.
+#[derive(Default)]
+pub(crate) struct CallPasses {
+    pub(crate) perf: Option<CounterInfo>,
+    pub(crate) counts: Vec<PhaseCounts>,
+    pub(crate) fuel: Option<Fuel>,
+    pub(crate) profiles: Vec<Profile>,
+    pub(crate) notes: Vec<String>,
+}
+
+/// `n` ABI calls (copy-in, execute, copy-out, free), marked; their mean ns.
+fn abi_batch(p: &mut Plugin, input: &[u8], n: usize, rec: &mut Recorder) -> Result<f64, CallError> {
+    let start = Instant::now();
+    for _ in 0..n {
+        rec.stamps.clear();
+        rec.mark();
+        super::marked_call(p, input, rec)?;
+    }
+    Ok(start.elapsed().as_nanos() as f64 / n as f64)
+}
+
+/// The counter, fuel and sampling passes for a scenario whose unit is one
+/// ABI call on an encoded input (the soak): each after the scenario's own
+/// measurements, each on `instance` or on a second instance of `bytes` on
+/// an instrumented engine. `call_ns` sizes batches to about 2 ms.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn call_passes(
+    ic: &InsideConfig,
+    scenario: &str,
+    instance: &mut Plugin,
+    bytes: &[u8],
+    export: &str,
+    input: &[u8],
+    limits: &Limits,
+    call_ns: f64,
+) -> Result<CallPasses, CallError> {
+    const COUNTED_CALLS: u64 = 10_000;
+    const FUEL_CALLS: u64 = 100;
+    let mut found = CallPasses::default();
+    let per_batch = ((2e6 / call_ns.max(1.0)) as usize).clamp(1, 1000);
+    let clock = Monotonic::new();
+    let plain = |p: &mut Plugin| {
+        let mut rec = Recorder::new(&clock, Vec::with_capacity(8));
+        abi_batch(p, input, per_batch, &mut rec)
+    };
+    if let Some(mut c) = open_counters(
+        &ic.counters,
+        "a separate pass after the run: counters read at every phase boundary (one group read), less the mean counts of an empty window; the whole call is the sum of its phases",
+    ) {
+        if let Some(meter) = c.meter.as_mut() {
+            let read_cost = Tally::new(meter, 1).empty_window(1000);
+            let mut rec = Recorder {
+                clock: &clock,
+                stamps: Vec::with_capacity(8),
+                probe: Probe::Counters(Tally::new(meter, super::CALL_PHASES.len())),
+            };
+            for _ in 0..COUNTED_CALLS {
+                rec.stamps.clear();
+                rec.mark();
+                super::marked_call(instance, input, &mut rec)?;
+            }
+            if let Probe::Counters(t) = &rec.probe {
+                found.counts = with_whole(
+                    phase_counts(t, &super::CALL_PHASES, &read_cost),
+                    Phase::Call,
+                );
+            }
+            c.info.iterations = COUNTED_CALLS;
+            c.info.read_cost = c.info.counters.iter().cloned().zip(read_cost).collect();
+        }
+        found.perf = Some(c.info);
+    }
+    let mut skip = |what: &str, e: PassError| -> Result<(), CallError> {
+        match e {
+            PassError::Call(e) => Err(e),
+            PassError::Setup(e) => {
+                found.notes.push(format!("{what}: not run: {e:#}"));
+                Ok(())
+            }
+        }
+    };
+    if ic.fuel {
+        let r = (|| -> Result<Fuel, PassError> {
+            let mut metered = instrumented(Instrument::Fuel, bytes, export, limits.clone())?;
+            measure::fuel::fill(metered.store_mut())?;
+            let counts = fuel_counts(&mut metered, input, FUEL_CALLS)?;
+            let mut alt = Alternation::run(
+                ic.sample_secs.min(1.0),
+                || plain(instance),
+                || plain(&mut metered),
+                None,
+            )?;
+            Ok(fuel(counts, FUEL_CALLS, alt.overhead_pct()))
+        })();
+        match r {
+            Ok(f) => found.fuel = Some(f),
+            Err(e) => skip("fuel", e)?,
+        }
+    }
+    if ic.sample.guest {
+        let r = (|| -> Result<Profile, PassError> {
+            let mut sampled = instrumented(Instrument::Epoch, bytes, export, limits.clone())?;
+            let mut sampler = GuestSampler::new(
+                ic.guest_hz,
+                &format!("{scenario};wasm"),
+                &[Phase::CopyIn, Phase::Execute, Phase::Free],
+            );
+            let handle = sampler.handle();
+            handle.attach(sampled.store_mut());
+            let mut alt = Alternation::run(
+                ic.sample_secs,
+                || plain(instance),
+                || {
+                    let mut rec = Recorder {
+                        clock: &clock,
+                        stamps: Vec::with_capacity(8),
+                        probe: Probe::Phases {
+                            cell: &handle,
+                            phases: &super::CALL_PHASES,
+                            pos: 0,
+                        },
+                    };
+                    abi_batch(&mut sampled, input, per_batch, &mut rec)
+                },
+                Some(&mut sampler),
+            )?;
+            let mut p = Box::new(sampler).finish()?;
+            p.overhead_pct = Some(alt.overhead_pct());
+            Ok(p)
+        })();
+        match r {
+            Ok(p) => found.profiles.push(p),
+            Err(e) => skip("guest sampler", e)?,
+        }
+    }
+    if ic.sample.host {
+        let r = (|| -> Result<Profile, PassError> {
+            let mut mapped = instrumented(Instrument::PerfMap, bytes, export, limits.clone())?;
+            let mut sampler = HostSampler::new(ic.host_hz, scenario);
+            let alt = Alternation::run(
+                ic.sample_secs,
+                || plain(instance),
+                || plain(&mut mapped),
+                Some(&mut sampler),
+            );
+            let _ = std::fs::remove_file(measure::host_sampler::perf_map_path());
+            let mut alt = alt?;
+            let mut p = Box::new(sampler).finish()?;
+            p.overhead_pct = Some(alt.overhead_pct());
+            Ok(p)
+        })();
+        match r {
+            Ok(p) => found.profiles.push(p),
+            Err(e) => skip("host sampler", e)?,
+        }
+    }
+    Ok(found)
 }

@@ -21,9 +21,15 @@ use wasmtime::{
 use crate::error::{Error, one_line};
 use crate::export::fmt_bytes;
 use crate::host::{self, Limits, Plugin};
-use crate::measure::memory;
+use crate::measure::guest::GuestSampler;
+use crate::measure::host_sampler::HostSampler;
+use crate::measure::perf::PerfCounters;
+use crate::measure::{CounterChoice, InsideConfig, Meter, Sampler, memory};
 use crate::phase::Phase;
-use crate::run::{ClockInfo, MemoryPoint, MemoryProfile, PerInstance, Run, Variant};
+use crate::run::{
+    ClockInfo, CounterInfo, MemoryPoint, MemoryProfile, PerInstance, PhaseCounts, Profile, Run,
+    Variant,
+};
 use crate::source::{InputSpec, PluginSpec};
 
 /// Scenario name, as in `wprof record memory`.
@@ -88,6 +94,8 @@ pub struct MemoryConfig {
     pub calls: u64,
     /// Largest linear memory an instance may grow to, in bytes. Default: 256 MiB.
     pub memory_limit: usize,
+    /// Counters read in each probe, and samplers. Default: all counters.
+    pub inside: InsideConfig,
 }
 
 impl Default for MemoryConfig {
@@ -99,6 +107,7 @@ impl Default for MemoryConfig {
             instances: 100,
             calls: 1000,
             memory_limit: 256 << 20,
+            inside: InsideConfig::default(),
         }
     }
 }
@@ -119,6 +128,25 @@ pub struct Probe {
     instances: u64,
     calls: u64,
     memory_limit: usize,
+    /// Perf counters to read at each reading (empty: all); `None`: none.
+    #[serde(default)]
+    counters: Option<Vec<String>>,
+    /// A sampler to run over the whole probe (`guest` or `host`), at `hz`.
+    #[serde(default)]
+    sample: Option<(String, u32)>,
+}
+
+/// Perf counters read in a child: the difference between consecutive
+/// readings, each step measured from after one memory reading to before
+/// the next.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChildCounters {
+    /// Counters read.
+    pub names: Vec<String>,
+    /// Counters that could not be opened, with why.
+    pub unavailable: Vec<crate::run::Unavailable>,
+    /// `(label of the reading that ends the step, counts in the step)`.
+    pub steps: Vec<(String, Vec<u64>)>,
 }
 
 /// What a child process reports.
@@ -131,6 +159,15 @@ pub struct ProbeAnswer {
     /// Instances the pooling allocator had live at the last reading
     /// (Wasmtime's own count), for the pooling variant.
     pub pool_live_instances: Option<u64>,
+    /// Perf counters per step, where asked.
+    #[serde(default)]
+    pub counters: Option<ChildCounters>,
+    /// The sampler's stacks, where one ran.
+    #[serde(default)]
+    pub profile_run: Option<crate::run::Profile>,
+    /// Nanoseconds from the first reading to the last.
+    #[serde(default)]
+    pub wall_ns: f64,
 }
 
 /// Runs one variant in this process and returns its readings: what the
@@ -138,14 +175,79 @@ pub struct ProbeAnswer {
 pub fn probe(p: &Probe) -> anyhow::Result<ProbeAnswer> {
     let input = std::fs::read(&p.input)?;
     let bytes = std::fs::read(&p.wasm)?;
+    let mut meter = p.counters.as_ref().map(|names| PerfCounters::open(names));
+    let mut child_counters = meter.as_ref().map(|m| match m {
+        Ok(m) => ChildCounters {
+            names: m.names().iter().map(|n| (*n).to_owned()).collect(),
+            unavailable: m
+                .refused()
+                .iter()
+                .map(|r| crate::run::Unavailable {
+                    name: r.name.to_owned(),
+                    reason: r.reason.clone(),
+                })
+                .collect(),
+            steps: Vec::new(),
+        },
+        Err(reason) => ChildCounters {
+            names: Vec::new(),
+            unavailable: crate::measure::perf::all_names()
+                .into_iter()
+                .map(|n| crate::run::Unavailable {
+                    name: n.to_owned(),
+                    reason: reason.clone(),
+                })
+                .collect(),
+            steps: Vec::new(),
+        },
+    });
+    let mut last = vec![0u64; crate::measure::MAX_COUNTERS];
+    let mut cur = last.clone();
+    let (mut guest, mut host) = (None, None);
+    match &p.sample {
+        Some((which, hz)) if which == "guest" => {
+            guest = Some(GuestSampler::new(
+                *hz,
+                &format!("{NAME};{}", p.mode.name()),
+                &[Phase::Call],
+            ))
+        }
+        Some((_, hz)) => host = Some(HostSampler::new(*hz, &format!("{NAME};{}", p.mode.name()))),
+        None => {}
+    }
+    let handle = guest.as_ref().map(GuestSampler::handle);
+    let sampler: Option<&mut dyn Sampler> = match (&mut guest, &mut host) {
+        (Some(g), _) => Some(g),
+        (_, Some(h)) => Some(h),
+        _ => None,
+    };
+    if let Some(s) = sampler {
+        s.resume()?;
+    }
     let started = Instant::now();
     let mut points = Vec::new();
     let mut point = |label: &str, instances: u64, calls: u64| -> anyhow::Result<MemoryPoint> {
+        if let (Some(Ok(m)), Some(c)) = (meter.as_mut(), child_counters.as_mut()) {
+            let n = m.names().len();
+            m.read(&mut cur[..n]);
+            if !points.is_empty() {
+                let d = cur[..n]
+                    .iter()
+                    .zip(&last)
+                    .map(|(a, b)| a.wrapping_sub(*b))
+                    .collect();
+                c.steps.push((label.to_owned(), d));
+            }
+        }
         let mut m = memory::read(label)?;
         m.t_ns = started.elapsed().as_nanos() as f64;
         m.instances = instances;
         m.calls = calls;
         points.push(m.clone());
+        if let Some(Ok(m)) = meter.as_mut() {
+            let n = m.names().len();
+            m.read(&mut last[..n]);
+        }
         Ok(m)
     };
     point("start", 0, 0)?;
@@ -163,6 +265,7 @@ pub fn probe(p: &Probe) -> anyhow::Result<ProbeAnswer> {
             drop(std::hint::black_box(out));
         }
         point(&format!("{} calls", p.calls), 0, p.calls)?;
+        let wall_ns = started.elapsed().as_nanos() as f64;
         return Ok(ProbeAnswer {
             profile: MemoryProfile {
                 points,
@@ -170,10 +273,17 @@ pub fn probe(p: &Probe) -> anyhow::Result<ProbeAnswer> {
             },
             live_memories: 0,
             pool_live_instances: None,
+            counters: child_counters,
+            profile_run: finish(guest, host)?,
+            wall_ns,
         });
     }
 
-    let mut config = Config::new();
+    let mut config = match (&handle, &host) {
+        (Some(_), _) => super::inside::config(super::inside::Instrument::Epoch),
+        (_, Some(_)) => super::inside::config(super::inside::Instrument::PerfMap),
+        _ => Config::new(),
+    };
     if p.mode == Mode::Pooling {
         let slots = u32::try_from(p.instances).context("too many instances for a pool")?;
         let mut pool = PoolingAllocationConfig::new();
@@ -212,12 +322,23 @@ pub fn probe(p: &Probe) -> anyhow::Result<ProbeAnswer> {
     } else {
         None
     };
+    let phase = |ph: Option<Phase>| {
+        if let Some(h) = &handle {
+            h.set(ph);
+        }
+    };
     let instantiate = || {
-        match &pre {
+        phase(Some(Phase::Instantiate));
+        let mut plugin = match &pre {
             Some(pre) => Plugin::from_pre(pre, &p.export, limits.clone()),
             None => Plugin::limited(&engine, &module, &p.export, limits.clone()),
         }
-        .map_err(|e| anyhow!("instantiate: {}", one_line(&e)))
+        .map_err(|e| anyhow!("instantiate: {}", one_line(&e)))?;
+        if let Some(h) = &handle {
+            h.attach(plugin.store_mut());
+        }
+        phase(None);
+        Ok::<_, anyhow::Error>(plugin)
     };
     let call = |plugin: &mut Plugin| -> anyhow::Result<()> {
         let once = |plugin: &mut Plugin| -> Result<(), host::CallError> {
@@ -226,7 +347,10 @@ pub fn probe(p: &Probe) -> anyhow::Result<ProbeAnswer> {
             let out = plugin.copy_out(packed)?;
             plugin.free(out)
         };
-        once(plugin).map_err(|e| anyhow!("{}: {}", e.phase, one_line(&e.error)))
+        phase(Some(Phase::Call));
+        let r = once(plugin).map_err(|e| anyhow!("{}: {}", e.phase, one_line(&e.error)));
+        phase(None);
+        r
     };
     let mut first = instantiate()?;
     call(&mut first)?;
@@ -281,6 +405,10 @@ pub fn probe(p: &Probe) -> anyhow::Result<ProbeAnswer> {
         .map(|m| m.core_instances());
     drop(more);
     drop(first);
+    let wall_ns = started.elapsed().as_nanos() as f64;
+    if host.is_some() {
+        let _ = std::fs::remove_file(crate::measure::host_sampler::perf_map_path());
+    }
     Ok(ProbeAnswer {
         profile: MemoryProfile {
             points,
@@ -289,7 +417,22 @@ pub fn probe(p: &Probe) -> anyhow::Result<ProbeAnswer> {
         },
         live_memories: bases.len() as u64,
         pool_live_instances,
+        counters: child_counters,
+        profile_run: finish(guest, host)?,
+        wall_ns,
     })
+}
+
+/// The profile of whichever sampler ran.
+fn finish(
+    guest: Option<GuestSampler>,
+    host: Option<HostSampler>,
+) -> anyhow::Result<Option<crate::run::Profile>> {
+    match (guest, host) {
+        (Some(g), _) => Box::new(g).finish().map(Some),
+        (_, Some(h)) => Box::new(h).finish().map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// A rough upper bound of what one instance takes, for the refusal check:
@@ -417,6 +560,9 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
     ];
     let mut variants = Vec::new();
     let mut failures = Vec::new();
+    let mut perf: Option<CounterInfo> = None;
+    // (profile, sampled probe's ns, plain probe's ns) per mode and sampler.
+    let mut sampled_runs: Vec<(Profile, f64, f64)> = Vec::new();
     for mode in Mode::ALL {
         if mode == Mode::Native && plugin.bundled.is_none() {
             notes.push("native: not measured: this module is not a bundled plugin, so wprof has no native build of it".into());
@@ -436,9 +582,48 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
             instances: cfg.instances,
             calls: cfg.calls,
             memory_limit: cfg.memory_limit,
+            counters: match &cfg.inside.counters {
+                CounterChoice::None => None,
+                CounterChoice::All => Some(Vec::new()),
+                CounterChoice::Only(names) => Some(names.clone()),
+            },
+            sample: None,
         };
         match run_child(&probe) {
             Ok(answer) => {
+                for (which, on, hz) in [
+                    ("guest", cfg.inside.sample.guest, cfg.inside.guest_hz),
+                    ("host", cfg.inside.sample.host, cfg.inside.host_hz),
+                ] {
+                    if !on {
+                        continue;
+                    }
+                    let sampled = Probe {
+                        counters: None,
+                        sample: Some((which.to_owned(), hz)),
+                        ..probe.clone()
+                    };
+                    match run_child(&sampled) {
+                        Ok(ProbeAnswer {
+                            profile_run: Some(p),
+                            wall_ns,
+                            ..
+                        }) => sampled_runs.push((p, wall_ns, answer.wall_ns)),
+                        Ok(_) => {
+                            notes.push(format!("{which} sampler: {}: no profile", mode.name()))
+                        }
+                        Err(e) => notes.push(format!("{which} sampler: {}: {e:#}", mode.name())),
+                    }
+                }
+                if let Some(c) = &answer.counters {
+                    perf.get_or_insert_with(|| CounterInfo {
+                        counters: c.names.clone(),
+                        unavailable: c.unavailable.clone(),
+                        iterations: 1,
+                        read_cost: Default::default(),
+                        method: "read in each variant's own process between its memory readings (no read cost subtracted: the steps are coarse), counting that process's main thread only (work on Wasmtime's parallel compilation threads is not counted): engine and compile/deserialize once; instantiate per extra instance, each with its first call; call per call on the first instance".into(),
+                    });
+                }
                 let mut facts = std::collections::BTreeMap::new();
                 if mode != Mode::Native {
                     facts.insert(
@@ -452,6 +637,11 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
                 variants.push(Variant {
                     name: mode.name().to_owned(),
                     description: mode.description().to_owned(),
+                    counters: answer
+                        .counters
+                        .as_ref()
+                        .map(|c| step_counts(c, mode, cfg))
+                        .unwrap_or_default(),
                     memory: Some(answer.profile),
                     facts,
                     ..Variant::default()
@@ -473,6 +663,7 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
         }
     }
     let verdicts = verdicts(&variants);
+    let profiles = merge_profiles(sampled_runs);
     let settings = super::settings([
         ("instances", json!(cfg.instances)),
         ("calls", json!(cfg.calls)),
@@ -493,8 +684,74 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
         verdicts,
         failures,
         notes,
+        perf,
+        profiles,
         ..super::new_run(NAME, started_at)
     })
+}
+
+/// A variant's counters by phase from its child's steps: engine,
+/// compile (or deserialize), instantiate per extra instance (with its first
+/// call), call per call.
+fn step_counts(c: &ChildCounters, mode: Mode, cfg: &MemoryConfig) -> Vec<PhaseCounts> {
+    let load = if matches!(mode, Mode::Aot | Mode::Pooling) {
+        Phase::Deserialize
+    } else {
+        Phase::Compile
+    };
+    let calls = format!("{} calls", cfg.calls);
+    let instances = format!("{} instances", cfg.instances);
+    let per = |n: u64| n.saturating_sub(1).max(1) as f64;
+    c.steps
+        .iter()
+        .filter_map(|(label, counts)| {
+            let (phase, n) = match label.as_str() {
+                "engine" => (Phase::Engine, 1.0),
+                "module ready" => (load, 1.0),
+                l if l == calls => (Phase::Call, per(cfg.calls)),
+                l if l == instances => (Phase::Instantiate, per(cfg.instances)),
+                _ => return None,
+            };
+            Some(PhaseCounts {
+                phase,
+                values: c
+                    .names
+                    .iter()
+                    .zip(counts)
+                    .map(|(name, &v)| (name.clone(), v as f64 / n))
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// One profile per sampler from the runs of every mode, its cost the
+/// sampled probes' total time against the plain ones'.
+fn merge_profiles(runs: Vec<(Profile, f64, f64)>) -> Vec<Profile> {
+    let mut out: Vec<(Profile, f64, f64)> = Vec::new();
+    for (p, sampled_ns, plain_ns) in runs {
+        match out.iter_mut().find(|(o, _, _)| o.sampler == p.sampler) {
+            Some((o, s, q)) => {
+                // Rates add up weighted by the time each ran.
+                o.achieved_hz = (o.achieved_hz * o.seconds + p.achieved_hz * p.seconds)
+                    / (o.seconds + p.seconds).max(f64::MIN_POSITIVE);
+                o.samples += p.samples;
+                o.seconds += p.seconds;
+                o.stacks.extend(p.stacks);
+                *s += sampled_ns;
+                *q += plain_ns;
+            }
+            None => out.push((p, sampled_ns, plain_ns)),
+        }
+    }
+    out.into_iter()
+        .map(|(mut p, s, q)| {
+            p.stacks.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.frames.cmp(&b.frames)));
+            p.overhead_pct = (q > 0.0).then(|| 100.0 * (s - q) / q);
+            p.method.push_str("; one sampled process per variant; cost: their total time from first to last reading against the unsampled processes'");
+            p
+        })
+        .collect()
 }
 
 fn point<'a>(v: &'a Variant, label: &str) -> Option<&'a MemoryPoint> {

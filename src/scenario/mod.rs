@@ -220,18 +220,52 @@ pub(crate) fn prepare(
     })
 }
 
-/// Clock stamps at phase boundaries, back to back.
+/// Clock stamps at phase boundaries, back to back, and in a counter or
+/// sampling pass whatever else each boundary does.
 pub(crate) struct Recorder<'c> {
     pub(crate) clock: &'c Monotonic,
     pub(crate) stamps: Vec<u64>,
+    pub(crate) probe: Probe<'c>,
 }
 
-impl Recorder<'_> {
+/// What a [`Recorder`] does at each mark besides reading the clock.
+pub(crate) enum Probe<'c> {
+    /// Nothing: the timing pass.
+    None,
+    /// Reads perf counters into per-phase sums: the counter pass.
+    Counters(crate::measure::Tally<'c>),
+    /// Says which phase runs, for the guest sampler: `phases[pos]` starts
+    /// at the mark, and after the last phase none runs.
+    Phases {
+        cell: &'c crate::measure::guest::GuestHandle,
+        phases: &'static [Phase],
+        pos: usize,
+    },
+}
+
+impl<'c> Recorder<'c> {
+    /// A recorder for the timing pass.
+    pub(crate) fn new(clock: &'c Monotonic, stamps: Vec<u64>) -> Recorder<'c> {
+        Recorder {
+            clock,
+            stamps,
+            probe: Probe::None,
+        }
+    }
+
     /// Marks a phase boundary. Callers reserve the vector's capacity up
     /// front, so this never allocates.
     #[inline(always)]
     pub(crate) fn mark(&mut self) {
         self.stamps.push(self.clock.now());
+        match &mut self.probe {
+            Probe::None => {}
+            Probe::Counters(t) => t.mark(),
+            Probe::Phases { cell, phases, pos } => {
+                cell.set(phases.get(*pos).copied());
+                *pos = (*pos + 1) % (phases.len() + 1);
+            }
+        }
     }
 }
 

@@ -21,6 +21,7 @@ use crate::run::{
 use crate::source::{InputSpec, PluginSpec};
 
 use super::{CALL_PHASES, Recorder, marked_call};
+use crate::measure::InsideConfig;
 
 /// Scenario name, as in `wprof record soak`.
 pub const NAME: &str = "soak";
@@ -51,6 +52,9 @@ pub struct SoakConfig {
     pub memory_limit: usize,
     /// Calls drawn into the timeline (Chrome trace). Default: 100.
     pub trace_calls: u64,
+    /// Counter, fuel and sampling passes after the soak. Default: the
+    /// counter pass only.
+    pub inside: InsideConfig,
 }
 
 impl Default for SoakConfig {
@@ -65,6 +69,7 @@ impl Default for SoakConfig {
             threshold_kb_per_hour: 1000.0,
             memory_limit: 256 << 20,
             trace_calls: 100,
+            inside: InsideConfig::default(),
         }
     }
 }
@@ -179,11 +184,8 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
     let timed = expected_calls.min(TIMED_CALLS);
     let width = CALL_PHASES.len() + 1;
     let clock = Monotonic::new();
-    let mut rec = Recorder {
-        clock: &clock,
-        // Written, not just reserved: no page faults inside the timed calls.
-        stamps: vec![u64::MAX; timed * width],
-    };
+    // Written, not just reserved: no page faults inside the timed calls.
+    let mut rec = Recorder::new(&clock, vec![u64::MAX; timed * width]);
     rec.stamps.clear();
     let samples = (cfg.duration.as_secs_f64() / cfg.sample_every.as_secs_f64()).ceil() as usize + 2;
     let mut points: Vec<MemoryPoint> = Vec::with_capacity(samples);
@@ -352,6 +354,27 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
         "the trend fits readings after the first tenth of the run, where start-up has settled"
             .into(),
     );
+    let mut found = super::inside::CallPasses::default();
+    if failure.is_none() {
+        let call_ns = variant.phase(Phase::Call).map_or(1e3, |p| p.stats.p50_ns);
+        found = super::inside::call_passes(
+            &cfg.inside,
+            NAME,
+            &mut instance,
+            &plugin.bytes,
+            &export,
+            &input,
+            &Limits {
+                memory_bytes: Some(cfg.memory_limit),
+            },
+            call_ns,
+        )
+        .map_err(|e| e.into_error(&plugin.name))?;
+        notes.append(&mut found.notes);
+    }
+    let mut variant = variant;
+    variant.counters = found.counts;
+    variant.fuel = found.fuel;
     let settings = super::settings([
         ("duration_s", json!(cfg.duration.as_secs_f64())),
         ("rate_per_s", json!(cfg.rate)),
@@ -383,6 +406,8 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
         counters,
         failures: failure.into_iter().collect(),
         notes,
+        perf: found.perf,
+        profiles: found.profiles,
         ..super::new_run(NAME, started_at)
     })
 }
