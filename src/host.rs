@@ -186,6 +186,9 @@ pub fn choose_export(
 pub struct Limits {
     /// Largest linear memory in bytes; `None`: as large as the module allows.
     pub memory_bytes: Option<usize>,
+    /// Fuel the store starts with, for engines with fuel metering; `None`:
+    /// none set (no metering).
+    pub fuel: Option<u64>,
 }
 
 impl wasmtime::ResourceLimiter for Limits {
@@ -218,10 +221,16 @@ impl wasmtime::ResourceLimiter for Limits {
     }
 }
 
-/// A new store for `engine` whose memory growth `limits` bounds.
+/// A new store for `engine` whose memory growth `limits` bounds, with the
+/// fuel `limits` gives (set before instantiation, so that even a start
+/// function runs on a metered engine).
 pub fn store(engine: &Engine, limits: Limits) -> Store<Limits> {
     let mut store = Store::new(engine, limits);
     store.limiter(|l| l);
+    if let Some(fuel) = store.data().fuel {
+        // Fails only where metering is off, and then there is nothing to fill.
+        let _ = store.set_fuel(fuel);
+    }
     store
 }
 

@@ -336,13 +336,16 @@ pub struct Fuel {
     pub phases: Vec<PhaseFuel>,
     /// Calls in the fuel pass.
     pub calls: u64,
-    /// Fuel of the first call into the fresh instance (its allocator
-    /// grows the heap, so it differs).
-    pub first_call: u64,
+    /// Fuel of the first call into a fresh instance, as [`Fuel::phases`]
+    /// (its allocator grows the heap, so it differs): what a cold start's
+    /// first call spends.
+    pub first_call: Vec<PhaseFuel>,
     /// Whether every call after the first consumed the steady figure.
     pub constant: bool,
-    /// How much slower a call runs with fuel metering on, in percent
-    /// (median of batches, alternating with unmetered calls).
+    /// How much slower a call (for cold start, an iteration) runs with
+    /// fuel metering on, in percent: medians of batches alternating with
+    /// unmetered ones; for cold start, metered passes of the rung
+    /// alternating with unmetered ones, by their median cold starts.
     pub slowdown_pct: f64,
 }
 

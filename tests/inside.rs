@@ -179,7 +179,7 @@ fn fuel_is_the_same_on_two_runs_and_its_cost_is_reported() {
     assert!(a["slowdown_pct"].is_number());
     let table = std::fs::read_to_string(sb.path("a/hot-path.txt")).unwrap();
     assert!(table.contains("fuel per call (wasm"), "{table}");
-    assert!(table.contains("metering slows calls by"), "{table}");
+    assert!(table.contains("metering costs"), "{table}");
 }
 
 /// The stacks of a profile under `prefix`.
@@ -332,6 +332,7 @@ fn cold_start_counts_each_rung_and_samples_each_rung_under_its_name() {
         "cranelift,pooling",
         "-n",
         "3",
+        "--fuel",
         "--sample",
         "both",
         "--sample-secs",
@@ -387,6 +388,36 @@ fn cold_start_counts_each_rung_and_samples_each_rung_under_its_name() {
     );
     assert!(sb.path("out/cold-start.guest.pb").exists());
     assert!(sb.path("out/cold-start.host.svg").exists());
+    // Both rungs run the same module: the same first call, to the unit.
+    let fuel = |v: &str| variant(&run, v)["fuel"].clone();
+    assert_eq!(
+        fuel("cranelift")["first_call"],
+        fuel("pooling")["first_call"]
+    );
+    assert!(fuel("cranelift")["slowdown_pct"].is_number());
+    assert_counter_tracks(
+        &sb.json("out/cold-start.trace.json"),
+        &measured,
+        "per cold start (pooling)",
+    );
+}
+
+/// Every measured counter has a `C` track named `<counter> <suffix>`.
+fn assert_counter_tracks(trace: &Value, measured: &[String], suffix: &str) {
+    let tracks: BTreeSet<&str> = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "C")
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    for c in measured {
+        let want = format!("{c} {suffix}");
+        assert!(
+            tracks.contains(want.as_str()),
+            "no track {want}: {tracks:?}"
+        );
+    }
 }
 
 #[test]
@@ -417,6 +448,11 @@ fn soak_counts_its_calls_and_its_fuel_matches_the_hot_paths() {
     assert!(
         !stacks_under(guest, "soak;wasm;execute;check_interactions").is_empty(),
         "{guest:#}"
+    );
+    assert_counter_tracks(
+        &sb.json("out/soak.trace.json"),
+        &measured_counters(&soak),
+        "per call (wasm)",
     );
     // Fuel is a property of the plugin, input and Wasmtime, not of the
     // scenario: the hot path's ABI call spends exactly the same.
@@ -457,6 +493,7 @@ fn memory_counts_each_step_in_its_own_process_and_can_be_sampled() {
             .unwrap();
         assert!(compile > 0.0, "compiling a module touches new pages");
     }
+    assert_counter_tracks(&sb.json("out/memory.trace.json"), &measured, "(jit)");
     let host = profile(&run, "host");
     assert!(!stacks_under(host, "memory;jit;").is_empty(), "{host:#}");
     assert!(host["overhead_pct"].is_number());

@@ -243,18 +243,20 @@ fn inside(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
     for v in &run.variants {
         let Some(f) = &v.fuel else { continue };
         writeln!(out)?;
-        let phases: Vec<String> = f
-            .phases
-            .iter()
-            .map(|p| format!("{} {}", p.phase, p.fuel))
-            .collect();
+        let list = |phases: &[crate::run::PhaseFuel]| {
+            phases
+                .iter()
+                .map(|p| format!("{} {}", p.phase, p.fuel))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         writeln!(
             out,
-            "fuel per call ({}, {} calls, a separate pass): {}; first call {}; {}; metering slows calls by {:.1} %",
+            "fuel per call ({}, a separate pass of {} calls on a fresh instance): first call {}; then {}, {}; metering costs {:+.1} %",
             v.name,
             f.calls,
-            phases.join(", "),
-            f.first_call,
+            list(&f.first_call),
+            list(&f.phases),
             if f.constant {
                 "the same on every later call"
             } else {
@@ -276,6 +278,19 @@ fn inside(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
             p.overhead_pct
                 .map_or(String::new(), |o| format!("; cost of sampling {o:+.1} %"))
         )?;
+        if p.achieved_hz < 0.8 * p.requested_hz {
+            writeln!(
+                out,
+                "  the platform delivered {:.0} of the {:.0} samples a second asked for{}",
+                p.achieved_hz,
+                p.requested_hz,
+                if p.sampler == "host" {
+                    " (SIGPROF follows the process's CPU time at the kernel tick's rate)"
+                } else {
+                    ""
+                }
+            )?;
+        }
         // Self time by leaf frame: what a reader looks for first.
         let mut leaves: std::collections::BTreeMap<&str, u64> = Default::default();
         for s in &p.stacks {

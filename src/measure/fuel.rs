@@ -6,18 +6,13 @@
 
 use wasmtime::{Config, Store};
 
-/// Fuel a store starts with: more than any call wprof makes can spend.
+/// Fuel a metered store starts with (`host::Limits::fuel`): more than any
+/// call wprof makes can spend.
 pub const TANK: u64 = u64::MAX / 2;
 
 /// Turns fuel metering on: stores of an engine made from `config` count fuel.
 pub fn configure(config: &mut Config) {
     config.consume_fuel(true);
-}
-
-/// Fills `store`'s tank.
-pub fn fill<T>(store: &mut Store<T>) -> anyhow::Result<()> {
-    store.set_fuel(TANK)?;
-    Ok(())
 }
 
 /// Fuel left in `store` (0 where metering is off).

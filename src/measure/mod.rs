@@ -151,6 +151,11 @@ pub struct Tally<'m> {
     /// `sums[phase * n + counter]`.
     sums: Vec<u64>,
     iterations: u64,
+    /// The current iteration's totals so far.
+    this: [u64; MAX_COUNTERS],
+    /// Each complete iteration's totals, while there is room (reserved by
+    /// [`Tally::keep_history`]; never grown in `mark`).
+    history: Vec<[u64; MAX_COUNTERS]>,
 }
 
 impl<'m> Tally<'m> {
@@ -165,7 +170,21 @@ impl<'m> Tally<'m> {
             cur: [0; MAX_COUNTERS],
             sums: vec![0; phases * n],
             iterations: 0,
+            this: [0; MAX_COUNTERS],
+            history: Vec::new(),
         }
+    }
+
+    /// Keeps the totals of up to `iterations` iterations, for timelines.
+    pub fn keep_history(mut self, iterations: usize) -> Self {
+        self.history = Vec::with_capacity(iterations);
+        self
+    }
+
+    /// Each kept iteration's totals, counters in [`Tally::names`] order.
+    pub fn history(&self) -> impl Iterator<Item = &[u64]> {
+        let n = self.n();
+        self.history.iter().map(move |h| &h[..n])
     }
 
     fn n(&self) -> usize {
@@ -181,7 +200,9 @@ impl<'m> Tally<'m> {
         if self.pos > 0 {
             let base = (self.pos - 1) * n;
             for c in 0..n {
-                self.sums[base + c] += self.cur[c].wrapping_sub(self.prev[c]);
+                let d = self.cur[c].wrapping_sub(self.prev[c]);
+                self.sums[base + c] += d;
+                self.this[c] += d;
             }
         }
         self.prev = self.cur;
@@ -189,6 +210,10 @@ impl<'m> Tally<'m> {
         if self.pos == self.width {
             self.pos = 0;
             self.iterations += 1;
+            if self.history.len() < self.history.capacity() {
+                self.history.push(self.this);
+            }
+            self.this = [0; MAX_COUNTERS];
         }
     }
 
@@ -197,6 +222,13 @@ impl<'m> Tally<'m> {
         self.sums.fill(0);
         self.iterations = 0;
         self.pos = 0;
+        self.this = [0; MAX_COUNTERS];
+        self.history.clear();
+    }
+
+    /// Phases per iteration.
+    pub fn phases(&self) -> usize {
+        self.width - 1
     }
 
     /// Complete iterations tallied.
@@ -399,9 +431,23 @@ mod tests {
             t.mark();
         }
         assert_eq!(t.iterations(), 3);
+        assert_eq!(t.history().count(), 0, "no history unless asked");
         assert_eq!(t.means(0), vec![10.0]);
         assert_eq!(t.means(1), vec![10.0]);
         assert_eq!(t.empty_window(5), vec![10.0]);
+        let mut m = Steps(0);
+        let mut t = Tally::new(&mut m, 2).keep_history(2);
+        for _ in 0..3 {
+            t.mark();
+            t.mark();
+            t.mark();
+        }
+        let kept: Vec<&[u64]> = t.history().collect();
+        assert_eq!(
+            kept,
+            [&[20u64][..], &[20][..]],
+            "two kept, two phases of 10 each"
+        );
     }
 
     #[test]

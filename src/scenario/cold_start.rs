@@ -286,6 +286,16 @@ struct Subject<'a> {
     guest: Option<&'a GuestHandle>,
 }
 
+impl Subject<'_> {
+    /// The limits of every store: a full tank in the fuel pass.
+    fn limits(&self) -> host::Limits {
+        host::Limits {
+            fuel: (self.instrument == Some(Instrument::Fuel)).then_some(measure::fuel::TANK),
+            ..host::Limits::default()
+        }
+    }
+}
+
 /// What one rung measured.
 struct Measured {
     variant: Variant,
@@ -301,7 +311,8 @@ fn instantiate_and_call(
     s: &Subject,
     rec: &mut Recorder,
 ) -> Result<(), CallError> {
-    let mut p = Plugin::new(engine, module, s.export).map_err(at(Phase::Instantiate))?;
+    let mut p =
+        Plugin::limited(engine, module, s.export, s.limits()).map_err(at(Phase::Instantiate))?;
     if let Some(g) = s.guest {
         g.attach(p.store_mut());
     }
@@ -611,8 +622,8 @@ fn measure_rung(
             let (mut live_instances, mut live_memories) = (0u64, 0usize);
             drive(cfg, rung, rec, |rec| {
                 rec.mark();
-                let mut p = Plugin::from_pre(&pre, s.export, host::Limits::default())
-                    .map_err(at(Phase::Instantiate))?;
+                let mut p =
+                    Plugin::from_pre(&pre, s.export, s.limits()).map_err(at(Phase::Instantiate))?;
                 if let Some(g) = s.guest {
                     g.attach(p.store_mut());
                 }
@@ -646,24 +657,24 @@ fn measure_rung(
 struct Inside {
     perf: Option<crate::run::CounterInfo>,
     profiles: Vec<crate::run::Profile>,
+    counters: Vec<crate::run::CounterSample>,
     notes: Vec<String>,
 }
 
 /// One rung again for about `secs` (at least 3 iterations), with `probe` at
-/// each mark and `sampler` running throughout. Returns the probe and the
-/// cold-start medians of this pass and of the timing pass (`v`'s); `Err`
-/// is a note on why the rung could not be run.
+/// each mark and `sampler` running throughout. Returns the probe, the
+/// pass's median cold start and its stamps; `Err` is a note on why the rung
+/// could not run.
 #[allow(clippy::too_many_arguments)]
 fn rerun<'c>(
     cfg: &ColdStartConfig,
     s: &Subject,
-    v: &Variant,
     rung: Rung,
     clock: &'c Monotonic,
     secs: f64,
     probe: Probe<'c>,
     sampler: Option<&mut dyn Sampler>,
-) -> Result<(Probe<'c>, f64, f64), String> {
+) -> Result<(Probe<'c>, f64, Vec<u64>), String> {
     let pass = ColdStartConfig {
         iterations: Iterations::Timed {
             min: 3,
@@ -689,9 +700,28 @@ fn rerun<'c>(
     };
     measured.map_err(|(phase, cause)| format!("{rung}: not measured: {phase}: {cause}"))?;
     let stats = super::phase_stats(&rec.stamps, rung.phases(), Phase::ColdStart, 1.0);
-    let here = stats.last().map_or(0.0, |p| p.stats.p50_ns);
-    let timed = v.phase(Phase::ColdStart).map_or(0.0, |p| p.stats.p50_ns);
-    Ok((rec.probe, here, timed))
+    let p50 = stats.last().map_or(0.0, |p| p.stats.p50_ns);
+    Ok((rec.probe, p50, rec.stamps))
+}
+
+/// What an instrumented pass of a rung costs: `instrumented(secs)` runs one
+/// and returns its median cold start; plain passes of the rung alternate
+/// with it, two halves each, so that drift falls on both. Returns the sums
+/// of the instrumented and of the plain medians.
+fn against_plain(
+    cfg: &ColdStartConfig,
+    s: &Subject,
+    rung: Rung,
+    clock: &Monotonic,
+    secs: f64,
+    mut instrumented: impl FnMut(f64) -> Result<f64, String>,
+) -> Result<(f64, f64), String> {
+    let (mut with, mut without) = (0.0, 0.0);
+    for _ in 0..2 {
+        without += rerun(cfg, s, rung, clock, secs / 4.0, Probe::None, None)?.1;
+        with += instrumented(secs / 4.0)?;
+    }
+    Ok((with, without))
 }
 
 /// Seconds of counter pass per rung.
@@ -703,6 +733,7 @@ fn inside_passes(
     s: &Subject,
     variants: &mut [Variant],
     clock: &Monotonic,
+    origin: u64,
 ) -> Inside {
     let mut found = Inside::default();
     let ic = &cfg.inside;
@@ -722,19 +753,33 @@ fn inside_passes(
             let read_cost = measure::Tally::new(meter, 1).empty_window(1000);
             let mut iterations = 0;
             for (v, &rung) in variants.iter_mut().zip(&rungs) {
-                let tally = measure::Tally::new(meter, rung.phases().len());
+                let tally = measure::Tally::new(meter, rung.phases().len()).keep_history(10_000);
                 match rerun(
                     cfg,
                     s,
-                    v,
                     rung,
                     clock,
                     COUNTER_SECS,
                     Probe::Counters(tally),
                     None,
                 ) {
-                    Ok((Probe::Counters(t), _, _)) => {
+                    Ok((Probe::Counters(t), _, stamps)) => {
                         iterations = iterations.max(t.iterations());
+                        // About 50 points a rung on the timeline.
+                        let width = rung.phases().len() + 1;
+                        let per = (t.iterations() as usize).div_ceil(50);
+                        super::inside::counter_track(
+                            &t,
+                            &read_cost,
+                            |i| {
+                                stamps
+                                    .get(i * width)
+                                    .map_or(0.0, |&t| t.saturating_sub(origin) as f64)
+                            },
+                            per,
+                            &format!("per cold start ({rung})"),
+                            &mut found.counters,
+                        );
                         v.counters = super::inside::with_whole(
                             super::inside::phase_counts(&t, rung.phases(), &read_cost),
                             Phase::ColdStart,
@@ -750,35 +795,41 @@ fn inside_passes(
         found.perf = Some(c.info);
     }
     let per_rung = ic.sample_secs / rungs.len().max(1) as f64;
+    if ic.fuel {
+        fuel_pass(
+            cfg,
+            s,
+            variants,
+            &rungs,
+            clock,
+            per_rung.clamp(0.2, 0.5),
+            &mut found.notes,
+        );
+    }
     let overhead = |sums: (f64, f64)| (sums.1 > 0.0).then(|| 100.0 * (sums.0 - sums.1) / sums.1);
+    let plain = s;
     if ic.sample.guest {
         let mut sampler = GuestSampler::new(ic.guest_hz, NAME, &WASM_PHASES);
         let handle = sampler.handle();
         let sub = Subject {
             instrument: Some(Instrument::Epoch),
             guest: Some(&handle),
-            ..*s
+            ..*plain
         };
         let mut sums = (0.0, 0.0);
-        for (v, &rung) in variants.iter().zip(&rungs) {
-            let probe = Probe::Phases {
-                cell: &handle,
-                phases: rung.phases(),
-                pos: 0,
+        for &rung in &rungs {
+            let sampled = |secs: f64| {
+                let probe = Probe::Phases {
+                    cell: &handle,
+                    phases: rung.phases(),
+                    pos: 0,
+                };
+                rerun(cfg, &sub, rung, clock, secs, probe, Some(&mut sampler)).map(|r| r.1)
             };
-            match rerun(
-                cfg,
-                &sub,
-                v,
-                rung,
-                clock,
-                per_rung,
-                probe,
-                Some(&mut sampler),
-            ) {
-                Ok((_, here, timed)) => {
-                    sums.0 += here;
-                    sums.1 += timed;
+            match against_plain(cfg, plain, rung, clock, per_rung, sampled) {
+                Ok((with, without)) => {
+                    sums.0 += with;
+                    sums.1 += without;
                 }
                 Err(e) => found.notes.push(format!("guest sampler: {e}")),
             }
@@ -796,23 +847,26 @@ fn inside_passes(
         let mut sampler = HostSampler::new(ic.host_hz, NAME);
         let sub = Subject {
             instrument: Some(Instrument::PerfMap),
-            ..*s
+            ..*plain
         };
         let mut sums = (0.0, 0.0);
-        for (v, &rung) in variants.iter().zip(&rungs) {
-            match rerun(
-                cfg,
-                &sub,
-                v,
-                rung,
-                clock,
-                per_rung,
-                Probe::None,
-                Some(&mut sampler),
-            ) {
-                Ok((_, here, timed)) => {
-                    sums.0 += here;
-                    sums.1 += timed;
+        for &rung in &rungs {
+            let sampled = |secs: f64| {
+                rerun(
+                    cfg,
+                    &sub,
+                    rung,
+                    clock,
+                    secs,
+                    Probe::None,
+                    Some(&mut sampler),
+                )
+                .map(|r| r.1)
+            };
+            match against_plain(cfg, plain, rung, clock, per_rung, sampled) {
+                Ok((with, without)) => {
+                    sums.0 += with;
+                    sums.1 += without;
                 }
                 Err(e) => found.notes.push(format!("host sampler: {e}")),
             }
@@ -830,11 +884,67 @@ fn inside_passes(
     found
 }
 
+/// The fuel pass: what the first call spends (the same module gives the
+/// same figure on every rung but wizer, whose snapshot starts initialised),
+/// and what metering costs each rung.
+fn fuel_pass(
+    cfg: &ColdStartConfig,
+    s: &Subject,
+    variants: &mut [Variant],
+    rungs: &[Rung],
+    clock: &Monotonic,
+    secs: f64,
+    notes: &mut Vec<String>,
+) {
+    const CALLS: u64 = 10;
+    let counts_of = |bytes: &[u8]| -> Result<super::inside::FuelCounts, String> {
+        let mut p =
+            super::inside::instrumented(Instrument::Fuel, bytes, s.export, host::Limits::default())
+                .map_err(|e| format!("instantiate: {}", one_line(&e)))?;
+        super::inside::fuel_counts(&mut p, s.input, CALLS)
+            .map_err(|e| format!("{}: {}", e.phase, one_line(&e.error)))
+    };
+    let base = counts_of(s.bytes);
+    let snapshot = rungs.contains(&Rung::Wizer).then(|| {
+        pre_initialise(s.bytes)
+            .map_err(|e| format!("pre-init: {}", one_line(&e)))
+            .and_then(|b| counts_of(&b))
+    });
+    let sub = Subject {
+        instrument: Some(Instrument::Fuel),
+        ..*s
+    };
+    for (v, &rung) in variants.iter_mut().zip(rungs) {
+        let counts = match (rung, &snapshot) {
+            (Rung::Wizer, Some(w)) => w,
+            _ => &base,
+        };
+        let counts = match counts {
+            Ok(c) => c,
+            Err(e) => {
+                notes.push(format!("fuel: {rung}: not measured: {e}"));
+                continue;
+            }
+        };
+        let metered = |secs| rerun(cfg, &sub, rung, clock, secs, Probe::None, None).map(|r| r.1);
+        match against_plain(cfg, s, rung, clock, secs, metered) {
+            Ok((with, without)) if without > 0.0 => {
+                v.fuel = Some(super::inside::fuel(
+                    counts,
+                    100.0 * (with - without) / without,
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => notes.push(format!("fuel: {e}")),
+        }
+    }
+}
+
 /// Phases of an iteration in which wasm runs.
 const WASM_PHASES: [Phase; 3] = [Phase::CopyIn, Phase::Execute, Phase::Free];
 
 /// How a cold start's sampling cost is measured, appended to the method.
-const OVERHEAD_METHOD: &str = "; cost: the sum over rungs of the sampled pass's median cold start against the timing pass's (sequential passes: a cold start is too long to alternate)";
+const OVERHEAD_METHOD: &str = "; cost: per rung, sampled passes alternating with unsampled ones (two halves each), their median cold starts summed over the rungs";
 
 /// Runs the cold-start scenario.
 pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
@@ -967,7 +1077,7 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
         })
         .collect();
     let mut variants: Vec<Variant> = measured.into_iter().map(|m| m.variant).collect();
-    let found = inside_passes(cfg, &subject, &mut variants, &clock);
+    let found = inside_passes(cfg, &subject, &mut variants, &clock, origin);
     notes.extend(found.notes);
     let ranking = rank(&variants);
     let verdicts = ranking
@@ -1030,6 +1140,7 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
         notes,
         perf: found.perf,
         profiles: found.profiles,
+        counters: found.counters,
         ..super::new_run(NAME, started_at)
     })
 }

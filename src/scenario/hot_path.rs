@@ -544,7 +544,6 @@ fn fuel_pass(
     const CALLS: u64 = 100;
     let mut plugin =
         super::inside::instrumented(Instrument::Fuel, bytes, export, Limits::default())?;
-    measure::fuel::fill(plugin.store_mut())?;
     encode(wasm.input, &mut wasm.encoded).map_err(at(Phase::Encode))?;
     // Encode and decode run no wasm: fuel is counted on the ABI call.
     let counts = super::inside::fuel_counts(&mut plugin, &wasm.encoded, CALLS)?;
@@ -559,7 +558,7 @@ fn fuel_pass(
         || batch(&mut metered, per_batch),
         None,
     )?;
-    Ok(super::inside::fuel(counts, CALLS, alt.overhead_pct()))
+    Ok(super::inside::fuel(&counts, alt.overhead_pct()))
 }
 
 /// The guest sampler's pass: sampled calls on an epoch-interrupted engine,

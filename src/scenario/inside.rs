@@ -126,6 +126,35 @@ pub(crate) fn engine(instrument: Instrument) -> anyhow::Result<Engine> {
     Ok(Engine::new(&config(instrument))?)
 }
 
+/// Timeline counter readings from a tally's kept history: for each kept
+/// iteration `i` (started at `t_ns[i]`), each counter's total less the
+/// reads' cost, averaged over `per` iterations at a time.
+pub(crate) fn counter_track(
+    tally: &Tally,
+    read_cost: &[f64],
+    t_ns: impl Fn(usize) -> f64,
+    per: usize,
+    label: &str,
+    out: &mut Vec<crate::run::CounterSample>,
+) {
+    let names = tally.names();
+    let phases_cost: Vec<f64> = read_cost
+        .iter()
+        .map(|c| c * tally.phases() as f64)
+        .collect();
+    let history: Vec<&[u64]> = tally.history().collect();
+    for (k, chunk) in history.chunks(per.max(1)).enumerate() {
+        for (c, name) in names.iter().enumerate() {
+            let sum: u64 = chunk.iter().map(|h| h[c]).sum();
+            out.push(crate::run::CounterSample {
+                name: format!("{name} {label}"),
+                t_ns: t_ns(k * per.max(1)),
+                value: (sum as f64 / chunk.len() as f64 - phases_cost[c]).max(0.0),
+            });
+        }
+    }
+}
+
 /// Appends the whole iteration's row (`whole`): the sum of the phases, as
 /// the phases tile the iteration.
 pub(crate) fn with_whole(mut rows: Vec<PhaseCounts>, whole: Phase) -> Vec<PhaseCounts> {
@@ -238,22 +267,31 @@ impl From<CallError> for PassError {
 }
 
 /// Fuel per phase of ABI calls on an encoded input, on `plugin` (an
-/// instance on a fuel-metered engine, tank filled): `(copy-in, execute,
-/// free, whole)` of the steady call (the second), the first call's whole,
+/// instance on a fuel-metered engine): `(copy-in, execute, free, whole)` of
+/// the first call into the instance and of the steady call (the second),
 /// and whether every later call matched the steady one.
+pub(crate) struct FuelCounts {
+    first: [u64; 4],
+    steady: [u64; 4],
+    constant: bool,
+    calls: u64,
+}
+
+/// See [`FuelCounts`].
 pub(crate) fn fuel_counts(
     plugin: &mut Plugin,
     input: &[u8],
     calls: u64,
-) -> Result<([u64; 4], u64, bool), CallError> {
+) -> Result<FuelCounts, CallError> {
     use measure::fuel::left;
+    let calls = calls.max(2);
     // The first call into a fresh instance differs (its allocator grows
-    // the heap); the steady figure is the second's, and every later call
-    // is checked against it.
-    let mut first_call = 0;
+    // the heap): it is reported on its own, and every call after the
+    // second is checked against the second.
+    let mut first = [0; 4];
     let mut steady: Option<[u64; 4]> = None;
     let mut constant = true;
-    for i in 0..calls.max(2) {
+    for i in 0..calls {
         let f0 = left(plugin.store());
         let buf = plugin.copy_in(input)?;
         let f1 = left(plugin.store());
@@ -265,26 +303,33 @@ pub(crate) fn fuel_counts(
         let f4 = left(plugin.store());
         let used = [f0 - f1, f1 - f2, f3 - f4, f0 - f4];
         match (i, steady) {
-            (0, _) => first_call = used[3],
+            (0, _) => first = used,
             (_, None) => steady = Some(used),
             (_, Some(s)) => constant &= s == used,
         }
     }
-    Ok((steady.unwrap_or_default(), first_call, constant))
+    Ok(FuelCounts {
+        first,
+        steady: steady.unwrap_or_default(),
+        constant,
+        calls,
+    })
 }
 
 /// A [`Fuel`] from [`fuel_counts`] and the measured slowdown.
-pub(crate) fn fuel(counts: ([u64; 4], u64, bool), calls: u64, slowdown_pct: f64) -> Fuel {
-    let (used, first_call, constant) = counts;
-    Fuel {
-        phases: [Phase::CopyIn, Phase::Execute, Phase::Free, Phase::Call]
+pub(crate) fn fuel(counts: &FuelCounts, slowdown_pct: f64) -> Fuel {
+    let phases = |used: [u64; 4]| {
+        [Phase::CopyIn, Phase::Execute, Phase::Free, Phase::Call]
             .into_iter()
             .zip(used)
             .map(|(phase, fuel)| PhaseFuel { phase, fuel })
-            .collect(),
-        calls,
-        first_call,
-        constant,
+            .collect()
+    };
+    Fuel {
+        phases: phases(counts.steady),
+        calls: counts.calls,
+        first_call: phases(counts.first),
+        constant: counts.constant,
         slowdown_pct,
     }
 }
@@ -298,6 +343,10 @@ pub(crate) fn instrumented(
 ) -> anyhow::Result<Plugin> {
     let engine = engine(instrument)?;
     let module = wasmtime::Module::from_binary(&engine, bytes)?;
+    let limits = Limits {
+        fuel: (instrument == Instrument::Fuel).then_some(measure::fuel::TANK),
+        ..limits
+    };
     Plugin::limited(&engine, &module, export, limits)
 }
 
@@ -308,6 +357,7 @@ pub(crate) struct CallPasses {
     pub(crate) counts: Vec<PhaseCounts>,
     pub(crate) fuel: Option<Fuel>,
     pub(crate) profiles: Vec<Profile>,
+    pub(crate) counters: Vec<crate::run::CounterSample>,
     pub(crate) notes: Vec<String>,
 }
 
@@ -336,14 +386,14 @@ pub(crate) fn call_passes(
     input: &[u8],
     limits: &Limits,
     call_ns: f64,
+    (clock, origin): (&Monotonic, u64),
 ) -> Result<CallPasses, CallError> {
     const COUNTED_CALLS: u64 = 10_000;
     const FUEL_CALLS: u64 = 100;
     let mut found = CallPasses::default();
     let per_batch = ((2e6 / call_ns.max(1.0)) as usize).clamp(1, 1000);
-    let clock = Monotonic::new();
     let plain = |p: &mut Plugin| {
-        let mut rec = Recorder::new(&clock, Vec::with_capacity(8));
+        let mut rec = Recorder::new(clock, Vec::with_capacity(8));
         abi_batch(p, input, per_batch, &mut rec)
     };
     if let Some(mut c) = open_counters(
@@ -353,19 +403,36 @@ pub(crate) fn call_passes(
         if let Some(meter) = c.meter.as_mut() {
             let read_cost = Tally::new(meter, 1).empty_window(1000);
             let mut rec = Recorder {
-                clock: &clock,
+                clock,
                 stamps: Vec::with_capacity(8),
-                probe: Probe::Counters(Tally::new(meter, super::CALL_PHASES.len())),
+                probe: Probe::Counters(
+                    Tally::new(meter, super::CALL_PHASES.len())
+                        .keep_history(COUNTED_CALLS as usize),
+                ),
             };
+            let mut starts = Vec::with_capacity(COUNTED_CALLS as usize);
             for _ in 0..COUNTED_CALLS {
                 rec.stamps.clear();
                 rec.mark();
                 super::marked_call(instance, input, &mut rec)?;
+                starts.push(rec.stamps[0]);
             }
             if let Probe::Counters(t) = &rec.probe {
                 found.counts = with_whole(
                     phase_counts(t, &super::CALL_PHASES, &read_cost),
                     Phase::Call,
+                );
+                counter_track(
+                    t,
+                    &read_cost,
+                    |i| {
+                        starts
+                            .get(i)
+                            .map_or(0.0, |&t| t.saturating_sub(origin) as f64)
+                    },
+                    1000,
+                    "per call (wasm)",
+                    &mut found.counters,
                 );
             }
             c.info.iterations = COUNTED_CALLS;
@@ -385,7 +452,6 @@ pub(crate) fn call_passes(
     if ic.fuel {
         let r = (|| -> Result<Fuel, PassError> {
             let mut metered = instrumented(Instrument::Fuel, bytes, export, limits.clone())?;
-            measure::fuel::fill(metered.store_mut())?;
             let counts = fuel_counts(&mut metered, input, FUEL_CALLS)?;
             let mut alt = Alternation::run(
                 ic.sample_secs.min(1.0),
@@ -393,7 +459,7 @@ pub(crate) fn call_passes(
                 || plain(&mut metered),
                 None,
             )?;
-            Ok(fuel(counts, FUEL_CALLS, alt.overhead_pct()))
+            Ok(fuel(&counts, alt.overhead_pct()))
         })();
         match r {
             Ok(f) => found.fuel = Some(f),
@@ -415,7 +481,7 @@ pub(crate) fn call_passes(
                 || plain(instance),
                 || {
                     let mut rec = Recorder {
-                        clock: &clock,
+                        clock,
                         stamps: Vec::with_capacity(8),
                         probe: Probe::Phases {
                             cell: &handle,

@@ -27,8 +27,8 @@ use crate::measure::perf::PerfCounters;
 use crate::measure::{CounterChoice, InsideConfig, Meter, Sampler, memory};
 use crate::phase::Phase;
 use crate::run::{
-    ClockInfo, CounterInfo, MemoryPoint, MemoryProfile, PerInstance, PhaseCounts, Profile, Run,
-    Variant,
+    ClockInfo, CounterInfo, CounterSample, MemoryPoint, MemoryProfile, PerInstance, PhaseCounts,
+    Profile, Run, Variant,
 };
 use crate::source::{InputSpec, PluginSpec};
 
@@ -312,6 +312,7 @@ pub fn probe(p: &Probe) -> anyhow::Result<ProbeAnswer> {
     point("module ready", 0, 0)?;
     let limits = Limits {
         memory_bytes: Some(p.memory_limit),
+        fuel: None,
     };
     let pre = if p.mode == Mode::Pooling {
         Some(
@@ -494,6 +495,7 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
         &cfg.input,
         Limits {
             memory_bytes: Some(cfg.memory_limit),
+            fuel: None,
         },
     )?;
     let name = plugin.name.clone();
@@ -561,6 +563,7 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
     let mut variants = Vec::new();
     let mut failures = Vec::new();
     let mut perf: Option<CounterInfo> = None;
+    let mut counter_samples = Vec::new();
     // (profile, sampled probe's ns, plain probe's ns) per mode and sampler.
     let mut sampled_runs: Vec<(Profile, f64, f64)> = Vec::new();
     for mode in Mode::ALL {
@@ -616,6 +619,21 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
                     }
                 }
                 if let Some(c) = &answer.counters {
+                    // Each step's counts as a timeline track, at the
+                    // reading that ends it (times are the child's own).
+                    for (label, counts) in &c.steps {
+                        let Some(t) = answer.profile.points.iter().find(|p| &p.label == label)
+                        else {
+                            continue;
+                        };
+                        for (name, &v) in c.names.iter().zip(counts) {
+                            counter_samples.push(CounterSample {
+                                name: format!("{name} ({})", mode.name()),
+                                t_ns: t.t_ns,
+                                value: v as f64,
+                            });
+                        }
+                    }
                     perf.get_or_insert_with(|| CounterInfo {
                         counters: c.names.clone(),
                         unavailable: c.unavailable.clone(),
@@ -664,6 +682,9 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
     }
     let verdicts = verdicts(&variants);
     let profiles = merge_profiles(sampled_runs);
+    if cfg.inside.fuel {
+        notes.push("fuel: not measured: the memory scenario measures memory, not calls; `wprof record hot-path --fuel` (or soak, cold-start) gives fuel per call".into());
+    }
     let settings = super::settings([
         ("instances", json!(cfg.instances)),
         ("calls", json!(cfg.calls)),
@@ -686,6 +707,7 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
         notes,
         perf,
         profiles,
+        counters: counter_samples,
         ..super::new_run(NAME, started_at)
     })
 }

@@ -177,6 +177,7 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
         &cfg.input,
         Limits {
             memory_bytes: Some(cfg.memory_limit),
+            fuel: None,
         },
     )?;
 
@@ -366,12 +367,15 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
             &input,
             &Limits {
                 memory_bytes: Some(cfg.memory_limit),
+                fuel: None,
             },
             call_ns,
+            (&clock, origin),
         )
         .map_err(|e| e.into_error(&plugin.name))?;
         notes.append(&mut found.notes);
     }
+    counters.append(&mut found.counters);
     let mut variant = variant;
     variant.counters = found.counts;
     variant.fuel = found.fuel;
