@@ -206,11 +206,15 @@ fn count(name: &str, v: f64) -> String {
 fn inside(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
     if let Some(c) = &run.perf {
         writeln!(out)?;
-        writeln!(
-            out,
-            "perf counters, mean per iteration (up to {} iterations a variant):",
-            c.iterations
-        )?;
+        if c.iterations > 1 {
+            writeln!(
+                out,
+                "perf counters, mean per iteration (up to {} iterations a variant):",
+                c.iterations
+            )?;
+        } else {
+            writeln!(out, "perf counters:")?;
+        }
         writeln!(out, "  how: {}", c.method)?;
         if !c.counters.is_empty() {
             let w = run
