@@ -35,6 +35,26 @@ pub fn folded(run: &Run) -> Vec<String> {
         .collect()
 }
 
+/// Draws folded `lines`; with none, a picture that says `why_empty`
+/// (inferno refuses an empty profile).
+fn render(
+    opts: &mut Options,
+    lines: &[String],
+    why_empty: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    if lines.is_empty() {
+        writeln!(
+            out,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="60"><text x="10" y="30" font-family="Verdana" font-size="14">{}: {why_empty}</text></svg>"#,
+            opts.title.replace('&', "&amp;").replace('<', "&lt;")
+        )?;
+        return Ok(());
+    }
+    flamegraph::from_lines(opts, lines.iter().map(String::as_str), out)?;
+    Ok(())
+}
+
 /// `flamegraphs/<stem>.<sampler>.svg`: a sampler's stacks.
 pub struct SampledFlamegraph {
     /// `guest` or `host`.
@@ -82,16 +102,7 @@ impl Exporter for SampledFlamegraph {
             .iter()
             .map(|s| format!("{} {}", s.frames, s.count))
             .collect();
-        if lines.is_empty() {
-            writeln!(
-                out,
-                r#"<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="60"><text x="10" y="30" font-family="Verdana" font-size="14">{}: no samples were taken</text></svg>"#,
-                opts.title.replace('&', "&amp;").replace('<', "&lt;")
-            )?;
-            return Ok(());
-        }
-        flamegraph::from_lines(&mut opts, lines.iter().map(String::as_str), out)?;
-        Ok(())
+        render(&mut opts, &lines, "no samples were taken", out)
     }
 }
 
@@ -128,17 +139,11 @@ impl Exporter for Flamegraph {
         // Draw every frame, however narrow: a 10 µs rung beside a 60 ms one
         // must still be there to hover and search.
         opts.min_width = 0.0;
-        let lines = folded(run);
-        if lines.is_empty() {
-            // inferno refuses an empty profile; say in the picture why it is empty.
-            writeln!(
-                out,
-                r#"<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="60"><text x="10" y="30" font-family="Verdana" font-size="14">{}: nothing was measured (see the run's failures)</text></svg>"#,
-                opts.title.replace('&', "&amp;").replace('<', "&lt;")
-            )?;
-            return Ok(());
-        }
-        flamegraph::from_lines(&mut opts, lines.iter().map(String::as_str), out)?;
-        Ok(())
+        render(
+            &mut opts,
+            &folded(run),
+            "nothing was measured (see the run's failures)",
+            out,
+        )
     }
 }

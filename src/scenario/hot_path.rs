@@ -542,16 +542,10 @@ fn fuel_pass(
     secs: f64,
 ) -> Result<Fuel, PassError> {
     const CALLS: u64 = 100;
-    let mut plugin =
-        super::inside::instrumented(Instrument::Fuel, bytes, export, Limits::default())?;
+    let mut metered = twin(wasm, Instrument::Fuel, bytes, export)?;
     encode(wasm.input, &mut wasm.encoded).map_err(at(Phase::Encode))?;
     // Encode and decode run no wasm: fuel is counted on the ABI call.
-    let counts = super::inside::fuel_counts(&mut plugin, &wasm.encoded, CALLS)?;
-    let mut metered = WasmTarget {
-        plugin,
-        input: wasm.input,
-        encoded: Vec::new(),
-    };
+    let counts = super::inside::fuel_counts(&mut metered.plugin, &wasm.encoded, CALLS)?;
     let mut alt = super::inside::Alternation::run(
         secs,
         || batch(wasm, per_batch),
@@ -559,6 +553,21 @@ fn fuel_pass(
         None,
     )?;
     Ok(super::inside::fuel(&counts, alt.overhead_pct()))
+}
+
+/// The same calls as `wasm`'s into a second instance, on an engine with
+/// `instrument`.
+fn twin<'a>(
+    wasm: &WasmTarget<'a>,
+    instrument: Instrument,
+    bytes: &[u8],
+    export: &str,
+) -> anyhow::Result<WasmTarget<'a>> {
+    Ok(WasmTarget {
+        plugin: super::inside::instrumented(instrument, bytes, export, Limits::default())?,
+        input: wasm.input,
+        encoded: Vec::new(),
+    })
 }
 
 /// The guest sampler's pass: sampled calls on an epoch-interrupted engine,
@@ -570,20 +579,14 @@ fn guest_pass(
     per_batch: usize,
     inside: &InsideConfig,
 ) -> Result<Profile, PassError> {
-    let mut plugin =
-        super::inside::instrumented(Instrument::Epoch, bytes, export, Limits::default())?;
+    let mut sampled = twin(wasm, Instrument::Epoch, bytes, export)?;
     let mut sampler = measure::guest::GuestSampler::new(
         inside.guest_hz,
         &format!("{NAME};wasm"),
         &[Phase::CopyIn, Phase::Execute, Phase::Free],
     );
     let cell = sampler.handle();
-    cell.attach(plugin.store_mut());
-    let mut sampled = WasmTarget {
-        plugin,
-        input: wasm.input,
-        encoded: Vec::new(),
-    };
+    cell.attach(sampled.plugin.store_mut());
     let mut alt = super::inside::Alternation::run(
         inside.sample_secs,
         || batch(wasm, per_batch),
@@ -614,13 +617,7 @@ fn host_pass(
     per_batch: usize,
     inside: &InsideConfig,
 ) -> Result<Profile, PassError> {
-    let plugin =
-        super::inside::instrumented(Instrument::PerfMap, bytes, export, Limits::default())?;
-    let mut mapped = WasmTarget {
-        plugin,
-        input: wasm.input,
-        encoded: Vec::new(),
-    };
+    let mut mapped = twin(wasm, Instrument::PerfMap, bytes, export)?;
     let mut sampler = measure::host_sampler::HostSampler::new(inside.host_hz, NAME);
     let alt = super::inside::Alternation::run(
         inside.sample_secs,
