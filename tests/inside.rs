@@ -211,6 +211,36 @@ fn the_guest_sampler_names_the_plugins_own_functions_under_execute() {
     assert!(p["samples"].as_u64().unwrap() > 50, "{p:#}");
     assert!(p["achieved_hz"].as_f64().unwrap() > 100.0, "{p:#}");
     assert!(p["overhead_pct"].is_number());
+    // Samples fall to phases as time does: a tick is filed under the phase
+    // it came in, even when the wasm reaches its next epoch check only in
+    // a later phase (free is a few % of a call; filing by the phase at the
+    // check once gave it a third of the samples).
+    let share = |prefix: &str| {
+        let n: u64 = p["stacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["frames"].as_str().unwrap().starts_with(prefix))
+            .map(|s| s["count"].as_u64().unwrap())
+            .sum();
+        n as f64 / p["samples"].as_f64().unwrap()
+    };
+    let phase_share = |phase: &str| {
+        let rows = variant(&run, "wasm")["phases"].as_array().unwrap();
+        let pct = |ph: &str| {
+            rows.iter()
+                .find(|r| r["phase"] == ph)
+                .and_then(|r| r["share_pct"].as_f64())
+                .unwrap()
+        };
+        pct(phase) / 100.0
+    };
+    assert!(
+        share("hot-path;wasm;free") < 3.0 * phase_share("free") + 0.05,
+        "free: {:.3} of samples for {:.3} of the time",
+        share("hot-path;wasm;free"),
+        phase_share("free")
+    );
     let names = plugin_function_names();
     let execute = stacks_under(p, "hot-path;wasm;execute;check_interactions");
     assert!(!execute.is_empty(), "no stack under execute: {p:#}");

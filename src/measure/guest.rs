@@ -1,7 +1,9 @@
 //! The guest sampler: a ticker thread advances Wasmtime's epoch at the
 //! requested rate; at each tick the running wasm reaches an epoch check and
 //! a callback captures its stack (`WasmBacktrace`, function names from the
-//! module's name section), filed under the host phase that was running.
+//! module's name section), filed under the host phase that was running at
+//! the tick. A tick that the wasm only reaches in a later phase (it came
+//! while the phase ran host code) is filed as `<phase>;[host]`.
 //!
 //! Exact about which wasm function runs, at a price: epoch checks slow all
 //! wasm code on the sampling engine, which is why it runs on its own engine
@@ -24,6 +26,8 @@ const NO_PHASE: u8 = u8::MAX;
 struct Shared {
     /// The host phase now running ([`Phase`] as u8), or [`NO_PHASE`].
     phase: AtomicU8,
+    /// The phase that was running at the last tick that raised the epoch.
+    ticked: AtomicU8,
     running: AtomicBool,
     stop: AtomicBool,
     ticks: AtomicU64,
@@ -65,6 +69,7 @@ impl GuestSampler {
     pub fn new(hz: u32, prefix: &str, wasm_phases: &[Phase]) -> GuestSampler {
         let shared = Arc::new(Shared {
             phase: AtomicU8::new(NO_PHASE),
+            ticked: AtomicU8::new(NO_PHASE),
             running: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             ticks: AtomicU64::new(0),
@@ -98,6 +103,7 @@ impl GuestSampler {
                     }
                     if shared.wasm_phases & (1 << p) != 0 {
                         // The wasm takes the sample at its next epoch check.
+                        shared.ticked.store(p, Ordering::Relaxed);
                         if let Some(e) = lock(&shared.engine).as_ref() {
                             e.increment_epoch();
                         }
@@ -161,18 +167,28 @@ fn attach<T: 'static>(shared: &Arc<Shared>, store: &mut Store<T>) {
     store.set_epoch_deadline(1);
     let shared = Arc::clone(shared);
     store.epoch_deadline_callback(move |ctx| {
-        let p = shared.phase.load(Ordering::Relaxed);
-        let phase = Phase::ALL
-            .get(p as usize)
-            .map_or("between-phases", |p| p.as_str());
-        let trace = WasmBacktrace::capture(&ctx);
-        let mut key = format!("{};{phase}", lock(&shared.prefix));
-        for f in trace.frames().iter().rev() {
-            key.push(';');
-            match f.func_name() {
-                Some(n) => key.push_str(&super::frame_name(n)),
-                None => key.push_str(&format!("wasm-function[{}]", f.func_index())),
+        let ticked = shared.ticked.load(Ordering::Relaxed);
+        let now = shared.phase.load(Ordering::Relaxed);
+        let name = |p: u8| {
+            Phase::ALL
+                .get(p as usize)
+                .map_or("between-phases", |p| p.as_str())
+        };
+        let mut key = format!("{};{}", lock(&shared.prefix), name(ticked));
+        if now == ticked {
+            let trace = WasmBacktrace::capture(&ctx);
+            for f in trace.frames().iter().rev() {
+                key.push(';');
+                match f.func_name() {
+                    Some(n) => key.push_str(&super::frame_name(n)),
+                    None => key.push_str(&format!("wasm-function[{}]", f.func_index())),
+                }
             }
+        } else {
+            // The tick came while the phase ran host code (the call's way
+            // in or out) and the wasm reached a check only in a later
+            // phase: the time was the ticked phase's, spent in the host.
+            key.push_str(";[host]");
         }
         *lock(&shared.stacks).entry(key).or_default() += 1;
         Ok(UpdateDeadline::Continue(1))
