@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::call::{self, CallConfig};
+use crate::compare::{self, CompareConfig};
 use crate::export::{self, Exporter, OutputConfig};
 use crate::measure::{ClockChoice, CounterChoice, InsideConfig, Samplers};
 use crate::run::Run;
@@ -37,6 +38,12 @@ enum Command {
     /// Precompile a plugin into a .cwasm for `record cold-start --precompiled`.
     #[command(after_help = "Example:\n  wprof compile --plugin drug-checker -o drug-checker.cwasm")]
     Compile(CompileArgs),
+    /// Compare two runs phase by phase: change in median with its 95 %
+    /// interval and a verdict; exits 1 on a regression beyond --threshold.
+    #[command(
+        after_help = "Examples:\n  wprof compare before/hot-path.json after/hot-path.json\n  wprof compare base.json new.json --threshold 5 --format markdown >> \"$GITHUB_STEP_SUMMARY\"\n  wprof compare base.json new.json --diff-flamegraph diff.svg"
+    )]
+    Compare(CompareArgs),
     /// Internal: one `record memory` variant, measured in a fresh process.
     #[command(name = "__memory-probe", hide = true)]
     MemoryProbe {
@@ -408,6 +415,32 @@ impl SoakArgs {
 }
 
 #[derive(Debug, Args)]
+struct CompareArgs {
+    /// The run compared against (a run JSON written by `wprof record`).
+    base: PathBuf,
+    /// The run under judgement.
+    new: PathBuf,
+    /// Fail (exit 1) when a phase regresses, significantly, by more than
+    /// this many percent (or its fuel grows by more).
+    #[arg(long, value_name = "PCT", default_value_t = CompareConfig::default().threshold_pct)]
+    threshold: f64,
+    /// Changes within +/- this many percent are no change: two runs on a
+    /// shared machine differ by a few percent with nothing changed.
+    #[arg(long, value_name = "PCT", default_value_t = CompareConfig::default().noise_pct)]
+    noise: f64,
+    /// Changes within +/- this many nanoseconds are no change [default:
+    /// twice the coarser clock resolution of the runs, at least 10 ns].
+    #[arg(long, value_name = "NS")]
+    noise_ns: Option<f64>,
+    /// Output: table, markdown (for a pull-request comment) or json.
+    #[arg(long, default_value = "table", value_parser = ["table", "markdown", "json"])]
+    format: String,
+    /// Also write a differential flamegraph (red: grew, blue: shrank).
+    #[arg(long, value_name = "FILE")]
+    diff_flamegraph: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 struct CompileArgs {
     /// A bundled plugin's name, or a .wasm/.wat file.
     #[arg(short, long, default_value = "drug-checker")]
@@ -488,6 +521,37 @@ pub fn run() -> anyhow::Result<()> {
             let profile = memory::probe(&memory::probe_from_json(&request)?)?;
             serde_json::to_writer(std::io::stdout().lock(), &profile)?;
         }
+        Command::Compare(args) => {
+            let cfg = CompareConfig {
+                base: args.base.clone(),
+                new: args.new.clone(),
+                noise_pct: args.noise,
+                noise_ns: args.noise_ns,
+                threshold_pct: args.threshold,
+            };
+            let report = compare::compare(&cfg)?;
+            let mut out = std::io::stdout().lock();
+            match args.format.as_str() {
+                "json" => {
+                    serde_json::to_writer_pretty(&mut out, &report)?;
+                    writeln!(out)?;
+                }
+                f => compare::render(&report, f == "markdown", &mut out)?,
+            }
+            if let Some(path) = &args.diff_flamegraph {
+                let (base, new) = (compare::load(&cfg.base)?, compare::load(&cfg.new)?);
+                export::write_atomic(path, |w| compare::diff_flamegraph(&base, &new, w))?;
+                writeln!(out, "wrote {}", path.display())?;
+            }
+            let failures = report.failures();
+            if !failures.is_empty() {
+                anyhow::bail!(
+                    "regression beyond {} %: {}",
+                    cfg.threshold_pct,
+                    failures.join(", ")
+                );
+            }
+        }
         Command::Compile(args) => {
             let size =
                 cold_start::compile(&PluginSpec::parse(&args.plugin), args.like, &args.output)?;
@@ -539,6 +603,11 @@ fn finish(
     args: &OutputArgs,
 ) -> anyhow::Result<()> {
     heap_passes(&mut runs, plugins, out, args)?;
+    for run in &mut runs {
+        let notes = crate::scenario::noise_notes(run);
+        run.notes.extend(notes);
+        run.host.load_average = crate::scenario::load_average();
+    }
     report(&runs, out, args)?;
     failed(&runs)
 }

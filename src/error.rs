@@ -29,6 +29,9 @@ pub enum Error {
     /// The settings asked for something impossible.
     #[error("{0}")]
     Config(String),
+    /// A run file could not be read or used (e.g. by `wprof compare`).
+    #[error("{0}")]
+    Input(String),
 }
 
 impl Error {

@@ -9,6 +9,7 @@
 pub mod bundled;
 pub mod call;
 pub mod cli;
+pub mod compare;
 pub mod error;
 pub mod export;
 pub mod heap;

@@ -125,6 +125,18 @@ pub struct Host {
     pub cpus: u64,
     /// Wasmtime version wprof was built with.
     pub wasmtime: String,
+    /// Kernel release (`/proc/sys/kernel/osrelease`), where readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    /// CPU frequency governor of CPU 0, where readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub governor: Option<String>,
+    /// Whether turbo/boost was on, where readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turbo: Option<bool>,
+    /// One-minute load average when the run ended, where readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_average: Option<f64>,
 }
 
 /// The plugin under test.
@@ -136,6 +148,9 @@ pub struct PluginInfo {
     pub source: String,
     /// Size of the module in bytes.
     pub size_bytes: u64,
+    /// SHA-256 of the module's bytes, hex: what `wprof compare` checks.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sha256: String,
     /// The export that was called.
     pub export: String,
     /// Size of the encoded input in bytes.

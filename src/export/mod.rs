@@ -2,7 +2,7 @@
 //! scenario that made it. One file each, behind [`Exporter`].
 
 mod chrome;
-mod flamegraph;
+pub mod flamegraph;
 mod json;
 mod pprof;
 mod table;

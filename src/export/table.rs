@@ -347,24 +347,55 @@ fn variant(v: &Variant, out: &mut dyn Write) -> std::io::Result<()> {
     }
     writeln!(
         out,
-        "  {:<12} {:>8} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>7}",
-        "phase", "n", "min", "p50", "p95", "p99", "max", "mean", "stddev", "share"
+        "  {:<12} {:>8} {:>11} {:>11} {:>7} {:>11} {:>11} {:>11} {:>11} {:>11} {:>7} {:>9}",
+        "phase",
+        "n",
+        "min",
+        "p50",
+        "±95%",
+        "p95",
+        "p99",
+        "max",
+        "mean",
+        "stddev",
+        "share",
+        "outliers"
     )?;
     for p in &v.phases {
         let s = &p.stats;
+        // The interval's half-width, as a share of the median.
+        let ci =
+            s.ci.as_ref()
+                .filter(|_| s.p50_ns > 0.0)
+                .map_or("-".to_owned(), |c| {
+                    format!(
+                        "{:.1}%",
+                        50.0 * (c.median_hi_ns - c.median_lo_ns) / s.p50_ns
+                    )
+                });
         writeln!(
             out,
-            "  {:<12} {:>8} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>6.1}%",
+            "  {:<12} {:>8} {:>11} {:>11} {:>7} {:>11} {:>11} {:>11} {:>11} {:>11} {:>6.1}% {:>8.1}%",
             p.phase,
             s.n,
             fmt_ns(s.min_ns),
             fmt_ns(s.p50_ns),
+            ci,
             fmt_ns(s.p95_ns),
             fmt_ns(s.p99_ns),
             fmt_ns(s.max_ns),
             fmt_ns(s.mean_ns),
             fmt_ns(s.stddev_ns),
-            p.share_pct
+            p.share_pct,
+            100.0 * s.outliers.total() as f64 / s.n.max(1) as f64
+        )?;
+    }
+    if let Some(whole) = v.phases.last() {
+        let o = &whole.stats.outliers;
+        writeln!(
+            out,
+            "  ±95%: half-width of the median's bootstrap interval (by blocks of consecutive iterations); outliers (Tukey, counted, not dropped) of the {}: {} low severe, {} low mild, {} high mild, {} high severe",
+            whole.phase, o.low_severe, o.low_mild, o.high_mild, o.high_severe
         )?;
     }
     if let Some(whole) = v.phases.last() {

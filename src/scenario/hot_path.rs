@@ -880,6 +880,7 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
             name,
             source: plugin.source,
             size_bytes: loaded.size_bytes,
+            sha256: super::sha256(&plugin.bytes),
             export,
             input_bytes,
             output_bytes: bytes.1,

@@ -28,13 +28,66 @@ pub fn host_info() -> Host {
             .and_then(|l| l.split_once(':'))
             .map(|(_, v)| v.trim().to_owned())
     });
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    };
+    // intel_pstate says no_turbo; acpi-cpufreq says boost.
+    let turbo = read("/sys/devices/system/cpu/intel_pstate/no_turbo")
+        .map(|v| v == "0")
+        .or_else(|| read("/sys/devices/system/cpu/cpufreq/boost").map(|v| v == "1"));
     Host {
         os: std::env::consts::OS.to_owned(),
         arch: std::env::consts::ARCH.to_owned(),
         cpu,
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
         wasmtime: WASMTIME_VERSION.to_owned(),
+        kernel: read("/proc/sys/kernel/osrelease"),
+        governor: read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        turbo,
+        load_average: load_average(),
     }
+}
+
+/// The one-minute load average, where readable.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Warnings a reader needs before trusting `run`'s figures: a busy machine
+/// (load above the CPUs there are), whole iterations whose block means
+/// vary by more than 5 % (drift or disturbance within the run).
+pub fn noise_notes(run: &crate::run::Run) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(load) = load_average()
+        && load > run.host.cpus as f64
+    {
+        notes.push(format!(
+            "warning: the machine looks busy: load average {load:.2} on {} CPUs; timings may be inflated and noisy",
+            run.host.cpus
+        ));
+    }
+    for v in &run.variants {
+        if let Some(whole) = v.phases.last() {
+            let cv = whole.stats.block_cv();
+            if cv > 0.05 {
+                notes.push(format!(
+                    "warning: noisy: {} {}: block means vary by {:.1} % (coefficient of variation); the intervals are wide for it, compare with care",
+                    v.name,
+                    whole.phase,
+                    100.0 * cv
+                ));
+            }
+        }
+    }
+    notes
 }
 
 /// A run of `scenario` started at `started_at` on this machine, with
@@ -175,11 +228,21 @@ pub(crate) fn plugin_info(
         name: plugin.name.clone(),
         source: plugin.source.clone(),
         size_bytes: plugin.bytes.len() as u64,
+        sha256: sha256(&plugin.bytes),
         export: export.to_owned(),
         input_bytes,
         output_bytes,
         outputs_identical: None,
     }
+}
+
+/// SHA-256 of `bytes`, hex.
+pub(crate) fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A temporary directory for a scenario's scratch files (removed on drop).

@@ -1,0 +1,537 @@
+//! `wprof compare`: two runs of the same scenario and plugin, phase by
+//! phase: the change in median with its confidence interval, a verdict, and
+//! a gate for CI jobs.
+//!
+//! The test: each run's kept samples (every k-th, in time order) are
+//! resampled by blocks of consecutive samples, as for the run's own
+//! intervals; the i-th resample of one run is paired with the i-th of the
+//! other, and the ratios of their medians give the change's 95 % interval.
+//! A change is significant when the interval excludes zero, and counts as
+//! regressed or improved only beyond the noise threshold, in percent and in
+//! nanoseconds: two runs on a shared machine differ by a few percent with
+//! nothing changed, and a phase of a few tens of nanoseconds moves by
+//! several with the process's memory layout alone.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::phase::Phase;
+use crate::run::{Run, SCHEMA_VERSION};
+use crate::stats::{Blocks, LEVEL, interval};
+
+/// Settings of `wprof compare`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareConfig {
+    /// The run compared against.
+    pub base: PathBuf,
+    /// The run under judgement.
+    pub new: PathBuf,
+    /// Changes within +/- this many percent are no change, whatever their
+    /// significance. Default: 5.
+    pub noise_pct: f64,
+    /// Changes within +/- this many nanoseconds are no change. Default:
+    /// twice the coarser clock resolution of the two runs, at least 10 ns.
+    pub noise_ns: Option<f64>,
+    /// A regression beyond this many percent fails the comparison (non-zero
+    /// exit). Default: 5.
+    pub threshold_pct: f64,
+}
+
+impl Default for CompareConfig {
+    fn default() -> Self {
+        CompareConfig {
+            base: PathBuf::new(),
+            new: PathBuf::new(),
+            noise_pct: 5.0,
+            noise_ns: None,
+            threshold_pct: 5.0,
+        }
+    }
+}
+
+/// What a change amounts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Slower beyond the noise threshold, significantly.
+    Regressed,
+    /// Faster beyond the noise threshold, significantly.
+    Improved,
+    /// Neither.
+    NoChange,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Verdict::Regressed => "regressed",
+            Verdict::Improved => "improved",
+            Verdict::NoChange => "no change",
+        })
+    }
+}
+
+/// One phase of one variant, before and after.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseChange {
+    /// The variant (e.g. `wasm`, a rung).
+    pub variant: String,
+    /// The phase.
+    pub phase: Phase,
+    /// Median in the base run, in nanoseconds.
+    pub base_p50_ns: f64,
+    /// Median in the new run, in nanoseconds.
+    pub new_p50_ns: f64,
+    /// new / base - 1, in percent.
+    pub change_pct: f64,
+    /// Lower end of the change's 95 % interval, in percent.
+    pub ci_lo_pct: f64,
+    /// Upper end.
+    pub ci_hi_pct: f64,
+    /// What it amounts to.
+    pub verdict: Verdict,
+    /// Whether it fails the gate: regressed beyond the threshold.
+    pub fails: bool,
+}
+
+/// Fuel of one phase, before and after: compared exactly.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FuelChange {
+    /// The variant.
+    pub variant: String,
+    /// The phase.
+    pub phase: Phase,
+    /// Steady fuel per call in the base run.
+    pub base: u64,
+    /// In the new run.
+    pub new: u64,
+    /// Whether it fails the gate: more fuel, beyond the threshold.
+    pub fails: bool,
+}
+
+/// The comparison of two runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// The scenario both runs are of.
+    pub scenario: String,
+    /// The plugin both runs measured.
+    pub plugin: String,
+    /// The base run's file.
+    pub base: String,
+    /// The new run's file.
+    pub new: String,
+    /// How changes were judged, in words.
+    pub method: String,
+    /// Noise threshold used, in percent.
+    pub noise_pct: f64,
+    /// Noise threshold used, in nanoseconds.
+    pub noise_ns: f64,
+    /// Gate threshold used, in percent.
+    pub threshold_pct: f64,
+    /// Why the runs may not be comparable (different machine, versions).
+    pub warnings: Vec<String>,
+    /// Phase by phase, variants in the base run's order.
+    pub phases: Vec<PhaseChange>,
+    /// Fuel, where both runs measured it.
+    pub fuel: Vec<FuelChange>,
+}
+
+impl Report {
+    /// The rows that fail the gate, as `variant phase (+x %)`.
+    pub fn failures(&self) -> Vec<String> {
+        let phases = self
+            .phases
+            .iter()
+            .filter(|p| p.fails)
+            .map(|p| format!("{} {} ({:+.1} %)", p.variant, p.phase, p.change_pct));
+        let fuel = self
+            .fuel
+            .iter()
+            .filter(|f| f.fails)
+            .map(|f| format!("{} {} fuel ({} -> {})", f.variant, f.phase, f.base, f.new));
+        phases.chain(fuel).collect()
+    }
+}
+
+/// Reads a run file, with one-line errors naming the file and the position.
+pub fn load(path: &Path) -> Result<Run, Error> {
+    let fail = |cause: String| Error::Input(format!("{}: {cause}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        fail(format!(
+            "not a wprof run file: line {}, column {}: {e}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let schema = value.get("schema").and_then(|s| s.as_u64());
+    let version = value
+        .get("wprof_version")
+        .and_then(|v| v.as_str())
+        .unwrap_or("unknown")
+        .to_owned();
+    match schema {
+        None => {
+            return Err(fail(
+                "not a wprof run file: it has no `schema` field".into(),
+            ));
+        }
+        Some(s) if s > u64::from(SCHEMA_VERSION) => {
+            return Err(fail(format!(
+                "written by wprof {version} in run format {s}, newer than this wprof {} reads (format {SCHEMA_VERSION})",
+                env!("CARGO_PKG_VERSION")
+            )));
+        }
+        _ => {}
+    }
+    serde_json::from_value(value).map_err(|e| {
+        fail(format!(
+            "written by wprof {version}; this wprof {} cannot read it: {e}",
+            env!("CARGO_PKG_VERSION")
+        ))
+    })
+}
+
+/// Whether two runs can be compared at all, and what makes them less so.
+fn comparable(base: &Run, new: &Run) -> Result<Vec<String>, String> {
+    if base.scenario != new.scenario {
+        return Err(format!(
+            "refused: the base run is of {}, the new one of {}: compare runs of the same scenario",
+            base.scenario, new.scenario
+        ));
+    }
+    // A plugin is known by its file's stem: `before/p.wasm` and
+    // `after/p.wasm` are two builds of one plugin, which is what users compare.
+    let stem = |name: &str| {
+        Path::new(name)
+            .file_stem()
+            .map_or(name.to_owned(), |s| s.to_string_lossy().into_owned())
+    };
+    if stem(&base.plugin.name) != stem(&new.plugin.name) || base.plugin.export != new.plugin.export
+    {
+        return Err(format!(
+            "refused: the base run measured {} (export {}), the new one {} (export {}): compare runs of the same plugin",
+            base.plugin.name, base.plugin.export, new.plugin.name, new.plugin.export
+        ));
+    }
+    let mut warnings = Vec::new();
+    let mut differs = |what: &str, a: String, b: String| {
+        if a != b {
+            warnings.push(format!("{what} differs: {a} vs {b}"));
+        }
+    };
+    let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "unknown".into());
+    differs("CPU", opt(&base.host.cpu), opt(&new.host.cpu));
+    differs(
+        "CPU count",
+        base.host.cpus.to_string(),
+        new.host.cpus.to_string(),
+    );
+    differs("kernel", opt(&base.host.kernel), opt(&new.host.kernel));
+    differs(
+        "governor",
+        opt(&base.host.governor),
+        opt(&new.host.governor),
+    );
+    differs(
+        "turbo",
+        format!("{:?}", base.host.turbo),
+        format!("{:?}", new.host.turbo),
+    );
+    differs(
+        "Wasmtime",
+        base.host.wasmtime.clone(),
+        new.host.wasmtime.clone(),
+    );
+    differs(
+        "wprof",
+        base.wprof_version.clone(),
+        new.wprof_version.clone(),
+    );
+    differs("clock", base.clock.name.clone(), new.clock.name.clone());
+    differs(
+        "input size",
+        base.plugin.input_bytes.to_string(),
+        new.plugin.input_bytes.to_string(),
+    );
+    if base.settings != new.settings {
+        warnings.push("the runs' settings differ".into());
+    }
+    if !base.plugin.sha256.is_empty()
+        && !new.plugin.sha256.is_empty()
+        && base.plugin.sha256 != new.plugin.sha256
+    {
+        warnings.push(format!(
+            "the module changed (sha256 {} vs {}): that change is what is compared",
+            &base.plugin.sha256[..12.min(base.plugin.sha256.len())],
+            &new.plugin.sha256[..12.min(new.plugin.sha256.len())]
+        ));
+    }
+    Ok(warnings)
+}
+
+/// The change in median between two sample sets, with its interval, in
+/// percent: `(point, lo, hi)`. `None` when either has too few samples.
+pub fn change(base: &[f64], new: &[f64], base_p50: f64, new_p50: f64) -> Option<(f64, f64, f64)> {
+    if base.len() < 2 || new.len() < 2 || base_p50 <= 0.0 {
+        return None;
+    }
+    let (b, _) = Blocks::new(base).bootstrap(1);
+    let (n, _) = Blocks::new(new).bootstrap(2);
+    let mut ratios: Vec<f64> = b
+        .iter()
+        .zip(&n)
+        .filter(|(b, _)| **b > 0.0)
+        .map(|(b, n)| 100.0 * (n / b - 1.0))
+        .collect();
+    let (lo, hi) = interval(&mut ratios, LEVEL);
+    Some((100.0 * (new_p50 / base_p50 - 1.0), lo, hi))
+}
+
+/// Judges a change of a phase whose base median is `base_ns`: significant
+/// when its interval (`lo`..`hi` percent) excludes zero, counted only when
+/// it lies wholly beyond `noise_pct` percent and `noise_ns` nanoseconds.
+pub fn verdict(lo: f64, hi: f64, base_ns: f64, noise_pct: f64, noise_ns: f64) -> Verdict {
+    let beyond = |pct: f64| pct.abs() > noise_pct && (pct.abs() / 100.0 * base_ns) > noise_ns;
+    if lo > 0.0 && beyond(lo) {
+        Verdict::Regressed
+    } else if hi < 0.0 && beyond(hi) {
+        Verdict::Improved
+    } else {
+        Verdict::NoChange
+    }
+}
+
+/// Compares two run files.
+pub fn compare(cfg: &CompareConfig) -> Result<Report, Error> {
+    let base = load(&cfg.base)?;
+    let new = load(&cfg.new)?;
+    let warnings = comparable(&base, &new).map_err(Error::Input)?;
+    let noise_ns = cfg
+        .noise_ns
+        .unwrap_or_else(|| (2.0 * base.clock.resolution_ns.max(new.clock.resolution_ns)).max(10.0));
+    let mut phases = Vec::new();
+    let mut fuel = Vec::new();
+    for bv in &base.variants {
+        let Some(nv) = new.variants.iter().find(|v| v.name == bv.name) else {
+            continue;
+        };
+        for bp in &bv.phases {
+            let Some(np) = nv.phase(bp.phase) else {
+                continue;
+            };
+            let (b, n) = (&bp.stats, &np.stats);
+            let Some((change_pct, lo, hi)) = change(&b.kept, &n.kept, b.p50_ns, n.p50_ns) else {
+                continue;
+            };
+            let verdict = verdict(lo, hi, b.p50_ns, cfg.noise_pct, noise_ns);
+            phases.push(PhaseChange {
+                variant: bv.name.clone(),
+                phase: bp.phase,
+                base_p50_ns: b.p50_ns,
+                new_p50_ns: n.p50_ns,
+                change_pct,
+                ci_lo_pct: lo,
+                ci_hi_pct: hi,
+                verdict,
+                fails: verdict == Verdict::Regressed && change_pct > cfg.threshold_pct,
+            });
+        }
+        if let (Some(bf), Some(nf)) = (&bv.fuel, &nv.fuel) {
+            for p in &bf.phases {
+                if let Some(q) = nf.phases.iter().find(|q| q.phase == p.phase) {
+                    let grew = q.fuel as f64 > p.fuel as f64 * (1.0 + cfg.threshold_pct / 100.0);
+                    fuel.push(FuelChange {
+                        variant: bv.name.clone(),
+                        phase: p.phase,
+                        base: p.fuel,
+                        new: q.fuel,
+                        fails: grew,
+                    });
+                }
+            }
+        }
+    }
+    Ok(Report {
+        scenario: base.scenario.clone(),
+        plugin: base.plugin.name.clone(),
+        base: cfg.base.display().to_string(),
+        new: cfg.new.display().to_string(),
+        method: format!(
+            "change in median; {:.0} % interval from {} paired block-bootstrap resamples of each run's kept samples; regressed or improved when the interval lies wholly beyond +/-{} % and +/-{:.1} ns; the gate fails on a regression over {} % (or fuel grown over it)",
+            100.0 * LEVEL,
+            crate::stats::RESAMPLES,
+            cfg.noise_pct,
+            noise_ns,
+            cfg.threshold_pct
+        ),
+        noise_pct: cfg.noise_pct,
+        noise_ns,
+        threshold_pct: cfg.threshold_pct,
+        warnings,
+        phases,
+        fuel,
+    })
+}
+
+/// The report as a terminal table (`markdown`: as a Markdown table for a
+/// pull-request comment).
+pub fn render(r: &Report, markdown: bool, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let fmt = crate::export::fmt_ns;
+    if markdown {
+        writeln!(out, "### wprof compare: {} ({})\n", r.scenario, r.plugin)?;
+        writeln!(out, "`{}` → `{}`\n", r.base, r.new)?;
+        writeln!(
+            out,
+            "| variant | phase | base p50 | new p50 | change | 95 % interval | verdict |"
+        )?;
+        writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | --- |")?;
+        for p in &r.phases {
+            let mark = if p.fails { " ❌" } else { "" };
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {:+.1} % | {:+.1} … {:+.1} % | {}{mark} |",
+                p.variant,
+                p.phase,
+                fmt(p.base_p50_ns),
+                fmt(p.new_p50_ns),
+                p.change_pct,
+                p.ci_lo_pct,
+                p.ci_hi_pct,
+                p.verdict
+            )?;
+        }
+        if !r.fuel.is_empty() {
+            writeln!(out, "\n| variant | fuel of | base | new |")?;
+            writeln!(out, "| --- | --- | ---: | ---: |")?;
+            for f in &r.fuel {
+                writeln!(
+                    out,
+                    "| {} | {} | {} | {} |",
+                    f.variant, f.phase, f.base, f.new
+                )?;
+            }
+        }
+        writeln!(out)?;
+        for w in &r.warnings {
+            writeln!(out, "> warning: {w}")?;
+        }
+        writeln!(out, "\n_{}_", r.method)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "wprof compare: {} ({}): {} -> {}",
+        r.scenario, r.plugin, r.base, r.new
+    )?;
+    writeln!(
+        out,
+        "  {:<18} {:<12} {:>11} {:>11} {:>8} {:>17}  verdict",
+        "variant", "phase", "base p50", "new p50", "change", "95% interval"
+    )?;
+    for p in &r.phases {
+        writeln!(
+            out,
+            "  {:<18} {:<12} {:>11} {:>11} {:>+7.1}% {:>+7.1}% .. {:>+5.1}%  {}{}",
+            p.variant,
+            p.phase.to_string(),
+            fmt(p.base_p50_ns),
+            fmt(p.new_p50_ns),
+            p.change_pct,
+            p.ci_lo_pct,
+            p.ci_hi_pct,
+            p.verdict,
+            if p.fails { "  FAIL" } else { "" }
+        )?;
+    }
+    for f in &r.fuel {
+        writeln!(
+            out,
+            "  fuel {} {}: {} -> {}{}",
+            f.variant,
+            f.phase,
+            f.base,
+            f.new,
+            if f.base == f.new {
+                " (the same)"
+            } else if f.fails {
+                "  FAIL"
+            } else {
+                ""
+            }
+        )?;
+    }
+    for w in &r.warnings {
+        writeln!(out, "warning: {w}")?;
+    }
+    writeln!(out, "how: {}", r.method)?;
+    Ok(())
+}
+
+/// A differential flamegraph (inferno): the new run's phases, coloured by
+/// how much each grew (red) or shrank (blue) against the base run.
+pub fn diff_flamegraph(base: &Run, new: &Run, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+    let lines = |r: &Run| crate::export::flamegraph::folded(r).join("\n");
+    let mut diff = Vec::new();
+    inferno::differential::from_readers(
+        inferno::differential::Options::default(),
+        lines(base).as_bytes(),
+        lines(new).as_bytes(),
+        &mut diff,
+    )?;
+    let mut opts = inferno::flamegraph::Options::default();
+    opts.title = format!("wprof compare: {} ({})", new.scenario, new.plugin.name);
+    opts.subtitle = Some("width = new mean per iteration; red grew, blue shrank".into());
+    opts.count_name = "ns".into();
+    opts.min_width = 0.0;
+    inferno::flamegraph::from_reader(&mut opts, diff.as_slice(), out)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Rng;
+
+    fn sample(rng: &mut Rng, n: usize, scale: f64) -> Vec<f64> {
+        (0..n)
+            .map(|_| scale * (1.0 - rng.unit()).ln().abs() + 100.0)
+            .collect()
+    }
+
+    fn judged(shift: f64, seed: u64) -> Verdict {
+        let mut rng = Rng::new(seed);
+        let a = sample(&mut rng, 1000, 20.0);
+        let b: Vec<f64> = sample(&mut rng, 1000, 20.0)
+            .into_iter()
+            .map(|x| x * (1.0 + shift))
+            .collect();
+        let med = |v: &[f64]| {
+            let mut s = v.to_vec();
+            crate::stats::median_of(&mut s)
+        };
+        let (_, lo, hi) = change(&a, &b, med(&a), med(&b)).unwrap();
+        verdict(lo, hi, med(&a), 5.0, 1.0)
+    }
+
+    #[test]
+    fn changes_inside_either_noise_band_are_no_change() {
+        // +8 % of 30 ns is 2.4 ns: inside a 10 ns floor.
+        assert_eq!(verdict(6.0, 10.0, 30.0, 5.0, 10.0), Verdict::NoChange);
+        assert_eq!(verdict(6.0, 10.0, 3000.0, 5.0, 10.0), Verdict::Regressed);
+        assert_eq!(verdict(2.0, 4.0, 3000.0, 5.0, 10.0), Verdict::NoChange);
+        assert_eq!(verdict(-10.0, -6.0, 3000.0, 5.0, 10.0), Verdict::Improved);
+        assert_eq!(verdict(-3.0, 12.0, 3000.0, 5.0, 10.0), Verdict::NoChange);
+    }
+
+    #[test]
+    fn known_shifts_get_the_right_verdicts() {
+        for seed in 0..20 {
+            assert_eq!(judged(0.0, seed), Verdict::NoChange, "seed {seed}");
+            assert_eq!(judged(0.10, seed), Verdict::Regressed, "seed {seed}");
+            assert_eq!(judged(-0.10, seed), Verdict::Improved, "seed {seed}");
+        }
+    }
+}

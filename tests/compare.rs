@@ -1,0 +1,186 @@
+//! `wprof compare`: the real binary on run files recorded by the real
+//! binary, each test in its own temp dir.
+
+mod common;
+
+use common::{QUICK, Sandbox};
+use serde_json::Value;
+
+/// An ABI plugin whose `work` export spins `n` times: `n` sets its work.
+fn spinner(n: u32) -> String {
+    format!(
+        r#"(module
+  (memory (export "memory") 1)
+  (global $next (mut i32) (i32.const 1024))
+  (func (export "wprof_alloc") (param $len i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $next))
+    (global.set $next (i32.add (global.get $next) (local.get $len)))
+    (local.get $p))
+  (func (export "wprof_free") (param i32 i32))
+  (func $work (export "work") (param $p i32) (param $len i32) (result i64)
+    (local $i i32)
+    (loop $l
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const {n}))))
+    (global.set $next (i32.const 1024))
+    (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32))
+            (i64.extend_i32_u (local.get $len)))))"#
+    )
+}
+
+fn record(sb: &Sandbox, dir: &str, extra: &[&str]) -> String {
+    let mut args = vec!["record", "hot-path", "--counters", "none", "-o", dir];
+    args.extend_from_slice(QUICK);
+    args.extend_from_slice(extra);
+    sb.ok(&args);
+    format!("{dir}/hot-path.json")
+}
+
+#[test]
+fn a_run_against_itself_changes_nothing_and_passes_the_gate() {
+    let sb = Sandbox::new();
+    let run = record(&sb, "a", &[]);
+    let ran = sb.wprof(&["compare", &run, &run, "--format", "json"]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let report: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let phases = report["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 7 + 5, "wasm and native, every phase");
+    for p in phases {
+        assert_eq!(p["verdict"], "no-change", "{p}");
+        assert_eq!(p["change_pct"], 0.0, "{p}");
+        assert!(p["ci_lo_pct"].as_f64().unwrap() <= 0.0 && p["ci_hi_pct"].as_f64().unwrap() >= 0.0);
+    }
+    assert!(report["warnings"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn more_work_in_execute_is_a_regression_that_fails_the_gate() {
+    let sb = Sandbox::new();
+    for d in ["before", "after"] {
+        std::fs::create_dir_all(sb.path(d)).unwrap();
+    }
+    sb.write("before/spin.wat", spinner(2000));
+    sb.write("after/spin.wat", spinner(3000));
+    let input = ["--input-json", "{}"];
+    let base = {
+        let mut a = vec!["--plugin", "before/spin.wat"];
+        a.extend(input);
+        record(&sb, "b", &a)
+    };
+    let new = {
+        let mut a = vec!["--plugin", "after/spin.wat"];
+        a.extend(input);
+        record(&sb, "n", &a)
+    };
+    let ran = sb.wprof(&["compare", &base, &new, "--diff-flamegraph", "diff.svg"]);
+    assert_eq!(ran.code, Some(1), "{}\n{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.stderr.contains("regression beyond 5 %: wasm execute"),
+        "{}",
+        ran.stderr
+    );
+    let execute = ran
+        .stdout
+        .lines()
+        .find(|l| l.contains(" execute "))
+        .unwrap();
+    assert!(
+        execute.contains("regressed") && execute.contains("FAIL"),
+        "{execute}"
+    );
+    assert!(ran.stdout.contains("the module changed"), "{}", ran.stdout);
+    let svg = std::fs::read_to_string(sb.path("diff.svg")).unwrap();
+    assert!(svg.contains("execute") && svg.contains("<svg"));
+    // The other way round it is an improvement, and the gate passes.
+    let ran = sb.wprof(&["compare", &new, &base, "--format", "markdown"]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(ran.stdout.contains("| wasm | execute |"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("improved"), "{}", ran.stdout);
+}
+
+#[test]
+fn fuel_is_compared_exactly() {
+    let sb = Sandbox::new();
+    let fuel = ["--fuel", "--sample-secs", "0.2"];
+    let a = record(&sb, "a", &fuel);
+    let b = record(&sb, "b", &fuel);
+    let ran = sb.wprof(&["compare", &a, &b, "--format", "json", "--noise", "50"]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let report: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let fuel = report["fuel"].as_array().unwrap();
+    assert_eq!(fuel.len(), 4, "copy-in, execute, free, call");
+    for f in fuel {
+        assert_eq!(f["base"], f["new"], "{f}");
+    }
+}
+
+#[test]
+fn runs_that_cannot_be_compared_are_refused_with_the_reason() {
+    let sb = Sandbox::new();
+    let hot = record(&sb, "h", &[]);
+    sb.ok(&[
+        "record",
+        "cold-start",
+        "-p",
+        "drug-checker",
+        "--rungs",
+        "aot-mmap",
+        "-n",
+        "3",
+        "--counters",
+        "none",
+        "-o",
+        "c",
+    ]);
+    let ran = sb.wprof(&["compare", &hot, "c/cold-start.json"]);
+    assert_eq!(ran.code, Some(1));
+    assert!(
+        ran.stderr
+            .contains("refused: the base run is of hot-path, the new one of cold-start"),
+        "{}",
+        ran.stderr
+    );
+    let other = record(&sb, "r", &["--plugin", "redactor"]);
+    let ran = sb.wprof(&["compare", &hot, &other]);
+    assert_eq!(ran.code, Some(1));
+    assert!(
+        ran.stderr
+            .contains("refused: the base run measured drug-checker"),
+        "{}",
+        ran.stderr
+    );
+
+    // A truncated file: named, with the position.
+    let text = std::fs::read_to_string(sb.path(&hot)).unwrap();
+    sb.write("cut.json", &text[..text.len() / 2]);
+    let ran = sb.wprof(&["compare", "cut.json", &hot]);
+    assert_eq!(ran.code, Some(1));
+    let line = ran.stderr.trim();
+    assert!(
+        line.starts_with("wprof: error: cut.json: not a wprof run file: line "),
+        "{line}"
+    );
+    assert_eq!(line.lines().count(), 1, "{line}");
+
+    // A file from a newer wprof: the versions are named.
+    let mut run: Value = serde_json::from_str(&text).unwrap();
+    run["schema"] = Value::from(99);
+    run["wprof_version"] = Value::from("9.9.9");
+    sb.write("future.json", run.to_string());
+    let ran = sb.wprof(&["compare", "future.json", &hot]);
+    assert_eq!(ran.code, Some(1));
+    assert!(
+        ran.stderr
+            .contains("written by wprof 9.9.9 in run format 99, newer than this wprof"),
+        "{}",
+        ran.stderr
+    );
+    let ran = sb.wprof(&["compare", "missing.json", &hot]);
+    assert_eq!(ran.code, Some(1));
+    assert!(
+        ran.stderr.contains("missing.json: cannot read it"),
+        "{}",
+        ran.stderr
+    );
+}
