@@ -44,6 +44,12 @@ enum Command {
         after_help = "Examples:\n  wprof compare before/hot-path.json after/hot-path.json\n  wprof compare base.json new.json --threshold 5 --format markdown >> \"$GITHUB_STEP_SUMMARY\"\n  wprof compare base.json new.json --diff-flamegraph diff.svg"
     )]
     Compare(CompareArgs),
+    /// Write one self-contained HTML report (charts, tables, links to the
+    /// other artifacts) of one or more runs.
+    #[command(
+        after_help = "Examples:\n  wprof report profiles/hot-path.json\n  wprof report profiles/*.json -o report.html"
+    )]
+    Report(ReportArgs),
     /// Internal: one `record memory` variant, measured in a fresh process.
     #[command(name = "__memory-probe", hide = true)]
     MemoryProbe {
@@ -415,6 +421,21 @@ impl SoakArgs {
 }
 
 #[derive(Debug, Args)]
+struct ReportArgs {
+    /// Run files written by `wprof record` (JSON).
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Where to write the report.
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        default_value = "profiles/report.html"
+    )]
+    output: PathBuf,
+}
+
+#[derive(Debug, Args)]
 struct CompareArgs {
     /// The run compared against (a run JSON written by `wprof record`).
     base: PathBuf,
@@ -521,6 +542,27 @@ pub fn run() -> anyhow::Result<()> {
             let profile = memory::probe(&memory::probe_from_json(&request)?)?;
             serde_json::to_writer(std::io::stdout().lock(), &profile)?;
         }
+        Command::Report(args) => {
+            let runs = args
+                .runs
+                .iter()
+                .map(|p| compare::load(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let links: Vec<Vec<String>> = args
+                .runs
+                .iter()
+                .map(|p| artifacts(p, &args.output))
+                .collect();
+            let html = export::html::report(&runs, &links)?;
+            if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| crate::Error::Output {
+                    path: dir.to_owned(),
+                    cause: e.to_string(),
+                })?;
+            }
+            export::write_atomic(&args.output, |w| Ok(w.write_all(html.as_bytes())?))?;
+            println!("wrote {}", args.output.display());
+        }
         Command::Compare(args) => {
             let cfg = CompareConfig {
                 base: args.base.clone(),
@@ -576,6 +618,61 @@ pub fn run() -> anyhow::Result<()> {
 
 /// Each run's file stem: its scenario, and also its plugin when there are
 /// several runs.
+/// The other artifacts of the run in `run_file` (same directory and stem,
+/// and the sibling `flamegraphs/`), as hrefs relative to `report`'s
+/// directory where they lie under it, else absolute.
+fn artifacts(run_file: &std::path::Path, report: &std::path::Path) -> Vec<String> {
+    let Some(stem) = run_file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+    else {
+        return Vec::new();
+    };
+    let dir = run_file.parent().unwrap_or(std::path::Path::new(""));
+    let dir = if dir.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        dir
+    };
+    let mut dirs = vec![dir.to_owned()];
+    if let Some(up) = dir.parent() {
+        dirs.push(up.join("flamegraphs"));
+    }
+    let base = std::fs::canonicalize(
+        report
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new(".")),
+    )
+    .ok();
+    let mut out = Vec::new();
+    for d in dirs {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        let mut names: Vec<std::path::PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let name = p
+                    .file_name()
+                    .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+                // The run's own JSON is the report's source, not an artifact.
+                name.starts_with(&format!("{stem}.")) && name != format!("{stem}.json")
+            })
+            .collect();
+        names.sort();
+        for p in names {
+            let abs = std::fs::canonicalize(&p).unwrap_or(p);
+            let href = match base.as_ref().and_then(|b| abs.strip_prefix(b).ok()) {
+                Some(rel) => rel.display().to_string(),
+                None => abs.display().to_string(),
+            };
+            out.push(href);
+        }
+    }
+    out
+}
+
 fn stems(runs: &[Run]) -> Vec<String> {
     runs.iter()
         .map(|run| {

@@ -3,6 +3,7 @@
 
 mod chrome;
 pub mod flamegraph;
+pub mod html;
 mod json;
 mod pprof;
 mod table;
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 pub use chrome::ChromeTrace;
 pub use flamegraph::{Flamegraph, SampledFlamegraph};
+pub use html::Html;
 pub use json::RunJson;
 pub use pprof::Pprof;
 pub use table::Table;
@@ -57,6 +59,7 @@ pub fn all() -> Vec<Box<dyn Exporter>> {
         Box::new(SampledFlamegraph { sampler: "host" }),
         Box::new(Pprof { sampler: "guest" }),
         Box::new(Pprof { sampler: "host" }),
+        Box::new(Html),
     ]
 }
 

@@ -1,0 +1,453 @@
+//! A self-contained HTML report of one or more runs: charts drawn by
+//! plotters as inline SVG (nothing fetched at view time, no script), the
+//! run's table, and links to its other artifacts. Charts come from the
+//! shape of the data (phases, a ranking, memory readings, counters over
+//! time), not from knowing the scenario.
+
+use std::fmt::Write as _;
+use std::io::Write;
+
+use plotters::prelude::*;
+
+use super::{Destination, Exporter, fmt_ns};
+use crate::run::Run;
+
+/// `profiles/<stem>.html`.
+pub struct Html;
+
+impl Exporter for Html {
+    fn name(&self) -> &'static str {
+        "html"
+    }
+
+    fn destination(&self) -> Destination {
+        Destination::Profiles
+    }
+
+    fn file_name(&self, stem: &str) -> String {
+        format!("{stem}.html")
+    }
+
+    fn write(&self, run: &Run, out: &mut dyn Write) -> anyhow::Result<()> {
+        out.write_all(report(std::slice::from_ref(run), &[Vec::new()])?.as_bytes())?;
+        Ok(())
+    }
+}
+
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(0x1f, 0x77, 0xb4),
+    RGBColor(0xff, 0x7f, 0x0e),
+    RGBColor(0x2c, 0xa0, 0x2c),
+    RGBColor(0xd6, 0x27, 0x28),
+    RGBColor(0x94, 0x67, 0xbd),
+    RGBColor(0x8c, 0x56, 0x4b),
+];
+
+fn colour(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+type Chart = anyhow::Result<Option<String>>;
+
+fn svg(
+    width: u32,
+    height: u32,
+    draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> anyhow::Result<()>,
+) -> anyhow::Result<String> {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        draw(&root)?;
+        root.present().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    }
+    Ok(out)
+}
+
+fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow::anyhow!("cannot draw a chart: {e:?}")
+}
+
+/// Mean time of each phase, one bar per variant: where the time goes.
+fn phase_bars(run: &Run) -> Chart {
+    let mut phases: Vec<crate::phase::Phase> = run
+        .variants
+        .iter()
+        .flat_map(|v| v.phases.iter().map(|p| p.phase))
+        .filter(|p| !p.is_whole())
+        .collect();
+    phases.sort();
+    phases.dedup();
+    if phases.is_empty() || run.variants.len() > 3 {
+        return Ok(None);
+    }
+    let max = run
+        .variants
+        .iter()
+        .flat_map(|v| v.phases.iter())
+        .filter(|p| !p.phase.is_whole())
+        .map(|p| p.stats.mean_ns)
+        .fold(0.0, f64::max);
+    let nv = run.variants.len();
+    let rows = phases.len();
+    let chart = svg(900, 60 + 28 * rows as u32 * nv as u32, |root| {
+        let mut c = ChartBuilder::on(root)
+            .caption("mean time per phase", ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(10)
+            .build_cartesian_2d(0.0..max * 1.35, 0.0..rows as f64)
+            .map_err(plot_err)?;
+        c.configure_mesh()
+            .disable_y_mesh()
+            .disable_y_axis()
+            .x_label_formatter(&|x| fmt_ns(*x))
+            .draw()
+            .map_err(plot_err)?;
+        for (k, v) in run.variants.iter().enumerate() {
+            let style = colour(k).filled();
+            let top = |i: usize| (rows - i) as f64 - 0.1 - k as f64 * 0.8 / nv as f64;
+            let bars = phases.iter().enumerate().filter_map(|(i, ph)| {
+                let p = v.phase(*ph)?;
+                Some(Rectangle::new(
+                    [(0.0, top(i) - 0.8 / nv as f64), (p.stats.mean_ns, top(i))],
+                    style,
+                ))
+            });
+            // Each bar named at its end: phase, variant, mean.
+            let labels = phases.iter().enumerate().filter_map(|(i, ph)| {
+                let p = v.phase(*ph)?;
+                Some(Text::new(
+                    format!(" {ph} ({}) {}", v.name, fmt_ns(p.stats.mean_ns)),
+                    (p.stats.mean_ns, top(i) - 0.2 / nv as f64),
+                    ("sans-serif", 11),
+                ))
+            });
+            c.draw_series(labels).map_err(plot_err)?;
+            c.draw_series(bars)
+                .map_err(plot_err)?
+                .label(v.name.clone())
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour(k).filled())
+                });
+        }
+        c.configure_series_labels()
+            .background_style(WHITE)
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_err)?;
+        Ok(())
+    })?;
+    Ok(Some(chart))
+}
+
+/// Each variant's whole-iteration percentiles from its kept samples.
+fn distribution(run: &Run) -> Chart {
+    let curves: Vec<(String, Vec<(f64, f64)>)> = run
+        .variants
+        .iter()
+        .filter_map(|v| {
+            let whole = v.phases.last()?;
+            let mut s = whole.stats.kept.clone();
+            if s.len() < 2 {
+                return None;
+            }
+            s.sort_by(f64::total_cmp);
+            // Up to the 99th percentile: the rare tail would flatten the rest
+            // (the table gives p99 and max).
+            let n = s.len() as f64;
+            let pts = s
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| (100.0 * i as f64 / (n - 1.0), x.max(1e-3)))
+                .filter(|p| p.0 <= 99.0)
+                .collect();
+            Some((v.name.clone(), pts))
+        })
+        .collect();
+    if curves.is_empty() {
+        return Ok(None);
+    }
+    let (lo, hi) = curves
+        .iter()
+        .flat_map(|c| c.1.iter().map(|p| p.1))
+        .fold((f64::MAX, 0.0f64), |(a, b), y| (a.min(y), b.max(y)));
+    let chart = svg(900, 380, |root| {
+        let mut c = ChartBuilder::on(root)
+            .caption(
+                "percentiles of the whole iteration, to the 99th (kept samples)",
+                ("sans-serif", 18),
+            )
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0.0..99.0, (lo * 0.9..hi * 1.1).log_scale())
+            .map_err(plot_err)?;
+        c.configure_mesh()
+            .x_desc("percentile")
+            .y_label_formatter(&|y| fmt_ns(*y))
+            .draw()
+            .map_err(plot_err)?;
+        for (k, (name, pts)) in curves.iter().enumerate() {
+            c.draw_series(LineSeries::new(
+                pts.iter().copied(),
+                colour(k).stroke_width(2),
+            ))
+            .map_err(plot_err)?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], colour(k)));
+        }
+        c.configure_series_labels()
+            .background_style(WHITE)
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_err)?;
+        Ok(())
+    })?;
+    Ok(Some(chart))
+}
+
+/// A ranking's medians, fastest first, on a log scale (the cold-start ladder).
+fn ranking(run: &Run) -> Chart {
+    let Some(r) = &run.ranking else {
+        return Ok(None);
+    };
+    if r.rows.is_empty() {
+        return Ok(None);
+    }
+    let n = r.rows.len();
+    let (lo, hi) = r.rows.iter().fold((f64::MAX, 0.0f64), |(a, b), x| {
+        (a.min(x.p50_ns), b.max(x.p50_ns))
+    });
+    let chart = svg(900, 60 + 34 * n as u32, |root| {
+        let mut c = ChartBuilder::on(root)
+            .caption(
+                format!("median {} by {} (log scale)", r.phase, "variant"),
+                ("sans-serif", 18),
+            )
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(10)
+            .build_cartesian_2d((lo * 0.5..hi * 20.0).log_scale(), 0.0..n as f64)
+            .map_err(plot_err)?;
+        c.configure_mesh()
+            .disable_y_mesh()
+            .disable_y_axis()
+            .x_label_formatter(&|x| fmt_ns(*x))
+            .draw()
+            .map_err(plot_err)?;
+        let top = |i: usize| (n - i) as f64 - 0.15;
+        c.draw_series(r.rows.iter().enumerate().map(|(i, row)| {
+            Rectangle::new(
+                [(lo * 0.5, top(i) - 0.7), (row.p50_ns, top(i))],
+                colour(i).filled(),
+            )
+        }))
+        .map_err(plot_err)?;
+        // Each bar named at its end: variant, median, speed-up.
+        c.draw_series(r.rows.iter().enumerate().map(|(i, row)| {
+            Text::new(
+                format!(
+                    " {} {} ({}x)",
+                    row.variant,
+                    fmt_ns(row.p50_ns),
+                    if row.speedup < 10.0 {
+                        format!("{:.1}", row.speedup)
+                    } else {
+                        format!("{:.0}", row.speedup)
+                    }
+                ),
+                (row.p50_ns, top(i) - 0.5),
+                ("sans-serif", 12),
+            )
+        }))
+        .map_err(plot_err)?;
+        Ok(())
+    })?;
+    Ok(Some(chart))
+}
+
+/// Resident memory against live instances, per variant.
+fn memory(run: &Run) -> Chart {
+    let lines: Vec<(String, Vec<(f64, f64)>)> = run
+        .variants
+        .iter()
+        .filter_map(|v| {
+            let pts: Vec<(f64, f64)> = v
+                .memory
+                .as_ref()?
+                .points
+                .iter()
+                .filter(|p| p.instances > 0)
+                .map(|p| (p.instances as f64, p.rss_bytes as f64 / 1048576.0))
+                .collect();
+            (pts.len() >= 2).then(|| (v.name.clone(), pts))
+        })
+        .collect();
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    let xmax = lines
+        .iter()
+        .flat_map(|l| l.1.iter().map(|p| p.0))
+        .fold(1.0, f64::max);
+    let ymax = lines
+        .iter()
+        .flat_map(|l| l.1.iter().map(|p| p.1))
+        .fold(1.0, f64::max);
+    let chart = svg(900, 380, |root| {
+        let mut c = ChartBuilder::on(root)
+            .caption("resident memory against live instances", ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..xmax * 1.05, 0.0..ymax * 1.1)
+            .map_err(plot_err)?;
+        c.configure_mesh()
+            .x_desc("instances")
+            .y_desc("MiB")
+            .draw()
+            .map_err(plot_err)?;
+        for (k, (name, pts)) in lines.iter().enumerate() {
+            c.draw_series(LineSeries::new(
+                pts.iter().copied(),
+                colour(k).stroke_width(2),
+            ))
+            .map_err(plot_err)?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], colour(k)));
+        }
+        c.configure_series_labels()
+            .background_style(WHITE)
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_err)?;
+        Ok(())
+    })?;
+    Ok(Some(chart))
+}
+
+/// Counters read over time (resident memory over a soak, perf counters
+/// per batch), one chart each, at most `MAX` of them.
+fn over_time(run: &Run) -> anyhow::Result<Vec<String>> {
+    const MAX: usize = 6;
+    let mut names: Vec<&str> = run.counters.iter().map(|c| c.name.as_str()).collect();
+    names.dedup();
+    let mut seen = std::collections::BTreeSet::new();
+    names.retain(|n| seen.insert(*n));
+    let series: Vec<(&str, Vec<(f64, f64)>)> = names
+        .into_iter()
+        .map(|name| {
+            let pts = run
+                .counters
+                .iter()
+                .filter(|c| c.name == name)
+                .map(|c| (c.t_ns / 1e9, c.value))
+                .collect();
+            (name, pts)
+        })
+        // A flat line, or a handful of points, says nothing a table would
+        // not: only series that varied over enough readings.
+        .filter(|(_, pts): &(&str, Vec<(f64, f64)>)| {
+            pts.len() >= 6 && pts.iter().any(|p| p.1 != pts[0].1)
+        })
+        .take(MAX)
+        .collect();
+    series
+        .into_iter()
+        .map(|(name, pts)| {
+            let (x0, x1) = pts
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+            let (y0, y1) = pts
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+            let pad = ((y1 - y0) * 0.1).max(y1.abs() * 0.01).max(1e-9);
+            svg(900, 260, |root| {
+                let mut c = ChartBuilder::on(root)
+                    .caption(format!("{name} over time"), ("sans-serif", 16))
+                    .margin(10)
+                    .x_label_area_size(30)
+                    .y_label_area_size(70)
+                    .build_cartesian_2d(x0..x1.max(x0 + 1e-6), (y0 - pad)..(y1 + pad))
+                    .map_err(plot_err)?;
+                c.configure_mesh().x_desc("s").draw().map_err(plot_err)?;
+                c.draw_series(LineSeries::new(
+                    pts.iter().copied(),
+                    colour(0).stroke_width(2),
+                ))
+                .map_err(plot_err)?;
+                Ok(())
+            })
+        })
+        .collect()
+}
+
+/// The HTML report of `runs`, each with links to its other artifacts
+/// (`links[i]`: hrefs relative to the report).
+pub fn report(runs: &[Run], links: &[Vec<String>]) -> anyhow::Result<String> {
+    let mut h = String::new();
+    let title = runs
+        .iter()
+        .map(|r| format!("{} {}", r.scenario, r.plugin.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    write!(
+        h,
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>wprof: {}</title><style>
+body{{font-family:sans-serif;margin:2em;max-width:1000px;color:#222}}
+pre{{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:12px}}
+h2{{border-bottom:1px solid #ccc}} .na{{color:#777}} svg{{display:block;margin:1em 0}}
+</style></head><body><h1>wprof report</h1>"#,
+        esc(&title)
+    )?;
+    for (i, run) in runs.iter().enumerate() {
+        writeln!(
+            h,
+            "<h2>{} — {}</h2><p>{} on {} ({} CPUs), wasmtime {}, started {}</p>",
+            esc(&run.scenario),
+            esc(&run.plugin.name),
+            esc(&run.wprof_version),
+            esc(run.host.cpu.as_deref().unwrap_or("unknown CPU")),
+            run.host.cpus,
+            esc(&run.host.wasmtime),
+            esc(&run.started_at)
+        )?;
+        let charts = [
+            phase_bars(run)?,
+            distribution(run)?,
+            ranking(run)?,
+            memory(run)?,
+        ];
+        for c in charts.into_iter().flatten() {
+            h.push_str(&c);
+        }
+        for c in over_time(run)? {
+            h.push_str(&c);
+        }
+        if run.scenario != "data-transfer" {
+            h.push_str("<p class=\"na\">payload scaling: not applicable to this run (it comes from a data-transfer run)</p>");
+        }
+        if let Some(l) = links.get(i).filter(|l| !l.is_empty()) {
+            h.push_str("<p>artifacts: ");
+            let items: Vec<String> = l
+                .iter()
+                .map(|href| format!("<a href=\"{0}\">{0}</a>", esc(href)))
+                .collect();
+            h.push_str(&items.join(" · "));
+            h.push_str("</p>");
+        }
+        let mut table = Vec::new();
+        super::Table.write(run, &mut table)?;
+        write!(h, "<pre>{}</pre>", esc(&String::from_utf8_lossy(&table)))?;
+    }
+    h.push_str("</body></html>\n");
+    Ok(h)
+}

@@ -1,0 +1,82 @@
+//! `wprof report` and the HTML exporter: the real binary on real runs.
+
+mod common;
+
+use common::{QUICK, Sandbox};
+
+#[test]
+fn one_self_contained_html_file_with_charts_for_several_runs() {
+    let sb = Sandbox::new();
+    let mut hot = vec!["record", "hot-path", "--counters", "none", "-o", "runs"];
+    hot.extend_from_slice(QUICK);
+    sb.ok(&hot);
+    sb.ok(&[
+        "record",
+        "soak",
+        "--duration",
+        "1s",
+        "--rate",
+        "200",
+        "--sample-every",
+        "100ms",
+        "-o",
+        "runs",
+    ]);
+    let ran = sb.ok(&[
+        "report",
+        "runs/hot-path.json",
+        "runs/soak.json",
+        "-o",
+        "runs/report.html",
+    ]);
+    assert!(
+        ran.stdout.contains("wrote runs/report.html"),
+        "{}",
+        ran.stdout
+    );
+    let html = std::fs::read_to_string(sb.path("runs/report.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    // Self-contained: nothing to fetch, nothing to run.
+    assert!(!html.contains("<script"), "no scripts");
+    assert!(!html.contains("src="), "no external resources");
+    assert!(!html.contains("href=\"http"), "no remote links");
+    // The charts the data has: phases and percentiles for the hot path,
+    // resident memory over time for the soak; and each run's table.
+    for title in [
+        "mean time per phase",
+        "percentiles of the whole iteration",
+        "rss (KB) over time",
+        "wprof hot-path: drug-checker",
+        "wprof soak: drug-checker",
+        "payload scaling: not applicable",
+    ] {
+        assert!(html.contains(title), "missing: {title}");
+    }
+    assert!(html.matches("<svg").count() >= 3);
+    // Links to each run's other artifacts, relative to the report.
+    assert!(
+        html.contains("href=\"hot-path.svg\""),
+        "no link to the flamegraph"
+    );
+    assert!(
+        html.contains("href=\"soak.trace.json\""),
+        "no link to the trace"
+    );
+    // The HTML exporter writes a report per run as well.
+    assert!(sb.path("runs/hot-path.html").exists());
+}
+
+#[test]
+fn a_missing_or_broken_run_file_is_one_line_naming_it() {
+    let sb = Sandbox::new();
+    sb.write("broken.json", "{\"schema\": 1, \"scenario\": ");
+    let ran = sb.wprof(&["report", "broken.json", "-o", "r.html"]);
+    assert_eq!(ran.code, Some(1));
+    assert!(
+        ran.stderr
+            .starts_with("wprof: error: broken.json: not a wprof run file: line 1"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!sb.path("r.html").exists(), "no half-written report");
+}
