@@ -20,7 +20,12 @@ use crate::source::{InputSpec, PluginSpec};
 /// What it costs to run a plugin as WebAssembly instead of native code, and
 /// where that cost goes, phase by phase.
 #[derive(Debug, Parser)]
-#[command(name = "wprof", version, about)]
+#[command(
+    name = "wprof",
+    version,
+    about,
+    after_help = "Examples:\n  wprof record hot-path\n  wprof record cold-start --plugin my.wasm --export run --input in.json\n  wprof compare before/hot-path.json after/hot-path.json\n  wprof report profiles/*.json"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,9 +36,15 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Measure a scenario and write its run JSON, trace and flamegraph.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  wprof record hot-path\n  wprof record cold-start --fuel --sample both\n  wprof record memory\n  wprof record soak --duration 10m"
+    )]
     Record(Record),
     /// Call a plugin's export once and print its output.
+    #[command(
+        after_help = "Examples:\n  wprof call\n  wprof call --plugin my.wasm --export run --input-json '{\"drugs\": [\"warfarin\"]}'\n  wprof call --native"
+    )]
     Call(CallArgs),
     /// Precompile a plugin into a .cwasm for `record cold-start --precompiled`.
     #[command(after_help = "Example:\n  wprof compile --plugin drug-checker -o drug-checker.cwasm")]
@@ -61,6 +72,9 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum Record {
     /// Repeated calls into a loaded plugin, phase by phase, against native.
+    #[command(
+        after_help = "Examples:\n  wprof record hot-path\n  wprof record hot-path --plugin my.wasm --export run --input in.json -n 20000\n  wprof record hot-path --fuel --sample both --heap"
+    )]
     HotPath(HotPathArgs),
     /// From a module file to a first call's result, phase by phase, on every
     /// rung of the ladder of remedies (JIT, Winch, AOT, Wizer, pooling).
@@ -177,6 +191,13 @@ struct HotPathArgs {
     /// Skip the native baseline.
     #[arg(long)]
     no_native: bool,
+    /// Stop early, after any round from the second, once every variant's
+    /// median call has a 95 % interval within +/- PCT % (-n is then the most).
+    #[arg(long, value_name = "PCT")]
+    target_ci: Option<f64>,
+    /// Stop after the round that passes this much measuring time, e.g. 30s.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    max_time: Option<std::time::Duration>,
     #[command(flatten)]
     inside: InsideArgs,
     #[command(flatten)]
@@ -239,6 +260,8 @@ impl HotPathArgs {
             trace_calls: self.trace_calls,
             native: !self.no_native,
             inside: self.inside.config(),
+            target_ci_pct: self.target_ci,
+            max_time: self.max_time,
         }
     }
 }
@@ -484,6 +507,11 @@ struct CallArgs {
     native: bool,
 }
 
+/// The spinner of a record command, off with `--quiet` and `--json`.
+fn progress(args: &OutputArgs, label: &str) -> crate::progress::Progress {
+    crate::progress::Progress::start(label, args.quiet || args.json)
+}
+
 /// Parses the command line and runs it.
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -492,7 +520,9 @@ pub fn run() -> anyhow::Result<()> {
             let out = args.output.config()?;
             out.prepare()?;
             let cfg = args.config();
+            let spinner = progress(&args.output, "recording hot-path");
             let runs = vec![hot_path::run(&cfg)?];
+            drop(spinner);
             finish(
                 runs,
                 &[(&cfg.plugin, cfg.export.as_deref(), &cfg.input)],
@@ -504,10 +534,12 @@ pub fn run() -> anyhow::Result<()> {
             let configs = args.configs()?;
             let out = args.output.config()?;
             out.prepare()?;
+            let spinner = progress(&args.output, "recording cold-start");
             let runs = configs
                 .iter()
                 .map(cold_start::run)
                 .collect::<Result<Vec<_>, _>>()?;
+            drop(spinner);
             let plugins: Vec<_> = configs
                 .iter()
                 .map(|c| (&c.plugin, c.export.as_deref(), &c.input))
@@ -518,7 +550,9 @@ pub fn run() -> anyhow::Result<()> {
             let out = args.output.config()?;
             out.prepare()?;
             let cfg = args.config();
+            let spinner = progress(&args.output, "recording memory");
             let runs = vec![memory::run(&cfg)?];
+            drop(spinner);
             finish(
                 runs,
                 &[(&cfg.plugin, cfg.export.as_deref(), &cfg.input)],
@@ -530,7 +564,9 @@ pub fn run() -> anyhow::Result<()> {
             let out = args.output.config()?;
             out.prepare()?;
             let cfg = args.config();
+            let spinner = progress(&args.output, "recording soak");
             let runs = vec![soak::run(&cfg)?];
+            drop(spinner);
             finish(
                 runs,
                 &[(&cfg.plugin, cfg.export.as_deref(), &cfg.input)],
@@ -792,6 +828,24 @@ mod tests {
     use clap::CommandFactory;
 
     use super::*;
+
+    #[test]
+    fn every_command_has_an_example() {
+        fn walk(cmd: &clap::Command, path: &str) {
+            for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+                let path = format!("{path} {}", sub.get_name());
+                let help = sub
+                    .get_after_help()
+                    .map(|h| h.to_string())
+                    .unwrap_or_default();
+                assert!(help.contains("wprof "), "`{path} --help` has no example");
+                walk(sub, &path);
+            }
+        }
+        let cli = Cli::command();
+        assert!(cli.get_after_help().is_some());
+        walk(&cli, "wprof");
+    }
 
     #[test]
     fn cli_is_well_formed() {

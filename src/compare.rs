@@ -312,8 +312,10 @@ pub fn compare(cfg: &CompareConfig) -> Result<Report, Error> {
     let noise_ns = cfg
         .noise_ns
         .unwrap_or_else(|| (2.0 * base.clock.resolution_ns.max(new.clock.resolution_ns)).max(10.0));
+    let mut warnings = warnings;
     let mut phases = Vec::new();
     let mut fuel = Vec::new();
+    let mut unkept = 0;
     for bv in &base.variants {
         let Some(nv) = new.variants.iter().find(|v| v.name == bv.name) else {
             continue;
@@ -324,6 +326,7 @@ pub fn compare(cfg: &CompareConfig) -> Result<Report, Error> {
             };
             let (b, n) = (&bp.stats, &np.stats);
             let Some((change_pct, lo, hi)) = change(&b.kept, &n.kept, b.p50_ns, n.p50_ns) else {
+                unkept += 1;
                 continue;
             };
             let verdict = verdict(lo, hi, b.p50_ns, cfg.noise_pct, noise_ns);
@@ -353,6 +356,11 @@ pub fn compare(cfg: &CompareConfig) -> Result<Report, Error> {
                 }
             }
         }
+    }
+    if unkept > 0 {
+        warnings.push(format!(
+            "{unkept} phases not compared: a run keeps too few samples of them (fewer than 2, or none in a file from a wprof before 0.1.0's statistics)"
+        ));
     }
     Ok(Report {
         scenario: base.scenario.clone(),

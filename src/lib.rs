@@ -16,6 +16,7 @@ pub mod heap;
 pub mod host;
 pub mod measure;
 pub mod phase;
+pub mod progress;
 pub mod run;
 pub mod scenario;
 pub mod source;

@@ -55,6 +55,14 @@ pub struct HotPathConfig {
     /// Counter, fuel and sampling passes after the timings. Default: the
     /// counter pass only.
     pub inside: InsideConfig,
+    /// Adaptive sampling: stop after any round (from the second) once every
+    /// variant's median call has a 95 % interval this narrow (half-width,
+    /// in percent of the median); `iterations` is then the most. Default:
+    /// none (always `iterations`).
+    pub target_ci_pct: Option<f64>,
+    /// Stop after the round that passes this much measuring time. Default:
+    /// none.
+    pub max_time: Option<std::time::Duration>,
 }
 
 impl Default for HotPathConfig {
@@ -70,6 +78,8 @@ impl Default for HotPathConfig {
             trace_calls: 100,
             native: true,
             inside: InsideConfig::default(),
+            target_ci_pct: None,
+            max_time: None,
         }
     }
 }
@@ -318,6 +328,8 @@ struct Measured {
     origin: u64,
     /// The moment `origin` was read, for readings taken by other clocks.
     origin_instant: Instant,
+    /// Why measuring stopped before `iterations`, when it did.
+    stopped: Option<String>,
     clock: ClockInfo,
 }
 
@@ -339,12 +351,44 @@ fn measure<C: Clock>(
         .map(|_| Recording::new::<NativeTarget>(iterations, rounds));
     let origin = clock.now();
     let origin_instant = Instant::now();
+    let mut stopped = None;
     for r in 0..rounds {
         // Spread the remainder over the first rounds.
         let calls = iterations / rounds + usize::from(r < iterations % rounds);
         round(&clock, wasm, &mut wasm_rec, calls, r % 2 == 0)?;
         if let (Some(n), Some(rec)) = (native.as_deref_mut(), native_rec.as_mut()) {
             round(&clock, n, rec, calls, r % 2 == 1)?;
+        }
+        if r + 1 == rounds || r == 0 {
+            continue;
+        }
+        // Between rounds, never inside one: the checks cost milliseconds.
+        if let Some(max) = cfg.max_time
+            && origin_instant.elapsed() >= max
+        {
+            stopped = Some(format!(
+                "stopped after round {} of {rounds} ({} calls a variant): --max-time {} reached",
+                r + 1,
+                wasm_rec.calls,
+                humantime::format_duration(max)
+            ));
+            break;
+        }
+        if let Some(target) = cfg.target_ci_pct {
+            let ns = clock.ns_per_tick();
+            let widths: Vec<f64> = std::iter::once(&wasm_rec)
+                .chain(native_rec.as_ref())
+                .map(|rec| call_ci_half_width_pct(rec, ns))
+                .collect();
+            if widths.iter().all(|&w| w <= target) {
+                stopped = Some(format!(
+                    "stopped after round {} of {rounds} ({} calls a variant): every median call's 95 % interval within ±{target} % (widest ±{:.2} %)",
+                    r + 1,
+                    wasm_rec.calls,
+                    widths.iter().copied().fold(0.0, f64::max)
+                ));
+                break;
+            }
         }
     }
     let info = ClockInfo {
@@ -359,7 +403,26 @@ fn measure<C: Clock>(
         origin,
         origin_instant,
         clock: info,
+        stopped,
     })
+}
+
+/// Half-width of the 95 % interval of a recording's median whole call so
+/// far, in percent of the median (infinite with too few calls).
+fn call_ci_half_width_pct(rec: &Recording, ns_per_tick: f64) -> f64 {
+    let w = rec.width;
+    let mut calls: Vec<f64> = rec.stamps[..rec.calls * w]
+        .chunks_exact(w)
+        .map(|r| (r[w - 1] - r[0]) as f64 * ns_per_tick)
+        .collect();
+    match Stats::from_samples(&mut calls) {
+        Some(Stats {
+            p50_ns,
+            ci: Some(ci),
+            ..
+        }) if p50_ns > 0.0 => 50.0 * (ci.median_hi_ns - ci.median_lo_ns) / p50_ns,
+        _ => f64::INFINITY,
+    }
 }
 
 /// Turns a recording into a variant: per-phase statistics and the
@@ -836,6 +899,9 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
         measured.origin_instant,
     )
     .map_err(call_error)?;
+    if let Some(why) = &measured.stopped {
+        notes.push(why.clone());
+    }
     variants[0].counters = found.wasm_counts;
     variants[0].fuel = found.fuel;
     if let Some(v) = variants.get_mut(1) {
@@ -872,6 +938,11 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
         ("clock", serde_json::json!(cfg.clock.to_string())),
         ("trace_calls", serde_json::json!(cfg.trace_calls)),
         ("native", serde_json::json!(cfg.native)),
+        ("target_ci_pct", serde_json::json!(cfg.target_ci_pct)),
+        (
+            "max_time_s",
+            serde_json::json!(cfg.max_time.map(|d| d.as_secs_f64())),
+        ),
     ]);
 
     Ok(Run {
@@ -886,7 +957,7 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
             output_bytes: bytes.1,
             outputs_identical,
         },
-        iterations: cfg.iterations,
+        iterations: measured.wasm.calls as u64,
         settings,
         clock: measured.clock,
         setup,

@@ -26,9 +26,10 @@ use crate::measure::InsideConfig;
 /// Scenario name, as in `wprof record soak`.
 pub const NAME: &str = "soak";
 
-/// Calls whose phase timings are kept; later calls are made and counted but
-/// not timed, so an hours-long soak does not grow wprof's own memory.
-const TIMED_CALLS: usize = 1_000_000;
+/// Calls whose clock stamps are kept (for the timeline, the intervals and
+/// the outliers); later calls are timed into histograms, so an hours-long
+/// soak does not grow wprof's own memory.
+const TIMED_CALLS: usize = 100_000;
 
 /// Settings of `record soak`.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,6 +151,40 @@ pub fn trend(points: &[MemoryPoint], threshold_kb_per_hour: f64) -> Option<Trend
     })
 }
 
+/// Phase statistics over every call: the stamped calls' deltas go into the
+/// histograms too, and where the histograms hold calls beyond the stamped
+/// ones, their figures replace the stamped ones'.
+fn with_histograms(
+    mut phases: Vec<crate::run::PhaseStats>,
+    stamps: &[u64],
+    mut hists: Vec<hdrhistogram::Histogram<u64>>,
+) -> Vec<crate::run::PhaseStats> {
+    if hists.iter().all(|h| h.is_empty()) {
+        return phases;
+    }
+    let w = CALL_PHASES.len() + 1;
+    for row in stamps.chunks_exact(w) {
+        for (k, h) in hists.iter_mut().enumerate() {
+            let (a, b) = if k < CALL_PHASES.len() {
+                (row[k], row[k + 1])
+            } else {
+                (row[0], row[w - 1])
+            };
+            h.saturating_record((b - a).max(1));
+        }
+    }
+    let whole = hists[CALL_PHASES.len()].mean();
+    for (p, h) in phases.iter_mut().zip(&hists) {
+        p.stats = p.stats.with_histogram(h);
+        p.share_pct = if whole > 0.0 {
+            100.0 * h.mean() / whole
+        } else {
+            0.0
+        };
+    }
+    phases
+}
+
 /// Runs the soak scenario.
 pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
     let wall = Instant::now();
@@ -205,6 +240,12 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
     let origin = clock.now();
     let mut next_sample = Duration::ZERO;
     let mut calls: u64 = 0;
+    // Phases of CALL_PHASES then the whole call, in clock ticks (ns): up to
+    // an hour, 3 significant digits; allocated here, never in the loop.
+    let mut hists: Vec<hdrhistogram::Histogram<u64>> = (0..=CALL_PHASES.len())
+        .map(|_| hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000_000, 3))
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::Config(format!("cannot make a histogram: {e}")))?;
     loop {
         let now = start.elapsed();
         if now >= cfg.duration {
@@ -223,12 +264,25 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
             rec.mark();
             marked_call(&mut instance, &input, &mut rec)
         } else {
-            // Past TIMED_CALLS: the same call, untimed.
+            // Past TIMED_CALLS: the same call, its phases into histograms,
+            // which take any number of calls in fixed memory.
             (|| {
+                let t0 = clock.now();
                 let buf = instance.copy_in(&input)?;
+                let t1 = clock.now();
                 let packed = instance.execute(buf)?;
+                let t2 = clock.now();
                 let out = instance.copy_out(packed)?;
-                instance.free(out)
+                let t3 = clock.now();
+                instance.free(out)?;
+                let t4 = clock.now();
+                for (h, d) in hists
+                    .iter_mut()
+                    .zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0])
+                {
+                    h.saturating_record(d.max(1));
+                }
+                Ok(())
             })()
         };
         if let Err(e) = result {
@@ -278,7 +332,11 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
             elapsed.as_secs_f64(),
             super::WASMTIME_VERSION
         ),
-        phases: super::phase_stats(&stamps, &CALL_PHASES, Phase::Call, 1.0),
+        phases: with_histograms(
+            super::phase_stats(&stamps, &CALL_PHASES, Phase::Call, 1.0),
+            &stamps,
+            hists,
+        ),
         memory: Some(MemoryProfile {
             points: points.clone(),
             ..MemoryProfile::default()
@@ -348,7 +406,7 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
     }
     if calls as usize > TIMED_CALLS {
         notes.push(format!(
-            "phase timings are of the first {TIMED_CALLS} calls; later calls were made untimed"
+            "phase statistics cover all {calls} calls: the first {TIMED_CALLS} from their clock stamps, the rest through HDR histograms (3 significant digits); intervals, outliers and the timeline are of the first {TIMED_CALLS}"
         ));
     }
     notes.push(
