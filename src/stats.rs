@@ -171,25 +171,6 @@ impl Stats {
             ..self.clone()
         }
     }
-
-    /// Coefficient of variation of the kept samples' block means: how
-    /// much the run drifted or was disturbed, as a fraction (0 if unknown).
-    pub fn block_cv(&self) -> f64 {
-        let b = Blocks::new(&self.kept);
-        let means: Vec<f64> = b
-            .sums
-            .iter()
-            .zip(&b.lens)
-            .map(|(s, &l)| s / l as f64)
-            .collect();
-        let n = means.len();
-        if n < 2 {
-            return 0.0;
-        }
-        let m = means.iter().sum::<f64>() / n as f64;
-        let var = means.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1) as f64;
-        if m > 0.0 { var.sqrt() / m } else { 0.0 }
-    }
 }
 
 /// Samples in time order cut into blocks, set up for resampling by block.

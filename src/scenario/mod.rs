@@ -62,8 +62,8 @@ pub fn load_average() -> Option<f64> {
 }
 
 /// Warnings a reader needs before trusting `run`'s figures: a busy machine
-/// (load above the CPUs there are), whole iterations whose block means
-/// vary by more than 5 % (drift or disturbance within the run).
+/// (load above the CPUs there are), a whole iteration whose median is known
+/// only within more than +/-3 % (a disturbed or too short run).
 pub fn noise_notes(run: &crate::run::Run) -> Vec<String> {
     let mut notes = Vec::new();
     if let Some(load) = load_average()
@@ -75,14 +75,16 @@ pub fn noise_notes(run: &crate::run::Run) -> Vec<String> {
         ));
     }
     for v in &run.variants {
-        if let Some(whole) = v.phases.last() {
-            let cv = whole.stats.block_cv();
-            if cv > 0.05 {
+        let Some(whole) = v.phases.last() else {
+            continue;
+        };
+        let s = &whole.stats;
+        if let Some(ci) = s.ci.as_ref().filter(|_| s.p50_ns > 0.0) {
+            let half = 50.0 * (ci.median_hi_ns - ci.median_lo_ns) / s.p50_ns;
+            if half > 3.0 {
                 notes.push(format!(
-                    "warning: noisy: {} {}: block means vary by {:.1} % (coefficient of variation); the intervals are wide for it, compare with care",
-                    v.name,
-                    whole.phase,
-                    100.0 * cv
+                    "warning: noisy: {} {}: the median is known only within ±{half:.1} % (95 %): the run was disturbed or too short; compare with care",
+                    v.name, whole.phase
                 ));
             }
         }
