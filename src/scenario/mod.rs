@@ -62,8 +62,9 @@ pub fn load_average() -> Option<f64> {
 }
 
 /// Warnings a reader needs before trusting `run`'s figures: a busy machine
-/// (load above the CPUs there are), a whole iteration whose median is known
-/// only within more than +/-3 % (a disturbed or too short run).
+/// (load above the CPUs there are), a whole iteration whose coefficient of
+/// variation is over 100 %, or whose median is known only within more than
+/// +/-3 % (a disturbed or too short run).
 pub fn noise_notes(run: &crate::run::Run) -> Vec<String> {
     let mut notes = Vec::new();
     if let Some(load) = load_average()
@@ -79,6 +80,14 @@ pub fn noise_notes(run: &crate::run::Run) -> Vec<String> {
             continue;
         };
         let s = &whole.stats;
+        if s.mean_ns > 0.0 && s.stddev_ns > s.mean_ns {
+            notes.push(format!(
+                "warning: noisy: {} {}: the spread exceeds the mean (coefficient of variation {:.0} %): disturbed iterations or several modes; read the percentiles, not the mean",
+                v.name,
+                whole.phase,
+                100.0 * s.stddev_ns / s.mean_ns
+            ));
+        }
         if let Some(ci) = s.ci.as_ref().filter(|_| s.p50_ns > 0.0) {
             let half = 50.0 * (ci.median_hi_ns - ci.median_lo_ns) / s.p50_ns;
             if half > 3.0 {
