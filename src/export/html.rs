@@ -75,6 +75,32 @@ fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("cannot draw a chart: {e:?}")
 }
 
+/// One line per `(name, points)`, coloured in turn, with a legend.
+fn labelled_lines<'a, X, Y>(
+    c: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    lines: &[(String, Vec<(f64, f64)>)],
+) -> anyhow::Result<()>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for (k, (name, pts)) in lines.iter().enumerate() {
+        c.draw_series(LineSeries::new(
+            pts.iter().copied(),
+            colour(k).stroke_width(2),
+        ))
+        .map_err(plot_err)?
+        .label(name.clone())
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], colour(k)));
+    }
+    c.configure_series_labels()
+        .background_style(WHITE)
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_err)?;
+    Ok(())
+}
+
 /// Mean time of each phase, one bar per variant: where the time goes.
 fn phase_bars(run: &Run) -> Chart {
     let mut phases: Vec<crate::phase::Phase> = run
@@ -195,21 +221,7 @@ fn distribution(run: &Run) -> Chart {
             .y_label_formatter(&|y| fmt_ns(*y))
             .draw()
             .map_err(plot_err)?;
-        for (k, (name, pts)) in curves.iter().enumerate() {
-            c.draw_series(LineSeries::new(
-                pts.iter().copied(),
-                colour(k).stroke_width(2),
-            ))
-            .map_err(plot_err)?
-            .label(name.clone())
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], colour(k)));
-        }
-        c.configure_series_labels()
-            .background_style(WHITE)
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)?;
-        Ok(())
+        labelled_lines(&mut c, &curves)
     })?;
     Ok(Some(chart))
 }
@@ -315,21 +327,7 @@ fn memory(run: &Run) -> Chart {
             .y_desc("MiB")
             .draw()
             .map_err(plot_err)?;
-        for (k, (name, pts)) in lines.iter().enumerate() {
-            c.draw_series(LineSeries::new(
-                pts.iter().copied(),
-                colour(k).stroke_width(2),
-            ))
-            .map_err(plot_err)?
-            .label(name.clone())
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], colour(k)));
-        }
-        c.configure_series_labels()
-            .background_style(WHITE)
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)?;
-        Ok(())
+        labelled_lines(&mut c, &lines)
     })?;
     Ok(Some(chart))
 }
