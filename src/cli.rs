@@ -198,6 +198,19 @@ struct HotPathArgs {
     /// Stop after the round that passes this much measuring time, e.g. 30s.
     #[arg(long, value_parser = humantime::parse_duration)]
     max_time: Option<std::time::Duration>,
+    /// Stop the guard call (one call, before anything is timed) after this
+    /// long: a plugin that never returns is reported, not waited for.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    deadline: std::time::Duration,
+    /// Largest linear memory the plugin may grow to, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = crate::host::Limits::default().memory_bytes.unwrap_or(0) >> 20)]
+    memory_limit: usize,
+    /// Most elements a table may grow to.
+    #[arg(long, value_name = "N", default_value_t = crate::host::Limits::default().table_elements.unwrap_or(0))]
+    table_limit: usize,
+    /// Largest output a call may return, in KiB.
+    #[arg(long, value_name = "KIB", default_value_t = crate::host::Limits::default().output_bytes.unwrap_or(0) >> 10)]
+    output_limit: usize,
     #[command(flatten)]
     inside: InsideArgs,
     #[command(flatten)]
@@ -262,6 +275,13 @@ impl HotPathArgs {
             inside: self.inside.config(),
             target_ci_pct: self.target_ci,
             max_time: self.max_time,
+            deadline: self.deadline,
+            limits: crate::host::Limits {
+                memory_bytes: Some(self.memory_limit << 20),
+                table_elements: Some(self.table_limit),
+                output_bytes: Some(self.output_limit << 10),
+                ..crate::host::Limits::default()
+            },
         }
     }
 }

@@ -181,14 +181,32 @@ pub fn choose_export(
     }
 }
 
-/// A plugin's store data: what its memory may grow to.
-#[derive(Debug, Clone, Default)]
+/// A plugin's store data: what it may grow to, and what it may return. A
+/// hostile plugin meets these as a one-line error naming the limit and the
+/// value it reached, never as a host out of memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest linear memory in bytes; `None`: as large as the module allows.
+    /// Largest linear memory in bytes; `None`: as large as the module
+    /// allows. Default: 1 GiB.
     pub memory_bytes: Option<usize>,
     /// Fuel the store starts with, for engines with fuel metering; `None`:
-    /// none set (no metering).
+    /// none set (no metering). Default: none.
     pub fuel: Option<u64>,
+    /// Most elements a table may grow to. Default: 1 000 000.
+    pub table_elements: Option<usize>,
+    /// Largest output a call may return, in bytes. Default: 64 MiB.
+    pub output_bytes: Option<usize>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: Some(1 << 30),
+            fuel: None,
+            table_elements: Some(1_000_000),
+            output_bytes: Some(64 << 20),
+        }
+    }
 }
 
 impl wasmtime::ResourceLimiter for Limits {
@@ -213,11 +231,16 @@ impl wasmtime::ResourceLimiter for Limits {
 
     fn table_growing(
         &mut self,
-        _current: usize,
-        _desired: usize,
+        current: usize,
+        desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(true)
+        match self.table_elements {
+            Some(limit) if desired > limit => Err(wasmtime::format_err!(
+                "table limit reached: the plugin asked to grow a table from {current} to {desired} elements, over the {limit}-element limit"
+            )),
+            _ => Ok(true),
+        }
     }
 }
 
@@ -227,6 +250,9 @@ impl wasmtime::ResourceLimiter for Limits {
 pub fn store(engine: &Engine, limits: Limits) -> Store<Limits> {
     let mut store = Store::new(engine, limits);
     store.limiter(|l| l);
+    // On an engine with epoch interruption, run until the epoch moves on
+    // (the deadline guard or a sampler moves it); elsewhere, no effect.
+    store.set_epoch_deadline(1);
     if let Some(fuel) = store.data().fuel {
         // Fails only where metering is off, and then there is nothing to fill.
         let _ = store.set_fuel(fuel);
@@ -267,6 +293,9 @@ impl Plugin {
         export: &str,
         limits: Limits,
     ) -> anyhow::Result<Plugin> {
+        if let Some(why) = unsupplied_imports(module) {
+            bail!("{why}");
+        }
         let mut store = store(engine, limits);
         let instance = Instance::new(&mut store, module, &[])?;
         Plugin::with_instance(store, instance, export)
@@ -368,6 +397,15 @@ impl Plugin {
                 data.len()
             )));
         };
+        if let Some(limit) = self.store.data().output_bytes
+            && bytes.len() > limit
+        {
+            return Err(at(Phase::CopyOut)(anyhow!(
+                "output of {} bytes is over the {} KiB output limit",
+                bytes.len(),
+                limit / 1024
+            )));
+        }
         if is_error {
             let msg = String::from_utf8_lossy(bytes);
             return Err(at(Phase::Execute)(anyhow!(
@@ -386,6 +424,95 @@ impl Plugin {
             .call(&mut self.store, (ptr, len))
             .map_err(at(Phase::Free))
     }
+}
+
+/// The wprof ABI supplies no imports: a module that has some is named with
+/// them, and with the ABI that would supply each, where wprof knows it.
+pub fn unsupplied_imports(module: &Module) -> Option<String> {
+    let imports: Vec<String> = module
+        .imports()
+        .map(|i| {
+            let abi = match i.module() {
+                m if m.starts_with("wasi") => {
+                    " (WASI: wprof runs no WASI modules yet, and grants no file access)"
+                }
+                m if m.starts_with("extism") => " (Extism's host functions: not supplied yet)",
+                "bench" => " (the Sightglass bench protocol: not supplied yet)",
+                _ => "",
+            };
+            format!("{}::{}{abi}", i.module(), i.name())
+        })
+        .collect();
+    (!imports.is_empty()).then(|| {
+        format!(
+            "the module imports {}, and the wprof ABI supplies no imports",
+            imports.join(", ")
+        )
+    })
+}
+
+/// How long the guard call may take before wprof stops it.
+pub const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One call of `export` on `input` in a fresh instance of `bytes`, on an
+/// engine with epoch interruption, stopped once `deadline` has passed: run
+/// before anything is timed, so that a plugin that never returns (in its
+/// start function or its first call) is reported, not waited for. The
+/// timing engines carry no epoch checks, which would slow every call.
+/// Returns the output.
+pub fn guarded_call(
+    plugin: &str,
+    bytes: &[u8],
+    export: &str,
+    input: &[u8],
+    limits: Limits,
+    deadline: std::time::Duration,
+) -> Result<Vec<u8>, Error> {
+    let mut config = wasmtime::Config::new();
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config)
+        .map_err(|e| Error::plugin(plugin, Phase::Engine, one_line(&e.into())))?;
+    let module = Module::from_binary(&engine, bytes)
+        .map_err(|e| Error::plugin(plugin, Phase::Compile, one_line(&e.into())))?;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let watchdog = {
+        let engine = engine.clone();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(deadline)
+            {
+                engine.increment_epoch();
+            }
+        })
+    };
+    let result = (|| {
+        let mut p =
+            Plugin::limited(&engine, &module, export, limits).map_err(at(Phase::Instantiate))?;
+        let buf = p.copy_in(input)?;
+        let packed = p.execute(buf)?;
+        let out = p.copy_out(packed)?;
+        p.free(out)?;
+        Ok(std::mem::take(&mut p.output))
+    })();
+    drop(stop);
+    let _ = watchdog.join();
+    result.map_err(|e: CallError| {
+        let interrupted = e
+            .error
+            .downcast_ref::<wasmtime::Trap>()
+            .is_some_and(|t| *t == wasmtime::Trap::Interrupt);
+        if interrupted {
+            Error::plugin(
+                plugin,
+                e.phase,
+                format!(
+                    "did not return within the {} deadline (--deadline)",
+                    humantime::format_duration(deadline)
+                ),
+            )
+        } else {
+            e.into_error(plugin)
+        }
+    })
 }
 
 fn typed<P, R>(

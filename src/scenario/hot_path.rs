@@ -63,6 +63,10 @@ pub struct HotPathConfig {
     /// Stop after the round that passes this much measuring time. Default:
     /// none.
     pub max_time: Option<std::time::Duration>,
+    /// How long the guard call before timing may take. Default: 10 s.
+    pub deadline: std::time::Duration,
+    /// What the plugin may grow to and return. Default: [`Limits::default`].
+    pub limits: Limits,
 }
 
 impl Default for HotPathConfig {
@@ -80,6 +84,8 @@ impl Default for HotPathConfig {
             inside: InsideConfig::default(),
             target_ci_pct: None,
             max_time: None,
+            deadline: host::DEFAULT_DEADLINE,
+            limits: Limits::default(),
         }
     }
 }
@@ -792,9 +798,19 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
     )?;
     let input = cfg.input.load(&plugin)?;
     let export = host::choose_export(&name, cfg.export.as_deref(), plugin.bundled, &loaded.module)?;
+    let encoded = serde_json::to_vec(&input)
+        .map_err(|e| Error::plugin(&name, Phase::Encode, e.to_string()))?;
+    host::guarded_call(
+        &name,
+        &plugin.bytes,
+        &export,
+        &encoded,
+        cfg.limits.clone(),
+        cfg.deadline,
+    )?;
     let mut setup = loaded.setup.clone();
     let instance = host::timed(&mut setup, Phase::Instantiate, || {
-        Plugin::instantiate(&loaded, &export)
+        Plugin::limited(&loaded.engine, &loaded.module, &export, cfg.limits.clone())
     })
     .map_err(|e| at(Phase::Instantiate)(e).into_error(&name))?;
 

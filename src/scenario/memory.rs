@@ -312,7 +312,7 @@ pub fn probe(p: &Probe) -> anyhow::Result<ProbeAnswer> {
     point("module ready", 0, 0)?;
     let limits = Limits {
         memory_bytes: Some(p.memory_limit),
-        fuel: None,
+        ..Limits::default()
     };
     let pre = if p.mode == Mode::Pooling {
         Some(
@@ -495,7 +495,7 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
         &cfg.input,
         Limits {
             memory_bytes: Some(cfg.memory_limit),
-            fuel: None,
+            ..Limits::default()
         },
     )?;
     let name = plugin.name.clone();

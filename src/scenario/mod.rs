@@ -264,7 +264,8 @@ pub(crate) fn scratch_dir(prefix: &str) -> Result<tempfile::TempDir, crate::Erro
         .map_err(|e| crate::Error::Config(format!("cannot create a scratch directory: {e}")))
 }
 
-/// Resolves, loads and instantiates a plugin and encodes its input.
+/// Resolves, loads and instantiates a plugin and encodes its input, after
+/// one guarded call (stopped at the deadline) proves the plugin returns.
 pub(crate) fn prepare(
     plugin: &crate::source::PluginSpec,
     export: Option<&str>,
@@ -283,6 +284,14 @@ pub(crate) fn prepare(
     let export = crate::host::choose_export(&name, export, plugin.bundled, &loaded.module)?;
     let input = serde_json::to_vec(&input.load(&plugin)?)
         .map_err(|e| crate::Error::plugin(&name, Phase::Encode, e.to_string()))?;
+    crate::host::guarded_call(
+        &name,
+        &plugin.bytes,
+        &export,
+        &input,
+        limits.clone(),
+        crate::host::DEFAULT_DEADLINE,
+    )?;
     let instance = Plugin::limited(&engine, &loaded.module, &export, limits)
         .map_err(|e| crate::host::at(Phase::Instantiate)(e).into_error(&name))?;
     Ok(Prepared {

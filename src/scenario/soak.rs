@@ -212,7 +212,7 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
         &cfg.input,
         Limits {
             memory_bytes: Some(cfg.memory_limit),
-            fuel: None,
+            ..Limits::default()
         },
     )?;
 
@@ -425,7 +425,7 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
             &input,
             &Limits {
                 memory_bytes: Some(cfg.memory_limit),
-                fuel: None,
+                ..Limits::default()
             },
             call_ns,
             (&clock, origin),

@@ -1,0 +1,186 @@
+//! Hostile plugins: each case ends in one line naming the plugin, the phase
+//! and the cause, exit 1, within the deadline, and no output file.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Sandbox;
+
+/// The wprof ABI's two helpers, for modules that then misbehave.
+const ABI: &str = r#"
+  (memory (export "memory") 1)
+  (func (export "wprof_alloc") (param i32) (result i32) i32.const 1024)
+  (func (export "wprof_free") (param i32 i32))"#;
+
+/// Records the hot path of `body` (inside a module with the ABI helpers)
+/// and checks the one-line error: `<plugin>: <phase>: ...<cause>...`.
+fn refused(body: &str, extra: &[&str], phase: &str, cause: &str) -> Duration {
+    let sb = Sandbox::new();
+    // A whole module as given; else the body after the ABI helpers.
+    let module = if body.trim_start().starts_with("(module") {
+        body.to_owned()
+    } else {
+        format!("(module {ABI}\n{body})")
+    };
+    sb.write("p.wat", module);
+    let mut args = vec![
+        "record",
+        "hot-path",
+        "--plugin",
+        "p.wat",
+        "--input-json",
+        "{}",
+        "-o",
+        "out",
+    ];
+    args.extend_from_slice(extra);
+    let start = Instant::now();
+    let ran = sb.wprof(&args);
+    let took = start.elapsed();
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let line = ran.stderr.trim_end();
+    assert_eq!(line.lines().count(), 1, "one line: {line}");
+    let prefix = format!("wprof: error: p.wat: {phase}: ");
+    assert!(line.starts_with(&prefix), "{line}\n(expected {prefix}...)");
+    assert!(line.contains(cause), "{line}\n(expected ...{cause}...)");
+    assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
+    let written: Vec<_> = std::fs::read_dir(sb.path("out"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(written.is_empty(), "files written: {written:?}");
+    took
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_at_the_deadline() {
+    let took = refused(
+        r#"(func (export "spin") (param i32 i32) (result i64) (loop $l (br $l)) i64.const 0)"#,
+        &["--deadline", "300ms"],
+        "execute",
+        "did not return within the 300ms deadline",
+    );
+    // The whole process, compile and start-up included: generous, so that
+    // a loaded machine does not fail it; the deadline itself is kept to
+    // milliseconds (see the README).
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[test]
+fn an_infinite_loop_in_the_start_function_is_stopped_too() {
+    refused(
+        r#"(func $forever (loop $l (br $l))) (start $forever)
+           (func (export "f") (param i32 i32) (result i64) i64.const 0)"#,
+        &["--deadline", "200ms"],
+        "instantiate",
+        "did not return within the 200ms deadline",
+    );
+}
+
+#[test]
+fn a_trap_in_the_start_function() {
+    refused(
+        r#"(func $boom unreachable) (start $boom)
+           (func (export "f") (param i32 i32) (result i64) i64.const 0)"#,
+        &[],
+        "instantiate",
+        "unreachable",
+    );
+}
+
+#[test]
+fn unreachable_as_a_rust_panic_leaves_it() {
+    refused(
+        r#"(func $panic unreachable)
+           (func (export "f") (param i32 i32) (result i64) call $panic i64.const 0)"#,
+        &[],
+        "execute",
+        "wasm `unreachable` instruction executed",
+    );
+}
+
+#[test]
+fn deep_recursion_exhausts_the_stack() {
+    refused(
+        r#"(func $down (param i32) (result i32) (call $down (i32.add (local.get 0) (i32.const 1))))
+           (func (export "f") (param i32 i32) (result i64) (drop (call $down (i32.const 0))) i64.const 0)"#,
+        &[],
+        "execute",
+        "call stack exhausted",
+    );
+}
+
+#[test]
+fn a_memory_grow_bomb_meets_the_memory_limit() {
+    refused(
+        r#"(func (export "f") (param i32 i32) (result i64)
+             (loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
+             i64.const 0)"#,
+        &["--memory-limit", "64"],
+        "execute",
+        "linear memory limit reached: the plugin asked to grow from 64576 to 65600 KiB, over the 65536 KiB limit",
+    );
+}
+
+#[test]
+fn a_table_growth_bomb_meets_the_table_limit() {
+    refused(
+        r#"(table 1 funcref)
+           (func (export "f") (param i32 i32) (result i64)
+             (loop $l (br_if $l (i32.ne (table.grow (ref.null func) (i32.const 100)) (i32.const -1))))
+             i64.const 0)"#,
+        &["--table-limit", "1000"],
+        "execute",
+        "table limit reached: the plugin asked to grow a table from 901 to 1001 elements, over the 1000-element limit",
+    );
+}
+
+#[test]
+fn a_huge_but_legal_output_meets_the_output_limit() {
+    // 2 MiB at address 0 of a 4 MiB memory: inside linear memory, over
+    // a 1024 KiB limit.
+    refused(
+        r#"(func (export "f") (param i32 i32) (result i64)
+             (drop (memory.grow (i32.const 63)))
+             i64.const 2097152)"#,
+        &["--output-limit", "1024"],
+        "copy-out",
+        "output of 2097152 bytes is over the 1024 KiB output limit",
+    );
+}
+
+#[test]
+fn imports_the_abi_does_not_supply_are_listed_with_their_abi() {
+    refused(
+        &format!(
+            r#"(module
+                 (import "wasi_snapshot_preview1" "path_open" (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+                 (import "env" "host_fn" (func))
+                 {ABI}
+                 (func (export "f") (param i32 i32) (result i64) i64.const 0))"#
+        ),
+        &[],
+        "instantiate",
+        "the module imports wasi_snapshot_preview1::path_open (WASI: wprof runs no WASI modules yet, and grants no file access), env::host_fn, and the wprof ABI supplies no imports",
+    );
+}
+
+#[test]
+fn wrong_magic_or_version() {
+    let sb = Sandbox::new();
+    for (name, bytes) in [
+        ("magic.wasm", b"\0asn\x01\0\0\0".to_vec()),
+        ("version.wasm", b"\0asm\x02\0\0\0".to_vec()),
+    ] {
+        sb.write(name, bytes);
+        let ran = sb.wprof(&["record", "hot-path", "--plugin", name, "-o", "out"]);
+        assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+        let line = ran.stderr.trim_end();
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(
+            line.starts_with(&format!("wprof: error: {name}: read: not a wasm module"))
+                || line.starts_with(&format!("wprof: error: {name}: validate: ")),
+            "{line}"
+        );
+    }
+}
