@@ -292,6 +292,10 @@ struct ColdStartArgs {
     /// [default: every bundled plugin].
     #[arg(short, long, value_delimiter = ',')]
     plugin: Vec<String>,
+    /// Stop at the first plugin that fails, instead of reporting it and
+    /// going on with the others.
+    #[arg(long)]
+    fail_fast: bool,
     /// Export to call first [default: the bundled plugin's, or the module's
     /// only (i32, i32) -> i64 export].
     #[arg(short, long)]
@@ -535,6 +539,9 @@ fn progress(args: &OutputArgs, label: &str) -> crate::progress::Progress {
 /// Parses the command line and runs it.
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Record(_)) {
+        crate::interrupt::install();
+    }
     match cli.command {
         Command::Record(Record::HotPath(args)) => {
             let out = args.output.config()?;
@@ -555,16 +562,42 @@ pub fn run() -> anyhow::Result<()> {
             let out = args.output.config()?;
             out.prepare()?;
             let spinner = progress(&args.output, "recording cold-start");
-            let runs = configs
-                .iter()
-                .map(cold_start::run)
-                .collect::<Result<Vec<_>, _>>()?;
+            // Keep going: a plugin that fails is reported on its own line
+            // and the others are still measured and written.
+            let mut runs = Vec::new();
+            let mut kept = Vec::new();
+            let mut failed = Vec::new();
+            for c in &configs {
+                match cold_start::run(c) {
+                    Ok(run) => {
+                        runs.push(run);
+                        kept.push(c);
+                    }
+                    Err(e) if configs.len() > 1 && !args.fail_fast => {
+                        eprintln!("wprof: error: {e:#}");
+                        failed.push(e.to_string());
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                if crate::interrupt::requested() {
+                    break;
+                }
+            }
             drop(spinner);
-            let plugins: Vec<_> = configs
+            let plugins: Vec<_> = kept
                 .iter()
                 .map(|c| (&c.plugin, c.export.as_deref(), &c.input))
                 .collect();
-            finish(runs, &plugins, &out, &args.output)?;
+            if !runs.is_empty() {
+                finish(runs, &plugins, &out, &args.output)?;
+            }
+            if !failed.is_empty() {
+                anyhow::bail!(
+                    "{} of {} plugins failed (each named above); the others were written",
+                    failed.len(),
+                    configs.len()
+                );
+            }
         }
         Command::Record(Record::Memory(args)) => {
             let out = args.output.config()?;
@@ -755,13 +788,18 @@ fn finish(
     out: &OutputConfig,
     args: &OutputArgs,
 ) -> anyhow::Result<()> {
-    heap_passes(&mut runs, plugins, out, args)?;
+    if !runs.iter().any(|r| r.incomplete) {
+        heap_passes(&mut runs, plugins, out, args)?;
+    }
     for run in &mut runs {
         let notes = crate::scenario::noise_notes(run);
         run.notes.extend(notes);
         run.host.load_average = crate::scenario::load_average();
     }
     report(&runs, out, args)?;
+    if runs.iter().any(|r| r.incomplete) {
+        return Err(crate::Error::Interrupted.into());
+    }
     failed(&runs)
 }
 

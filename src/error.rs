@@ -32,6 +32,9 @@ pub enum Error {
     /// A run file could not be read or used (e.g. by `wprof compare`).
     #[error("{0}")]
     Input(String),
+    /// Ctrl-C stopped the run; what was measured was written.
+    #[error("interrupted: the run was stopped by SIGINT and written marked incomplete")]
+    Interrupted,
 }
 
 impl Error {

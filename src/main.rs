@@ -14,6 +14,11 @@ fn main() -> ExitCode {
         {
             ExitCode::SUCCESS
         }
+        // Ctrl-C: the shell's convention, 128 + SIGINT.
+        Err(e) if matches!(e.downcast_ref(), Some(wprof::Error::Interrupted)) => {
+            eprintln!("wprof: {e:#}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("wprof: error: {e:#}");
             ExitCode::FAILURE

@@ -75,6 +75,10 @@ pub struct Run {
     pub profiles: Vec<Profile>,
     /// Things the reader must know: what was not measured and why, warnings.
     pub notes: Vec<String>,
+    /// Whether the run was interrupted (Ctrl-C) and holds only what was
+    /// measured until then.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
 }
 
 /// Variants ordered by a figure, each against the baseline.

@@ -184,3 +184,110 @@ fn wrong_magic_or_version() {
         );
     }
 }
+
+#[test]
+fn ctrl_c_stops_the_run_and_writes_it_marked_incomplete() {
+    let sb = Sandbox::new();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_wprof"))
+        .args([
+            "record",
+            "soak",
+            "--duration",
+            "60s",
+            "--rate",
+            "200",
+            "--sample-every",
+            "200ms",
+            "-o",
+            "out",
+        ])
+        .current_dir(sb.path("."))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let start = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "it stopped promptly"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let run = sb.json("out/soak.json");
+    assert_eq!(run["incomplete"], true);
+    let notes = run["notes"].to_string();
+    assert!(
+        notes.contains("incomplete: interrupted (SIGINT) after"),
+        "{notes}"
+    );
+    let calls = run["variants"][0]["facts"]["calls"].as_u64().unwrap();
+    assert!(calls > 0 && calls < 60 * 200, "{calls}");
+    for f in ["soak.txt", "soak.trace.json", "soak.svg"] {
+        assert!(sb.path(&format!("out/{f}")).exists(), "{f}");
+    }
+}
+
+#[test]
+fn a_suite_goes_on_after_a_failing_plugin() {
+    let sb = Sandbox::new();
+    sb.write(
+        "trap.wat",
+        format!("(module {ABI}\n(func (export \"f\") (param i32 i32) (result i64) unreachable))"),
+    );
+    let ran = sb.wprof(&[
+        "record",
+        "cold-start",
+        "-p",
+        "trap.wat,drug-checker",
+        "--rungs",
+        "aot-mmap",
+        "-n",
+        "3",
+        "--counters",
+        "none",
+        "-o",
+        "out",
+    ]);
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let lines: Vec<&str> = ran.stderr.lines().collect();
+    // It fails (here: no input for it), on its own line.
+    assert!(
+        lines[0].starts_with("wprof: error: trap.wat: "),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("1 of 2 plugins failed (each named above); the others were written"),
+        "{}",
+        ran.stderr
+    );
+    let run = sb.json("out/cold-start.json");
+    assert_eq!(run["plugin"]["name"], "drug-checker");
+    // --fail-fast stops at the first, and writes nothing.
+    let ran = sb.wprof(&[
+        "record",
+        "cold-start",
+        "-p",
+        "trap.wat,drug-checker",
+        "--rungs",
+        "aot-mmap",
+        "-n",
+        "3",
+        "--counters",
+        "none",
+        "--fail-fast",
+        "-o",
+        "fast",
+    ]);
+    assert_eq!(ran.code, Some(1));
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+    assert!(std::fs::read_dir(sb.path("fast")).unwrap().next().is_none());
+}

@@ -361,6 +361,9 @@ fn drive(
     loop {
         once(rec)?;
         n += 1;
+        if crate::interrupt::requested() {
+            break;
+        }
         let done = match cfg.iterations {
             Iterations::Exactly(k) => n >= k,
             Iterations::Timed { min, max, time } => {
@@ -1024,6 +1027,10 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
     let clock = Monotonic::new();
     let origin = clock.now();
     for &rung in &cfg.rungs {
+        if crate::interrupt::requested() {
+            notes.push(crate::interrupt::note(&format!("before the {rung} rung")));
+            break;
+        }
         if rung == Rung::Wizer && !has_init {
             notes.push(format!(
                 "wizer: not run: {} exports no `{INIT_EXPORT}`, so it has no start-up work for Wizer to run and snapshot (plugins/README.md)",
@@ -1077,7 +1084,12 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
         })
         .collect();
     let mut variants: Vec<Variant> = measured.into_iter().map(|m| m.variant).collect();
-    let found = inside_passes(cfg, &subject, &mut variants, &clock, origin);
+    let interrupted = crate::interrupt::requested();
+    let found = if interrupted {
+        Inside::default()
+    } else {
+        inside_passes(cfg, &subject, &mut variants, &clock, origin)
+    };
     notes.extend(found.notes);
     let ranking = rank(&variants);
     let verdicts = ranking
@@ -1141,6 +1153,7 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
         perf: found.perf,
         profiles: found.profiles,
         counters: found.counters,
+        incomplete: interrupted,
         ..super::new_run(NAME, started_at)
     })
 }

@@ -365,6 +365,14 @@ fn measure<C: Clock>(
         if let (Some(n), Some(rec)) = (native.as_deref_mut(), native_rec.as_mut()) {
             round(&clock, n, rec, calls, r % 2 == 1)?;
         }
+        if r + 1 < rounds && crate::interrupt::requested() {
+            stopped = Some(crate::interrupt::note(&format!(
+                "after round {} of {rounds} ({} calls a variant)",
+                r + 1,
+                wasm_rec.calls
+            )));
+            break;
+        }
         if r + 1 == rounds || r == 0 {
             continue;
         }
@@ -905,16 +913,21 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
         .uninstrumented
         .as_ref()
         .map_or(1e3, |u| u.median_ns);
-    let found = inside_passes(
-        cfg,
-        &mut wasm,
-        native.as_mut(),
-        &plugin.bytes,
-        &export,
-        call_ns,
-        measured.origin_instant,
-    )
-    .map_err(call_error)?;
+    let interrupted = crate::interrupt::requested();
+    let found = if interrupted {
+        Inside::default()
+    } else {
+        inside_passes(
+            cfg,
+            &mut wasm,
+            native.as_mut(),
+            &plugin.bytes,
+            &export,
+            call_ns,
+            measured.origin_instant,
+        )
+        .map_err(call_error)?
+    };
     if let Some(why) = &measured.stopped {
         notes.push(why.clone());
     }
@@ -984,6 +997,7 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
         perf: found.perf,
         profiles: found.profiles,
         counters: found.counters,
+        incomplete: interrupted,
         ..super::new_run(NAME, started_at)
     })
 }

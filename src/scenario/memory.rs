@@ -567,6 +567,13 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
     // (profile, sampled probe's ns, plain probe's ns) per mode and sampler.
     let mut sampled_runs: Vec<(Profile, f64, f64)> = Vec::new();
     for mode in Mode::ALL {
+        if crate::interrupt::requested() {
+            notes.push(crate::interrupt::note(&format!(
+                "before the {} variant",
+                mode.name()
+            )));
+            break;
+        }
         if mode == Mode::Native && plugin.bundled.is_none() {
             notes.push("native: not measured: this module is not a bundled plugin, so wprof has no native build of it".into());
             continue;
@@ -708,6 +715,7 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
         perf,
         profiles,
         counters: counter_samples,
+        incomplete: crate::interrupt::requested(),
         ..super::new_run(NAME, started_at)
     })
 }

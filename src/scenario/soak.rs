@@ -248,7 +248,7 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
         .map_err(|e| Error::Config(format!("cannot make a histogram: {e}")))?;
     loop {
         let now = start.elapsed();
-        if now >= cfg.duration {
+        if now >= cfg.duration || crate::interrupt::requested() {
             break;
         }
         if now >= next_sample {
@@ -413,8 +413,16 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
         "the trend fits readings after the first tenth of the run, where start-up has settled"
             .into(),
     );
+    let interrupted = crate::interrupt::requested();
+    if interrupted {
+        notes.push(crate::interrupt::note(&format!(
+            "after {calls} calls, {:.1} s of the {:.1} s asked",
+            elapsed.as_secs_f64(),
+            cfg.duration.as_secs_f64()
+        )));
+    }
     let mut found = super::inside::CallPasses::default();
-    if failure.is_none() {
+    if failure.is_none() && !interrupted {
         let call_ns = variant.phase(Phase::Call).map_or(1e3, |p| p.stats.p50_ns);
         found = super::inside::call_passes(
             &cfg.inside,
@@ -470,6 +478,7 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
         notes,
         perf: found.perf,
         profiles: found.profiles,
+        incomplete: interrupted,
         ..super::new_run(NAME, started_at)
     })
 }
