@@ -9,7 +9,7 @@ use crate::phase::Phase;
 pub enum Error {
     /// A plugin failed in one of its phases: it could not be read, was not
     /// valid wasm, lacked an export, trapped...
-    #[error("{plugin}: {phase}: {cause}")]
+    #[error("{plugin}: {phase}: {cause}{}", frames(.backtrace))]
     Plugin {
         /// The plugin's name or path.
         plugin: String,
@@ -17,6 +17,9 @@ pub enum Error {
         phase: Phase,
         /// What went wrong, on one line.
         cause: String,
+        /// For a trap, the wasm functions it happened in, innermost first:
+        /// printed one per line after the error's line.
+        backtrace: Vec<String>,
     },
     /// An output could not be written.
     #[error("cannot write {}: {cause}", path.display())]
@@ -44,8 +47,41 @@ impl Error {
             plugin: plugin.into(),
             phase,
             cause: cause.into(),
+            backtrace: Vec::new(),
         }
     }
+
+    /// A plugin error whose cause is `err`: a trap keeps its wasm backtrace
+    /// for the lines after the error's.
+    pub fn trapped(plugin: impl Into<String>, phase: Phase, err: &anyhow::Error) -> Self {
+        let backtrace: Vec<String> = err
+            .downcast_ref::<wasmtime::WasmBacktrace>()
+            .map(|bt| bt.frames().iter().map(frame_name).collect())
+            .unwrap_or_default();
+        let cause = if backtrace.is_empty() {
+            one_line(err)
+        } else {
+            err.root_cause().to_string()
+        };
+        Error::Plugin {
+            plugin: plugin.into(),
+            phase,
+            cause,
+            backtrace,
+        }
+    }
+}
+
+fn frame_name(f: &wasmtime::FrameInfo) -> String {
+    f.func_name().map_or_else(
+        || format!("wasm function {}", f.func_index()),
+        |n| format!("{:#}", rustc_demangle::demangle(n)),
+    )
+}
+
+/// The backtrace lines of a plugin error: `\n    at <function>` each.
+fn frames(backtrace: &[String]) -> String {
+    backtrace.iter().map(|f| format!("\n    at {f}")).collect()
 }
 
 /// Formats an error chain on one line (`a: b: c`). A trap's wasm backtrace

@@ -148,7 +148,7 @@ pub fn at<E: Into<anyhow::Error>>(phase: Phase) -> impl FnOnce(E) -> CallError {
 impl CallError {
     /// Names the plugin: the one-line error wprof reports.
     pub fn into_error(self, plugin: &str) -> Error {
-        Error::plugin(plugin, self.phase, one_line(&self.error))
+        Error::trapped(plugin, self.phase, &self.error)
     }
 }
 

@@ -20,13 +20,12 @@ fn fails(sb: &Sandbox, args: &[&str], prefix: &str, cause: &str) {
     all.extend_from_slice(args);
     let ran = sb.wprof(&all);
     assert_eq!(ran.code, Some(1), "{args:?}: {}", ran.stderr);
-    assert_eq!(
-        ran.stderr.lines().count(),
-        1,
-        "not one line: {}",
-        ran.stderr
-    );
-    let line = ran.stderr.trim_end();
+    // One line; a trap's wasm backtrace follows it, a function a line.
+    let (lines, frames): (Vec<&str>, Vec<&str>) =
+        ran.stderr.lines().partition(|l| !l.starts_with("    at "));
+    assert_eq!(lines.len(), 1, "not one line: {}", ran.stderr);
+    assert!(frames.iter().all(|f| f.len() > 7), "{}", ran.stderr);
+    let line = lines[0];
     assert!(
         line.starts_with(&format!("wprof: error: {prefix}")),
         "{args:?}: {line}"
@@ -173,7 +172,13 @@ fn plugin_that_traps() {
         &sb,
         &["-p", "trap.wat", "--input-json", "{}"],
         "trap.wat: execute: ",
-        "wasm `unreachable` instruction executed (wasm backtrace: boom)",
+        "wasm trap: wasm `unreachable` instruction executed",
+    );
+    let ran = sb.wprof(&["record", "hot-path", "-p", "trap.wat", "--input-json", "{}"]);
+    assert!(
+        ran.stderr.ends_with("executed\n    at boom\n"),
+        "{}",
+        ran.stderr
     );
 }
 

@@ -39,8 +39,11 @@ fn refused(body: &str, extra: &[&str], phase: &str, cause: &str) -> Duration {
     let ran = sb.wprof(&args);
     let took = start.elapsed();
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
-    let line = ran.stderr.trim_end();
-    assert_eq!(line.lines().count(), 1, "one line: {line}");
+    // One line; a trap's wasm backtrace follows it, a function a line.
+    let (lines, _frames): (Vec<&str>, Vec<&str>) =
+        ran.stderr.lines().partition(|l| !l.starts_with("    at "));
+    assert_eq!(lines.len(), 1, "one line: {}", ran.stderr);
+    let line = lines[0];
     let prefix = format!("wprof: error: p.wat: {phase}: ");
     assert!(line.starts_with(&prefix), "{line}\n(expected {prefix}...)");
     assert!(line.contains(cause), "{line}\n(expected ...{cause}...)");
@@ -92,10 +95,33 @@ fn a_trap_in_the_start_function() {
 fn unreachable_as_a_rust_panic_leaves_it() {
     refused(
         r#"(func $panic unreachable)
-           (func (export "f") (param i32 i32) (result i64) call $panic i64.const 0)"#,
+           (func $entry (export "f") (param i32 i32) (result i64) call $panic i64.const 0)"#,
         &[],
         "execute",
         "wasm `unreachable` instruction executed",
+    );
+    // The backtrace names the functions, innermost first, a line each.
+    let sb = Sandbox::new();
+    sb.write(
+        "p.wat",
+        format!(
+            r#"(module {ABI} (func $panic unreachable)
+                 (func $entry (export "f") (param i32 i32) (result i64) call $panic i64.const 0))"#
+        ),
+    );
+    let ran = sb.wprof(&[
+        "record",
+        "hot-path",
+        "--plugin",
+        "p.wat",
+        "--input-json",
+        "{}",
+    ]);
+    assert!(
+        ran.stderr
+            .ends_with("executed\n    at panic\n    at entry\n"),
+        "{}",
+        ran.stderr
     );
 }
 
