@@ -286,6 +286,10 @@ pub fn change(base: &[f64], new: &[f64], base_p50: f64, new_p50: f64) -> Option<
         .filter(|(b, _)| **b > 0.0)
         .map(|(b, n)| 100.0 * (n / b - 1.0))
         .collect();
+    if ratios.is_empty() {
+        // Every resampled base median was 0: no ratio to judge.
+        return None;
+    }
     let (lo, hi) = interval(&mut ratios, LEVEL);
     Some((100.0 * (new_p50 / base_p50 - 1.0), lo, hi))
 }
@@ -522,6 +526,11 @@ mod tests {
         };
         let (_, lo, hi) = change(&a, &b, med(&a), med(&b)).unwrap();
         verdict(lo, hi, med(&a), 5.0, 1.0)
+    }
+
+    #[test]
+    fn a_phase_of_zero_time_is_not_compared_rather_than_divided_by() {
+        assert_eq!(change(&[0.0, 0.0, 0.0], &[1.0, 1.0, 1.0], 1.0, 1.0), None);
     }
 
     #[test]
