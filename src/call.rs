@@ -2,7 +2,7 @@
 //! For checking a plugin (and its native build) before profiling it.
 
 use crate::error::Error;
-use crate::host::{self, CallError, Plugin, at};
+use crate::host;
 use crate::phase::Phase;
 use crate::source::{InputSpec, PluginSpec};
 
@@ -17,6 +17,9 @@ pub struct CallConfig {
     pub input: InputSpec,
     /// Call the native build instead of the wasm. Default: false.
     pub native: bool,
+    /// What the plugin may grow to and return, and how long the call may
+    /// run. Default: [`host::Limits::default`].
+    pub limits: host::Limits,
 }
 
 /// Calls the export once (or its native build) and returns the output bytes.
@@ -36,12 +39,7 @@ pub fn call(cfg: &CallConfig) -> Result<Vec<u8>, Error> {
     let engine = wasmtime::Engine::default();
     let loaded = host::load(&name, &engine, &plugin.bytes, Vec::new())?;
     let export = host::choose_export(&name, cfg.export.as_deref(), plugin.bundled, &loaded.module)?;
-    let fail = |e: CallError| e.into_error(&name);
-    let mut p =
-        Plugin::instantiate(&loaded, &export).map_err(|e| fail(at(Phase::Instantiate)(e)))?;
-    let buf = p.copy_in(&input).map_err(fail)?;
-    let packed = p.execute(buf).map_err(fail)?;
-    let out = p.copy_out(packed).map_err(fail)?;
-    p.free(out).map_err(fail)?;
-    Ok(std::mem::take(&mut p.output))
+    // On an engine with epoch interruption: one call is no timing, and a
+    // plugin that never returns is stopped at the deadline.
+    host::guarded_call(&name, &plugin.bytes, &export, &input, cfg.limits.clone())
 }

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::call::{self, CallConfig};
 use crate::compare::{self, CompareConfig};
 use crate::export::{self, Exporter, OutputConfig};
+use crate::host::Limits;
 use crate::measure::{ClockChoice, CounterChoice, InsideConfig, Samplers};
 use crate::run::Run;
 use crate::scenario::cold_start::{self, ColdStartConfig, Iterations, Rung};
@@ -198,23 +199,42 @@ struct HotPathArgs {
     /// Stop after the round that passes this much measuring time, e.g. 30s.
     #[arg(long, value_parser = humantime::parse_duration)]
     max_time: Option<std::time::Duration>,
-    /// Stop the guard call (one call, before anything is timed) after this
-    /// long: a plugin that never returns is reported, not waited for.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-    deadline: std::time::Duration,
-    /// Largest linear memory the plugin may grow to, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = crate::host::Limits::default().memory_bytes.unwrap_or(0) >> 20)]
-    memory_limit: usize,
-    /// Most elements a table may grow to.
-    #[arg(long, value_name = "N", default_value_t = crate::host::Limits::default().table_elements.unwrap_or(0))]
-    table_limit: usize,
-    /// Largest output a call may return, in KiB.
-    #[arg(long, value_name = "KIB", default_value_t = crate::host::Limits::default().output_bytes.unwrap_or(0) >> 10)]
-    output_limit: usize,
+    #[command(flatten)]
+    limits: LimitArgs,
     #[command(flatten)]
     inside: InsideArgs,
     #[command(flatten)]
     output: OutputArgs,
+}
+
+/// What a plugin may do before wprof stops it.
+#[derive(Debug, Args)]
+struct LimitArgs {
+    /// How long one call may run: the first call is stopped at it and
+    /// reported; a later call that overruns it ends the run (nothing written).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    deadline: std::time::Duration,
+    /// Largest linear memory the plugin may grow to, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory_bytes.unwrap_or(0) >> 20)]
+    memory_limit: usize,
+    /// Most elements a table may grow to.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().table_elements.unwrap_or(0))]
+    table_limit: usize,
+    /// Largest output a call may return, in KiB.
+    #[arg(long, value_name = "KIB", default_value_t = Limits::default().output_bytes.unwrap_or(0) >> 10)]
+    output_limit: usize,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            memory_bytes: Some(self.memory_limit << 20),
+            table_elements: Some(self.table_limit),
+            output_bytes: Some(self.output_limit << 10),
+            deadline: self.deadline,
+            ..Limits::default()
+        }
+    }
 }
 
 /// The passes that look inside calls, each after the timings.
@@ -275,13 +295,7 @@ impl HotPathArgs {
             inside: self.inside.config(),
             target_ci_pct: self.target_ci,
             max_time: self.max_time,
-            deadline: self.deadline,
-            limits: crate::host::Limits {
-                memory_bytes: Some(self.memory_limit << 20),
-                table_elements: Some(self.table_limit),
-                output_bytes: Some(self.output_limit << 10),
-                ..crate::host::Limits::default()
-            },
+            limits: self.limits.limits(),
         }
     }
 }
@@ -331,6 +345,8 @@ struct ColdStartArgs {
     /// Iterations per rung drawn into the Chrome trace.
     #[arg(long, default_value_t = ColdStartConfig::default().trace_iterations)]
     trace_iterations: u64,
+    #[command(flatten)]
+    limits: LimitArgs,
     #[command(flatten)]
     inside: InsideArgs,
     #[command(flatten)]
@@ -382,6 +398,7 @@ impl ColdStartArgs {
                 precompiled: self.precompiled.clone(),
                 trace_iterations: self.trace_iterations,
                 inside: self.inside.config(),
+                limits: self.limits.limits(),
             })
             .collect())
     }
@@ -397,9 +414,8 @@ struct MemoryArgs {
     /// Calls on the first instance before the "calls" reading.
     #[arg(long, default_value_t = MemoryConfig::default().calls, value_parser = clap::value_parser!(u64).range(1..))]
     calls: u64,
-    /// Largest linear memory an instance may grow to, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = MemoryConfig::default().memory_limit >> 20)]
-    memory_limit: usize,
+    #[command(flatten)]
+    limits: LimitArgs,
     #[command(flatten)]
     inside: InsideArgs,
     #[command(flatten)]
@@ -415,7 +431,7 @@ impl MemoryArgs {
             input,
             instances: self.instances,
             calls: self.calls,
-            memory_limit: self.memory_limit << 20,
+            limits: self.limits.limits(),
             inside: self.inside.config(),
         }
     }
@@ -437,9 +453,8 @@ struct SoakArgs {
     /// Growth above which memory is called leaking, in KB per hour.
     #[arg(long, value_name = "KB_PER_HOUR", default_value_t = SoakConfig::default().threshold_kb_per_hour)]
     threshold: f64,
-    /// Largest linear memory the instance may grow to, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = SoakConfig::default().memory_limit >> 20)]
-    memory_limit: usize,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Calls drawn into the Chrome trace.
     #[arg(long, default_value_t = SoakConfig::default().trace_calls)]
     trace_calls: u64,
@@ -460,7 +475,7 @@ impl SoakArgs {
             rate: self.rate,
             sample_every: self.sample_every,
             threshold_kb_per_hour: self.threshold,
-            memory_limit: self.memory_limit << 20,
+            limits: self.limits.limits(),
             trace_calls: self.trace_calls,
             inside: self.inside.config(),
         }
@@ -529,11 +544,29 @@ struct CallArgs {
     /// Call the native build instead of the wasm.
     #[arg(long)]
     native: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 /// The spinner of a record command, off with `--quiet` and `--json`.
 fn progress(args: &OutputArgs, label: &str) -> crate::progress::Progress {
     crate::progress::Progress::start(label, args.quiet || args.json)
+}
+
+/// A record command of one plugin: checks the output directory, runs the
+/// scenario under a spinner, writes what it measured.
+fn record_one(
+    args: &OutputArgs,
+    scenario: &str,
+    plugin: (&PluginSpec, Option<&str>, &InputSpec),
+    run: impl FnOnce() -> Result<Run, crate::Error>,
+) -> anyhow::Result<()> {
+    let out = args.config()?;
+    out.prepare()?;
+    let spinner = progress(args, &format!("recording {scenario}"));
+    let runs = vec![run()?];
+    drop(spinner);
+    finish(runs, &[plugin], &out, args)
 }
 
 /// Parses the command line and runs it.
@@ -544,18 +577,9 @@ pub fn run() -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Record(Record::HotPath(args)) => {
-            let out = args.output.config()?;
-            out.prepare()?;
             let cfg = args.config();
-            let spinner = progress(&args.output, "recording hot-path");
-            let runs = vec![hot_path::run(&cfg)?];
-            drop(spinner);
-            finish(
-                runs,
-                &[(&cfg.plugin, cfg.export.as_deref(), &cfg.input)],
-                &out,
-                &args.output,
-            )?;
+            let plugin = (&cfg.plugin, cfg.export.as_deref(), &cfg.input);
+            record_one(&args.output, "hot-path", plugin, || hot_path::run(&cfg))?;
         }
         Command::Record(Record::ColdStart(args)) => {
             let configs = args.configs()?;
@@ -600,32 +624,14 @@ pub fn run() -> anyhow::Result<()> {
             }
         }
         Command::Record(Record::Memory(args)) => {
-            let out = args.output.config()?;
-            out.prepare()?;
             let cfg = args.config();
-            let spinner = progress(&args.output, "recording memory");
-            let runs = vec![memory::run(&cfg)?];
-            drop(spinner);
-            finish(
-                runs,
-                &[(&cfg.plugin, cfg.export.as_deref(), &cfg.input)],
-                &out,
-                &args.output,
-            )?;
+            let plugin = (&cfg.plugin, cfg.export.as_deref(), &cfg.input);
+            record_one(&args.output, "memory", plugin, || memory::run(&cfg))?;
         }
         Command::Record(Record::Soak(args)) => {
-            let out = args.output.config()?;
-            out.prepare()?;
             let cfg = args.config();
-            let spinner = progress(&args.output, "recording soak");
-            let runs = vec![soak::run(&cfg)?];
-            drop(spinner);
-            finish(
-                runs,
-                &[(&cfg.plugin, cfg.export.as_deref(), &cfg.input)],
-                &out,
-                &args.output,
-            )?;
+            let plugin = (&cfg.plugin, cfg.export.as_deref(), &cfg.input);
+            record_one(&args.output, "soak", plugin, || soak::run(&cfg))?;
         }
         Command::MemoryProbe { request } => {
             let profile = memory::probe(&memory::probe_from_json(&request)?)?;
@@ -695,6 +701,7 @@ pub fn run() -> anyhow::Result<()> {
                 export: args.plugin.export.clone(),
                 input,
                 native: args.native,
+                limits: args.limits.limits(),
             };
             let output = call::call(&cfg)?;
             let mut stdout = std::io::stdout().lock();

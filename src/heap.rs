@@ -67,6 +67,9 @@ pub fn child() -> anyhow::Result<()> {
         &loaded.module,
     )?;
     let input: Value = serde_json::from_str(&req.input)?;
+    // The default deadline: the timed passes made these same calls first,
+    // under the one asked for, so this is only a backstop.
+    let _watch = crate::watchdog::watch(&plugin.name, crate::host::Limits::default().deadline);
     let mut instance = Plugin::instantiate(&loaded, &export)
         .map_err(|e| at(Phase::Instantiate)(e).into_error(&plugin.name))?;
     let mut buf = Vec::new();

@@ -184,7 +184,7 @@ pub fn choose_export(
 /// A plugin's store data: what it may grow to, and what it may return. A
 /// hostile plugin meets these as a one-line error naming the limit and the
 /// value it reached, never as a host out of memory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Largest linear memory in bytes; `None`: as large as the module
     /// allows. Default: 1 GiB.
@@ -196,6 +196,9 @@ pub struct Limits {
     pub table_elements: Option<usize>,
     /// Largest output a call may return, in bytes. Default: 64 MiB.
     pub output_bytes: Option<usize>,
+    /// How long one call may run: the guard call is stopped at it, and a
+    /// later call that overruns it ends the run. Default: 10 s.
+    pub deadline: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -205,6 +208,7 @@ impl Default for Limits {
             fuel: None,
             table_elements: Some(1_000_000),
             output_bytes: Some(64 << 20),
+            deadline: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -361,10 +365,10 @@ impl Plugin {
                 input.len()
             )));
         };
-        let ptr = self
-            .alloc
-            .call(&mut self.store, len)
-            .map_err(at(Phase::CopyIn))?;
+        crate::watchdog::enter(Phase::CopyIn);
+        let ptr = self.alloc.call(&mut self.store, len);
+        crate::watchdog::leave();
+        let ptr = ptr.map_err(at(Phase::CopyIn))?;
         match self
             .memory
             .write(&mut self.store, ptr as u32 as usize, input)
@@ -379,10 +383,10 @@ impl Plugin {
     /// execute: calls the export on the input buffer (which it takes over).
     #[inline(always)]
     pub fn execute(&mut self, (ptr, len): (i32, i32)) -> Result<Packed, CallError> {
-        self.func
-            .call(&mut self.store, (ptr, len))
-            .map(Packed)
-            .map_err(at(Phase::Execute))
+        crate::watchdog::enter(Phase::Execute);
+        let packed = self.func.call(&mut self.store, (ptr, len));
+        crate::watchdog::leave();
+        packed.map(Packed).map_err(at(Phase::Execute))
     }
 
     /// copy-out: copies the result into [`Plugin::output`]. A result the
@@ -420,9 +424,10 @@ impl Plugin {
     /// free: releases the guest's result buffer.
     #[inline(always)]
     pub fn free(&mut self, (ptr, len): (i32, i32)) -> Result<(), CallError> {
-        self.free
-            .call(&mut self.store, (ptr, len))
-            .map_err(at(Phase::Free))
+        crate::watchdog::enter(Phase::Free);
+        let freed = self.free.call(&mut self.store, (ptr, len));
+        crate::watchdog::leave();
+        freed.map_err(at(Phase::Free))
     }
 }
 
@@ -451,23 +456,67 @@ pub fn unsupplied_imports(module: &Module) -> Option<String> {
     })
 }
 
-/// How long the guard call may take before wprof stops it.
-pub const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// One call of `export` on `input` in a fresh instance of `bytes`, on an
-/// engine with epoch interruption, stopped once `deadline` has passed: run
-/// before anything is timed, so that a plugin that never returns (in its
-/// start function or its first call) is reported, not waited for. The
-/// timing engines carry no epoch checks, which would slow every call.
-/// Returns the output.
+/// engine with epoch interruption, stopped once `limits.deadline` has
+/// passed: run before anything is timed, so that a plugin that never returns
+/// (in its start function or its first call) is reported, not waited for.
+/// The timing engines carry no epoch checks, which would slow every call
+/// (later calls have [`crate::watchdog`]). Returns the output.
 pub fn guarded_call(
     plugin: &str,
     bytes: &[u8],
     export: &str,
     input: &[u8],
     limits: Limits,
-    deadline: std::time::Duration,
 ) -> Result<Vec<u8>, Error> {
+    guarded(plugin, bytes, limits.deadline, |engine, module| {
+        let mut p =
+            Plugin::limited(engine, module, export, limits).map_err(at(Phase::Instantiate))?;
+        let buf = p.copy_in(input)?;
+        let packed = p.execute(buf)?;
+        let out = p.copy_out(packed)?;
+        p.free(out)?;
+        Ok(std::mem::take(&mut p.output))
+    })
+}
+
+/// Runs the plugin's `wprof_init` once the same way, so that a start-up
+/// that never returns is reported before Wizer runs it untimed-out.
+pub fn guarded_init(plugin: &str, bytes: &[u8], limits: Limits) -> Result<(), Error> {
+    guarded(plugin, bytes, limits.deadline, |engine, module| {
+        let mut store = store(engine, limits);
+        let instance = Instance::new(&mut store, module, &[]).map_err(at(Phase::Instantiate))?;
+        let init = instance
+            .get_typed_func::<(), ()>(&mut store, INIT_EXPORT)
+            .map_err(|e| {
+                at(Phase::PreInit)(anyhow!(
+                    "`{INIT_EXPORT}` is not a `() -> ()` function: {}",
+                    one_line(&e.into())
+                ))
+            })?;
+        crate::watchdog::enter(Phase::PreInit);
+        let done = init.call(&mut store, ());
+        crate::watchdog::leave();
+        done.map_err(|e| {
+            let e: anyhow::Error = e.into();
+            if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+                at(Phase::PreInit)(e)
+            } else {
+                at(Phase::PreInit)(anyhow!("`{INIT_EXPORT}` trapped: {}", one_line(&e)))
+            }
+        })
+    })
+}
+
+/// Compiles `bytes` for an engine with epoch interruption and runs `f`,
+/// moving the epoch on once `deadline` has passed; an interrupted call is
+/// reported as not returning within the deadline.
+fn guarded<T>(
+    plugin: &str,
+    bytes: &[u8],
+    deadline: std::time::Duration,
+    f: impl FnOnce(&Engine, &Module) -> Result<T, CallError>,
+) -> Result<T, Error> {
     let mut config = wasmtime::Config::new();
     config.epoch_interruption(true);
     let engine = Engine::new(&config)
@@ -484,15 +533,7 @@ pub fn guarded_call(
             }
         })
     };
-    let result = (|| {
-        let mut p =
-            Plugin::limited(&engine, &module, export, limits).map_err(at(Phase::Instantiate))?;
-        let buf = p.copy_in(input)?;
-        let packed = p.execute(buf)?;
-        let out = p.copy_out(packed)?;
-        p.free(out)?;
-        Ok(std::mem::take(&mut p.output))
-    })();
+    let result = f(&engine, &module);
     drop(stop);
     let _ = watchdog.join();
     result.map_err(|e: CallError| {

@@ -22,6 +22,7 @@ pub mod run;
 pub mod scenario;
 pub mod source;
 pub mod stats;
+pub mod watchdog;
 
 pub use error::Error;
 pub use phase::Phase;

@@ -174,7 +174,7 @@ fn plugin_that_traps() {
         "trap.wat: execute: ",
         "wasm trap: wasm `unreachable` instruction executed",
     );
-    let ran = sb.wprof(&["record", "hot-path", "-p", "trap.wat", "--input-json", "{}"]);
+    let ran = sb.line("record hot-path -p trap.wat --input-json {}");
     assert!(
         ran.stderr.ends_with("executed\n    at boom\n"),
         "{}",
@@ -198,7 +198,7 @@ fn result_outside_linear_memory() {
 fn unwritable_output_directory_is_caught_before_measuring() {
     let sb = Sandbox::new();
     sb.write("out", "a file where the directory should be");
-    let ran = sb.wprof(&["record", "hot-path", "--out-dir", "out/x"]);
+    let ran = sb.line("record hot-path --out-dir out/x");
     assert_eq!(ran.code, Some(1));
     assert!(
         ran.stderr.starts_with("wprof: error: cannot write out/x"),
@@ -210,14 +210,14 @@ fn unwritable_output_directory_is_caught_before_measuring() {
 #[test]
 fn unknown_format_and_bad_clock() {
     let sb = Sandbox::new();
-    let ran = sb.wprof(&["record", "hot-path", "--formats", "json,pdf"]);
+    let ran = sb.line("record hot-path --formats json,pdf");
     assert_eq!(ran.code, Some(1));
     assert!(
         ran.stderr.contains("unknown format `pdf`"),
         "{}",
         ran.stderr
     );
-    let ran = sb.wprof(&["record", "hot-path", "--clock", "sundial"]);
+    let ran = sb.line("record hot-path --clock sundial");
     assert_eq!(ran.code, Some(2), "clap usage error");
     assert!(
         ran.stderr.contains("unknown clock `sundial`"),

@@ -68,16 +68,7 @@ fn echo_plugin(init: Option<&str>) -> String {
 #[test]
 fn every_rung_has_every_phase_on_both_bundled_plugins() {
     let sb = Sandbox::new();
-    let ran = sb.ok(&[
-        "record",
-        "cold-start",
-        "-n",
-        "3",
-        "-w",
-        "0",
-        "--out-dir",
-        "out",
-    ]);
+    let ran = sb.ok_line("record cold-start -n 3 -w 0 --out-dir out");
     for plugin in ["drug-checker", "redactor"] {
         for ext in ["json", "txt", "trace.json", "svg"] {
             let f = format!("out/cold-start.{plugin}.{ext}");
@@ -170,20 +161,9 @@ fn names_str(v: &Value) -> Vec<String> {
 #[test]
 fn aot_rungs_load_precompiled_code_and_skip_compilation() {
     let sb = Sandbox::new();
-    sb.ok(&[
-        "record",
-        "cold-start",
-        "-p",
-        "drug-checker",
-        "--rungs",
-        "cranelift,aot,aot-mmap",
-        "-n",
-        "2",
-        "-w",
-        "0",
-        "--out-dir",
-        "out",
-    ]);
+    sb.ok_line(
+        "record cold-start -p drug-checker --rungs cranelift,aot,aot-mmap -n 2 -w 0 --out-dir out",
+    );
     let run = sb.json("out/cold-start.json");
     let jit = variant(&run, "cranelift");
     for rung in ["aot", "aot-mmap"] {
@@ -207,29 +187,14 @@ fn aot_rungs_load_precompiled_code_and_skip_compilation() {
     }
 
     // Given a .cwasm, the aot rungs compile nothing and load that file.
-    let made = sb.ok(&["compile", "-p", "drug-checker", "-o", "dc.cwasm"]);
+    let made = sb.ok_line("compile -p drug-checker -o dc.cwasm");
     assert!(
         made.stdout.starts_with("wrote dc.cwasm ("),
         "{}",
         made.stdout
     );
     let size = std::fs::metadata(sb.path("dc.cwasm")).unwrap().len();
-    sb.ok(&[
-        "record",
-        "cold-start",
-        "-p",
-        "drug-checker",
-        "--rungs",
-        "aot,aot-mmap",
-        "--precompiled",
-        "dc.cwasm",
-        "-n",
-        "2",
-        "-w",
-        "0",
-        "--out-dir",
-        "given",
-    ]);
+    sb.ok_line("record cold-start -p drug-checker --rungs aot,aot-mmap --precompiled dc.cwasm -n 2 -w 0 --out-dir given");
     let run = sb.json("given/cold-start.json");
     assert_eq!(run["settings"]["precompiled"], "dc.cwasm");
     assert!(
@@ -246,23 +211,8 @@ fn aot_rungs_load_precompiled_code_and_skip_compilation() {
 
     // Proof that the file is what runs: another plugin's code does not
     // reproduce drug-checker's first call, and the rungs fail saying so.
-    sb.ok(&["compile", "-p", "redactor", "-o", "other.cwasm"]);
-    let ran = sb.wprof(&[
-        "record",
-        "cold-start",
-        "-p",
-        "drug-checker",
-        "--rungs",
-        "aot",
-        "--precompiled",
-        "other.cwasm",
-        "-n",
-        "1",
-        "-w",
-        "0",
-        "--out-dir",
-        "other",
-    ]);
+    sb.ok_line("compile -p redactor -o other.cwasm");
+    let ran = sb.line("record cold-start -p drug-checker --rungs aot --precompiled other.cwasm -n 1 -w 0 --out-dir other");
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     assert!(
         ran.stderr
@@ -276,20 +226,9 @@ fn aot_rungs_load_precompiled_code_and_skip_compilation() {
 #[test]
 fn pooling_rung_really_uses_the_pooling_allocator() {
     let sb = Sandbox::new();
-    sb.ok(&[
-        "record",
-        "cold-start",
-        "-p",
-        "drug-checker",
-        "--rungs",
-        "aot-mmap,pooling",
-        "-n",
-        "3",
-        "-w",
-        "0",
-        "--out-dir",
-        "out",
-    ]);
+    sb.ok_line(
+        "record cold-start -p drug-checker --rungs aot-mmap,pooling -n 3 -w 0 --out-dir out",
+    );
     let run = sb.json("out/cold-start.json");
     let pool = variant(&run, "pooling");
     // Read from Wasmtime's pooling allocator metrics during each first call.
@@ -341,20 +280,12 @@ fn refused(sb: &Sandbox, file: &str, cause: &str) {
 fn stale_or_foreign_precompiled_files_are_refused() {
     let sb = Sandbox::new();
     // Other settings: compiled by Winch, loaded by the Cranelift rungs.
-    sb.ok(&[
-        "compile",
-        "-p",
-        "drug-checker",
-        "--like",
-        "winch",
-        "-o",
-        "winch.cwasm",
-    ]);
+    sb.ok_line("compile -p drug-checker --like winch -o winch.cwasm");
     refused(&sb, "winch.cwasm", "Winch");
 
     // Another Wasmtime version: the artifact's engine section records the
     // major version as a length-prefixed string after a format byte of 0.
-    sb.ok(&["compile", "-p", "drug-checker", "-o", "dc.cwasm"]);
+    sb.ok_line("compile -p drug-checker -o dc.cwasm");
     let mut bytes = std::fs::read(sb.path("dc.cwasm")).unwrap();
     let major = env!("WPROF_WASMTIME_VERSION").split('.').next().unwrap();
     let mut needle = vec![0u8, major.len() as u8];
@@ -382,22 +313,7 @@ fn stale_or_foreign_precompiled_files_are_refused() {
 fn a_wizer_init_trap_fails_its_rung_and_the_others_still_run() {
     let sb = Sandbox::new();
     sb.write("trapinit.wat", echo_plugin(Some("unreachable")));
-    let ran = sb.wprof(&[
-        "record",
-        "cold-start",
-        "-p",
-        "trapinit.wat",
-        "--input-json",
-        "{}",
-        "--rungs",
-        "cranelift,wizer,aot-mmap",
-        "-n",
-        "2",
-        "-w",
-        "0",
-        "--out-dir",
-        "out",
-    ]);
+    let ran = sb.line("record cold-start -p trapinit.wat --input-json {} --rungs cranelift,wizer,aot-mmap -n 2 -w 0 --out-dir out");
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
     assert!(
@@ -424,22 +340,7 @@ fn a_wizer_init_trap_fails_its_rung_and_the_others_still_run() {
 fn without_an_init_export_wizer_says_why_it_did_not_run() {
     let sb = Sandbox::new();
     sb.write("echo.wat", echo_plugin(None));
-    sb.ok(&[
-        "record",
-        "cold-start",
-        "-p",
-        "echo.wat",
-        "--input-json",
-        "[1,2]",
-        "--rungs",
-        "cranelift,wizer,pooling",
-        "-n",
-        "2",
-        "-w",
-        "0",
-        "--out-dir",
-        "out",
-    ]);
+    sb.ok_line("record cold-start -p echo.wat --input-json [1,2] --rungs cranelift,wizer,pooling -n 2 -w 0 --out-dir out");
     let run = sb.json("out/cold-start.json");
     assert_eq!(names(&run["variants"], "name"), ["cranelift", "pooling"]);
     let notes = names_str(&run["notes"]);
@@ -451,22 +352,9 @@ fn without_an_init_export_wizer_says_why_it_did_not_run() {
     );
     // With an init that works, the wizer rung runs on the same plugin.
     sb.write("init.wat", echo_plugin(Some("nop")));
-    sb.ok(&[
-        "record",
-        "cold-start",
-        "-p",
-        "init.wat",
-        "--input-json",
-        "[1,2]",
-        "--rungs",
-        "wizer",
-        "-n",
-        "2",
-        "-w",
-        "0",
-        "--out-dir",
-        "init",
-    ]);
+    sb.ok_line(
+        "record cold-start -p init.wat --input-json [1,2] --rungs wizer -n 2 -w 0 --out-dir init",
+    );
     let run = sb.json("init/cold-start.json");
     assert_eq!(names(&run["variants"], "name"), ["wizer"]);
 }
@@ -474,20 +362,7 @@ fn without_an_init_export_wizer_says_why_it_did_not_run() {
 #[test]
 fn trace_and_flamegraph_contain_every_rung() {
     let sb = Sandbox::new();
-    sb.ok(&[
-        "record",
-        "cold-start",
-        "-p",
-        "drug-checker",
-        "-n",
-        "3",
-        "-w",
-        "0",
-        "--trace-iterations",
-        "2",
-        "--out-dir",
-        "out",
-    ]);
+    sb.ok_line("record cold-start -p drug-checker -n 3 -w 0 --trace-iterations 2 --out-dir out");
     let trace = sb.json("out/cold-start.trace.json");
     let events = trace["traceEvents"].as_array().unwrap();
     let thread = |rung: &str| {
@@ -553,14 +428,7 @@ fn trace_and_flamegraph_contain_every_rung() {
 #[test]
 fn bad_input_fails_before_any_rung() {
     let sb = Sandbox::new();
-    let ran = sb.wprof(&[
-        "record",
-        "cold-start",
-        "-p",
-        "nope.wasm",
-        "--out-dir",
-        "out",
-    ]);
+    let ran = sb.line("record cold-start -p nope.wasm --out-dir out");
     assert_eq!(ran.code, Some(1));
     assert_eq!(
         ran.stderr.lines().collect::<Vec<_>>(),
@@ -575,16 +443,7 @@ fn bad_input_fails_before_any_rung() {
             "unreachable local.get 0 i64.extend_i32_u",
         ),
     );
-    let ran = sb.wprof(&[
-        "record",
-        "cold-start",
-        "-p",
-        "trap.wat",
-        "--input-json",
-        "{}",
-        "--out-dir",
-        "out",
-    ]);
+    let ran = sb.line("record cold-start -p trap.wat --input-json {} --out-dir out");
     assert_eq!(ran.code, Some(1));
     assert!(
         ran.stderr.starts_with("wprof: error: trap.wat: execute: "),
@@ -593,7 +452,7 @@ fn bad_input_fails_before_any_rung() {
     );
     assert!(!sb.path("out/cold-start.json").exists());
 
-    let ran = sb.wprof(&["record", "cold-start", "--rungs", "cranelift,jit"]);
+    let ran = sb.line("record cold-start --rungs cranelift,jit");
     assert_eq!(ran.code, Some(2));
     assert!(ran.stderr.contains("unknown rung `jit`"), "{}", ran.stderr);
 }
@@ -601,19 +460,8 @@ fn bad_input_fails_before_any_rung() {
 #[test]
 fn json_mode_prints_one_run_per_plugin() {
     let sb = Sandbox::new();
-    let ran = sb.ok(&[
-        "record",
-        "cold-start",
-        "--rungs",
-        "aot-mmap,pooling",
-        "-n",
-        "1",
-        "-w",
-        "0",
-        "--json",
-        "--out-dir",
-        "out",
-    ]);
+    let ran =
+        sb.ok_line("record cold-start --rungs aot-mmap,pooling -n 1 -w 0 --json --out-dir out");
     let runs: Value = serde_json::from_str(&ran.stdout).expect("stdout is JSON");
     let plugins: Vec<&str> = runs
         .as_array()

@@ -119,20 +119,7 @@ fn fuel_is_compared_exactly() {
 fn runs_that_cannot_be_compared_are_refused_with_the_reason() {
     let sb = Sandbox::new();
     let hot = record(&sb, "h", &[]);
-    sb.ok(&[
-        "record",
-        "cold-start",
-        "-p",
-        "drug-checker",
-        "--rungs",
-        "aot-mmap",
-        "-n",
-        "3",
-        "--counters",
-        "none",
-        "-o",
-        "c",
-    ]);
+    sb.ok_line("record cold-start -p drug-checker --rungs aot-mmap -n 3 --counters none -o c");
     let ran = sb.wprof(&["compare", &hot, "c/cold-start.json"]);
     assert_eq!(ran.code, Some(1));
     assert!(

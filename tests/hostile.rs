@@ -16,6 +16,11 @@ const ABI: &str = r#"
 /// Records the hot path of `body` (inside a module with the ABI helpers)
 /// and checks the one-line error: `<plugin>: <phase>: ...<cause>...`.
 fn refused(body: &str, extra: &[&str], phase: &str, cause: &str) -> Duration {
+    refused_in("hot-path", body, extra, phase, cause)
+}
+
+/// As [`refused`], for the `record` scenario given.
+fn refused_in(scenario: &str, body: &str, extra: &[&str], phase: &str, cause: &str) -> Duration {
     let sb = Sandbox::new();
     // A whole module as given; else the body after the ABI helpers.
     let module = if body.trim_start().starts_with("(module") {
@@ -26,7 +31,7 @@ fn refused(body: &str, extra: &[&str], phase: &str, cause: &str) -> Duration {
     sb.write("p.wat", module);
     let mut args = vec![
         "record",
-        "hot-path",
+        scenario,
         "--plugin",
         "p.wat",
         "--input-json",
@@ -69,6 +74,100 @@ fn an_infinite_loop_is_stopped_at_the_deadline() {
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }
 
+/// Returns `{}` on its first two calls and never returns from the third: a
+/// plugin whose state changes, which the one guard call cannot catch.
+const LOOPS_ON_THIRD_CALL: &str = r#"(data (i32.const 0) "{}")
+    (global $n (mut i32) (i32.const 0))
+    (func (export "f") (param i32 i32) (result i64)
+      (global.set $n (i32.add (global.get $n) (i32.const 1)))
+      (if (i32.ge_u (global.get $n) (i32.const 3)) (then (loop $l (br $l))))
+      i64.const 2)"#;
+
+#[test]
+fn a_later_call_that_never_returns_ends_the_run_at_the_deadline() {
+    for scenario in ["hot-path", "soak"] {
+        let took = refused_in(
+            scenario,
+            LOOPS_ON_THIRD_CALL,
+            &["--deadline", "300ms", "--duration", "2s"][..if scenario == "soak" { 4 } else { 2 }],
+            "execute",
+            "a call did not return within the 300ms deadline (--deadline); the run was stopped and nothing was written",
+        );
+        assert!(took < Duration::from_secs(5), "{scenario} took {took:?}");
+    }
+}
+
+#[test]
+fn a_later_call_that_never_returns_fails_its_memory_variant() {
+    let sb = Sandbox::new();
+    sb.write("p.wat", format!("(module {ABI}\n{LOOPS_ON_THIRD_CALL})"));
+    let ran = sb.line("record memory -p p.wat --input-json {} --deadline 300ms --instances 2 --calls 10 --counters none -q -o out");
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
+    let run = sb.json("out/memory.json");
+    let failures = run["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 3, "jit, aot, pooling: {failures:?}");
+    for f in failures {
+        assert_eq!(f["phase"], "execute");
+        assert_eq!(
+            f["cause"],
+            "a call did not return within the 300ms deadline (--deadline); its process was stopped"
+        );
+    }
+}
+
+#[test]
+fn wprof_call_keeps_the_deadline() {
+    let sb = Sandbox::new();
+    sb.write(
+        "p.wat",
+        format!("(module {ABI}\n(func (export \"f\") (param i32 i32) (result i64) (loop $l (br $l)) i64.const 0))"),
+    );
+    let ran = sb.line("call -p p.wat --input-json {} --deadline 200ms");
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert_eq!(
+        ran.stderr.trim(),
+        "wprof: error: p.wat: execute: did not return within the 200ms deadline (--deadline)"
+    );
+}
+
+#[test]
+fn a_start_up_that_never_returns_fails_the_wizer_rung_and_the_others_go_on() {
+    let sb = Sandbox::new();
+    sb.write(
+        "p.wat",
+        format!(
+            "(module {ABI}\n(data (i32.const 0) \"{{}}\")\n(func (export \"wprof_init\") (loop $l (br $l)))\n(func (export \"f\") (param i32 i32) (result i64) i64.const 2))"
+        ),
+    );
+    let ran = sb.line("record cold-start -p p.wat --input-json {} --deadline 300ms --rungs aot-mmap,wizer -n 3 --counters none -q -o out");
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let run = sb.json("out/cold-start.json");
+    assert_eq!(run["failures"][0]["variant"], "wizer");
+    assert_eq!(run["failures"][0]["phase"], "pre-init");
+    assert_eq!(
+        run["failures"][0]["cause"],
+        "did not return within the 300ms deadline (--deadline)"
+    );
+    assert_eq!(
+        common::variant(&run, "aot-mmap")["phases"][0]["stats"]["n"],
+        3
+    );
+}
+
+#[test]
+fn cold_start_takes_the_limits_too() {
+    refused_in(
+        "cold-start",
+        r#"(func (export "f") (param i32 i32) (result i64)
+             (loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
+             i64.const 0)"#,
+        &["--memory-limit", "2"],
+        "execute",
+        "over the 2048 KiB limit (--memory-limit)",
+    );
+}
+
 #[test]
 fn an_infinite_loop_in_the_start_function_is_stopped_too() {
     refused(
@@ -109,14 +208,7 @@ fn unreachable_as_a_rust_panic_leaves_it() {
                  (func $entry (export "f") (param i32 i32) (result i64) call $panic i64.const 0))"#
         ),
     );
-    let ran = sb.wprof(&[
-        "record",
-        "hot-path",
-        "--plugin",
-        "p.wat",
-        "--input-json",
-        "{}",
-    ]);
+    let ran = sb.line("record hot-path --plugin p.wat --input-json {}");
     assert!(
         ran.stderr
             .ends_with("executed\n    at panic\n    at entry\n"),
@@ -211,34 +303,33 @@ fn wrong_magic_or_version() {
     }
 }
 
-#[test]
-fn ctrl_c_stops_the_run_and_writes_it_marked_incomplete() {
-    let sb = Sandbox::new();
+/// Starts wprof with `line` (split at whitespace), sends it SIGINT after
+/// `ms` milliseconds, and waits: its output, and when the signal went.
+fn interrupted(sb: &Sandbox, line: &str, ms: u64) -> (std::process::Output, Instant) {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_wprof"))
-        .args([
-            "record",
-            "soak",
-            "--duration",
-            "60s",
-            "--rate",
-            "200",
-            "--sample-every",
-            "200ms",
-            "-o",
-            "out",
-        ])
+        .args(line.split_whitespace())
         .current_dir(sb.path("."))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(ms));
     // SAFETY: signalling our own child.
     unsafe {
         libc::kill(child.id() as libc::pid_t, libc::SIGINT);
     }
     let start = Instant::now();
-    let out = child.wait_with_output().unwrap();
+    (child.wait_with_output().unwrap(), start)
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_writes_it_marked_incomplete() {
+    let sb = Sandbox::new();
+    let (out, start) = interrupted(
+        &sb,
+        "record soak --duration 60s --rate 200 --sample-every 200ms -o out",
+        1500,
+    );
     assert!(
         start.elapsed() < Duration::from_secs(10),
         "it stopped promptly"
@@ -267,20 +358,9 @@ fn a_suite_goes_on_after_a_failing_plugin() {
         "trap.wat",
         format!("(module {ABI}\n(func (export \"f\") (param i32 i32) (result i64) unreachable))"),
     );
-    let ran = sb.wprof(&[
-        "record",
-        "cold-start",
-        "-p",
-        "trap.wat,drug-checker",
-        "--rungs",
-        "aot-mmap",
-        "-n",
-        "3",
-        "--counters",
-        "none",
-        "-o",
-        "out",
-    ]);
+    let ran = sb.line(
+        "record cold-start -p trap.wat,drug-checker --rungs aot-mmap -n 3 --counters none -o out",
+    );
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     let lines: Vec<&str> = ran.stderr.lines().collect();
     // It fails (here: no input for it), on its own line.
@@ -298,22 +378,32 @@ fn a_suite_goes_on_after_a_failing_plugin() {
     let run = sb.json("out/cold-start.json");
     assert_eq!(run["plugin"]["name"], "drug-checker");
     // --fail-fast stops at the first, and writes nothing.
-    let ran = sb.wprof(&[
-        "record",
-        "cold-start",
-        "-p",
-        "trap.wat,drug-checker",
-        "--rungs",
-        "aot-mmap",
-        "-n",
-        "3",
-        "--counters",
-        "none",
-        "--fail-fast",
-        "-o",
-        "fast",
-    ]);
+    let ran = sb.line("record cold-start -p trap.wat,drug-checker --rungs aot-mmap -n 3 --counters none --fail-fast -o fast");
     assert_eq!(ran.code, Some(1));
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
     assert!(std::fs::read_dir(sb.path("fast")).unwrap().next().is_none());
+}
+
+#[test]
+fn ctrl_c_inside_a_call_that_never_returns_exits_130_without_waiting_for_the_deadline() {
+    let sb = Sandbox::new();
+    sb.write("p.wat", format!("(module {ABI}\n{LOOPS_ON_THIRD_CALL})"));
+    let (out, start) = interrupted(
+        &sb,
+        "record hot-path -p p.wat --input-json {} --deadline 60s -o out",
+        1000,
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "not the 60 s deadline"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted (SIGINT) inside a call of p.wat that has not returned"),
+        "{stderr}"
+    );
+    assert!(
+        !sb.path("out").exists() || std::fs::read_dir(sb.path("out")).unwrap().next().is_none()
+    );
 }

@@ -364,9 +364,7 @@ fn a_copy_of_the_bundled_wasm_keeps_its_native_baseline() {
 #[test]
 fn uninstrumented_calls_are_timed_in_batches_of_a_thousand() {
     let sb = Sandbox::new();
-    sb.ok(&[
-        "record", "hot-path", "-o", "out", "-q", "-n", "5000", "-w", "0", "--rounds", "2",
-    ]);
+    sb.ok_line("record hot-path -o out -q -n 5000 -w 0 --rounds 2");
     let run = sb.json("out/hot-path.json");
     for v in run["variants"].as_array().unwrap() {
         let u = &v["uninstrumented"];

@@ -314,14 +314,14 @@ fn the_host_sampler_names_jit_frames_from_the_perf_map() {
 #[test]
 fn unknown_counters_and_samplers_are_refused_before_running() {
     let sb = Sandbox::new();
-    let ran = sb.wprof(&["record", "hot-path", "--counters", "cycels"]);
+    let ran = sb.line("record hot-path --counters cycels");
     assert_eq!(ran.code, Some(2), "{}", ran.stderr);
     assert!(
         ran.stderr.contains("unknown counter `cycels`"),
         "{}",
         ran.stderr
     );
-    let ran = sb.wprof(&["record", "hot-path", "--sample", "sideways"]);
+    let ran = sb.line("record hot-path --sample sideways");
     assert_eq!(ran.code, Some(2), "{}", ran.stderr);
     assert!(
         ran.stderr.contains("unknown sampler `sideways`"),
@@ -353,23 +353,7 @@ fn measured_counters(run: &Value) -> Vec<String> {
 #[test]
 fn cold_start_counts_each_rung_and_samples_each_rung_under_its_name() {
     let sb = Sandbox::new();
-    sb.ok(&[
-        "record",
-        "cold-start",
-        "-p",
-        "drug-checker",
-        "--rungs",
-        "cranelift,pooling",
-        "-n",
-        "3",
-        "--fuel",
-        "--sample",
-        "both",
-        "--sample-secs",
-        "1",
-        "--out-dir",
-        "out",
-    ]);
+    sb.ok_line("record cold-start -p drug-checker --rungs cranelift,pooling -n 3 --fuel --sample both --sample-secs 1 --out-dir out");
     let run = sb.json("out/cold-start.json");
     let measured = measured_counters(&run);
     for v in ["cranelift", "pooling"] {
@@ -453,23 +437,7 @@ fn assert_counter_tracks(trace: &Value, measured: &[String], suffix: &str) {
 #[test]
 fn soak_counts_its_calls_and_its_fuel_matches_the_hot_paths() {
     let sb = Sandbox::new();
-    sb.ok(&[
-        "record",
-        "soak",
-        "--duration",
-        "1s",
-        "--rate",
-        "500",
-        "--sample-every",
-        "200ms",
-        "--fuel",
-        "--sample",
-        "guest",
-        "--sample-secs",
-        "0.4",
-        "--out-dir",
-        "out",
-    ]);
+    sb.ok_line("record soak --duration 1s --rate 500 --sample-every 200ms --fuel --sample guest --sample-secs 0.4 --out-dir out");
     let soak = sb.json("out/soak.json");
     let wasm = variant(&soak, "wasm");
     let phases: Vec<&str> = rows(wasm).iter().map(|r| r.0).collect();
@@ -499,18 +467,7 @@ fn soak_counts_its_calls_and_its_fuel_matches_the_hot_paths() {
 #[test]
 fn memory_counts_each_step_in_its_own_process_and_can_be_sampled() {
     let sb = Sandbox::new();
-    sb.ok(&[
-        "record",
-        "memory",
-        "--instances",
-        "3",
-        "--calls",
-        "10",
-        "--sample",
-        "host",
-        "--out-dir",
-        "out",
-    ]);
+    sb.ok_line("record memory --instances 3 --calls 10 --sample host --out-dir out");
     let run = sb.json("out/memory.json");
     let measured = measured_counters(&run);
     let jit: Vec<&str> = rows(variant(&run, "jit")).iter().map(|r| r.0).collect();

@@ -19,16 +19,7 @@ fn point<'a>(v: &'a Value, label: &str) -> &'a Value {
 #[test]
 fn memory_measures_each_variant_at_1_and_n_instances() {
     let sb = Sandbox::new();
-    let ran = sb.ok(&[
-        "record",
-        "memory",
-        "--instances",
-        "20",
-        "--calls",
-        "50",
-        "-o",
-        "out",
-    ]);
+    let ran = sb.ok_line("record memory --instances 20 --calls 50 -o out");
     assert!(
         ran.stdout.contains("per extra instance (19 of them)"),
         "{}",
@@ -136,7 +127,7 @@ fn memory_measures_each_variant_at_1_and_n_instances() {
 #[test]
 fn memory_refuses_more_instances_than_the_machine_can_hold() {
     let sb = Sandbox::new();
-    let ran = sb.wprof(&["record", "memory", "--instances", "100000000", "-o", "out"]);
+    let ran = sb.line("record memory --instances 100000000 -o out");
     assert_eq!(ran.code, Some(1));
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
     assert!(
@@ -247,24 +238,7 @@ fn soak_finds_an_injected_leak_and_clears_a_clean_plugin() {
 fn a_plugin_that_grows_without_bound_is_stopped_by_the_limit() {
     let sb = Sandbox::new();
     sb.write("grow.wat", plugin("(drop (memory.grow (i32.const 16)))"));
-    let ran = sb.wprof(&[
-        "record",
-        "soak",
-        "-p",
-        "grow.wat",
-        "--input-json",
-        "{}",
-        "--duration",
-        "30s",
-        "--rate",
-        "1000",
-        "--sample-every",
-        "10ms",
-        "--memory-limit",
-        "8",
-        "-o",
-        "out",
-    ]);
+    let ran = sb.line("record soak -p grow.wat --input-json {} --duration 30s --rate 1000 --sample-every 10ms --memory-limit 8 -o out");
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
     assert!(
@@ -289,19 +263,7 @@ fn a_plugin_that_grows_without_bound_is_stopped_by_the_limit() {
 #[test]
 fn heap_pass_writes_a_dhat_profile_naming_wprof_code() {
     let sb = Sandbox::new();
-    let ran = sb.ok(&[
-        "record",
-        "hot-path",
-        "-n",
-        "500",
-        "-w",
-        "10",
-        "--heap",
-        "--heap-calls",
-        "200",
-        "-o",
-        "out",
-    ]);
+    let ran = sb.ok_line("record hot-path -n 500 -w 10 --heap --heap-calls 200 -o out");
     assert!(
         ran.stdout.contains("wrote out/hot-path.dhat.json"),
         "{}",

@@ -83,19 +83,7 @@ fn outputs_identical_is_recorded_for_a_large_input() {
         "in.json",
         serde_json::json!({ "medications": meds }).to_string(),
     );
-    sb.ok(&[
-        "record",
-        "hot-path",
-        "-i",
-        "in.json",
-        "-n",
-        "50",
-        "-w",
-        "0",
-        "--out-dir",
-        "o",
-        "-q",
-    ]);
+    sb.ok_line("record hot-path -i in.json -n 50 -w 0 --out-dir o -q");
     let run = sb.json("o/hot-path.json");
     assert_eq!(run["plugin"]["outputs_identical"], true);
     assert!(run["plugin"]["output_bytes"].as_u64().unwrap() > 10_000);

@@ -10,25 +10,8 @@ fn one_self_contained_html_file_with_charts_for_several_runs() {
     let mut hot = vec!["record", "hot-path", "--counters", "none", "-o", "runs"];
     hot.extend_from_slice(QUICK);
     sb.ok(&hot);
-    sb.ok(&[
-        "record",
-        "soak",
-        "--duration",
-        "1s",
-        "--rate",
-        "200",
-        "--sample-every",
-        "100ms",
-        "-o",
-        "runs",
-    ]);
-    let ran = sb.ok(&[
-        "report",
-        "runs/hot-path.json",
-        "runs/soak.json",
-        "-o",
-        "runs/report.html",
-    ]);
+    sb.ok_line("record soak --duration 1s --rate 200 --sample-every 100ms -o runs");
+    let ran = sb.ok_line("report runs/hot-path.json runs/soak.json -o runs/report.html");
     assert!(
         ran.stdout.contains("wrote runs/report.html"),
         "{}",
@@ -70,7 +53,7 @@ fn one_self_contained_html_file_with_charts_for_several_runs() {
 fn a_missing_or_broken_run_file_is_one_line_naming_it() {
     let sb = Sandbox::new();
     sb.write("broken.json", "{\"schema\": 1, \"scenario\": ");
-    let ran = sb.wprof(&["report", "broken.json", "-o", "r.html"]);
+    let ran = sb.line("report broken.json -o r.html");
     assert_eq!(ran.code, Some(1));
     assert!(
         ran.stderr

@@ -100,20 +100,9 @@ fn long_runs_on_a_terminal_show_progress_and_quiet_ones_do_not() {
 #[test]
 fn a_long_soak_counts_every_call_through_histograms() {
     let sb = Sandbox::new();
-    sb.ok(&[
-        "record",
-        "soak",
-        "--duration",
-        "3s",
-        "--rate",
-        "50000",
-        "--sample-every",
-        "500ms",
-        "--counters",
-        "none",
-        "-o",
-        "out",
-    ]);
+    sb.ok_line(
+        "record soak --duration 3s --rate 50000 --sample-every 500ms --counters none -o out",
+    );
     let run = sb.json("out/soak.json");
     let v = &run["variants"][0];
     let calls = v["facts"]["calls"].as_u64().unwrap();
@@ -135,18 +124,7 @@ fn a_long_soak_counts_every_call_through_histograms() {
 #[test]
 fn the_table_gives_each_phase_its_interval_and_outliers() {
     let sb = Sandbox::new();
-    let ran = sb.ok(&[
-        "record",
-        "hot-path",
-        "-n",
-        "5000",
-        "-w",
-        "100",
-        "--counters",
-        "none",
-        "-o",
-        "out",
-    ]);
+    let ran = sb.ok_line("record hot-path -n 5000 -w 100 --counters none -o out");
     let header = ran
         .stdout
         .lines()

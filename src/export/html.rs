@@ -7,7 +7,9 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{Destination, Exporter, fmt_ns};
 use crate::run::Run;
@@ -101,6 +103,67 @@ where
     Ok(())
 }
 
+/// A horizontal bar from `from` to `to`, `height` high below `top`.
+struct Bar {
+    from: f64,
+    to: f64,
+    top: f64,
+    height: f64,
+    /// Written at the bar's end: the y axis is hidden, so it says what
+    /// the bar is.
+    label: String,
+}
+
+/// Draws `bars` in the `k`-th colour, each named at its end; returns the
+/// series, for a legend entry.
+fn labelled_bars<'c, 'a, X, Y>(
+    c: &'c mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    bars: &[Bar],
+    k: usize,
+    font: u32,
+) -> anyhow::Result<&'c mut plotters::chart::SeriesAnno<'a, SVGBackend<'a>>>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let style = ("sans-serif", font)
+        .into_font()
+        .into_text_style(c.plotting_area())
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    c.draw_series(bars.iter().map(|b| {
+        Text::new(
+            b.label.clone(),
+            (b.to, b.top - b.height / 2.0),
+            style.clone(),
+        )
+    }))
+    .map_err(plot_err)?;
+    c.draw_series(bars.iter().map(|b| {
+        Rectangle::new(
+            [(b.from, b.top - b.height), (b.to, b.top)],
+            colour(k).filled(),
+        )
+    }))
+    .map_err(plot_err)
+}
+
+/// The x axis of a bar chart in time units; no y axis (bars are named).
+fn bar_axis<'a, X, Y>(
+    c: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+) -> anyhow::Result<()>
+where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    c.configure_mesh()
+        .disable_y_mesh()
+        .disable_y_axis()
+        .x_label_formatter(&|x| fmt_ns(*x))
+        .draw()
+        .map_err(plot_err)?;
+    Ok(())
+}
+
 /// Mean time of each phase, one bar per variant: where the time goes.
 fn phase_bars(run: &Run) -> Chart {
     let mut phases: Vec<crate::phase::Phase> = run
@@ -131,34 +194,25 @@ fn phase_bars(run: &Run) -> Chart {
             .y_label_area_size(10)
             .build_cartesian_2d(0.0..max * 1.35, 0.0..rows as f64)
             .map_err(plot_err)?;
-        c.configure_mesh()
-            .disable_y_mesh()
-            .disable_y_axis()
-            .x_label_formatter(&|x| fmt_ns(*x))
-            .draw()
-            .map_err(plot_err)?;
+        bar_axis(&mut c)?;
         for (k, v) in run.variants.iter().enumerate() {
-            let style = colour(k).filled();
             let top = |i: usize| (rows - i) as f64 - 0.1 - k as f64 * 0.8 / nv as f64;
-            let bars = phases.iter().enumerate().filter_map(|(i, ph)| {
-                let p = v.phase(*ph)?;
-                Some(Rectangle::new(
-                    [(0.0, top(i) - 0.8 / nv as f64), (p.stats.mean_ns, top(i))],
-                    style,
-                ))
-            });
             // Each bar named at its end: phase, variant, mean.
-            let labels = phases.iter().enumerate().filter_map(|(i, ph)| {
-                let p = v.phase(*ph)?;
-                Some(Text::new(
-                    format!(" {ph} ({}) {}", v.name, fmt_ns(p.stats.mean_ns)),
-                    (p.stats.mean_ns, top(i) - 0.2 / nv as f64),
-                    ("sans-serif", 11),
-                ))
-            });
-            c.draw_series(labels).map_err(plot_err)?;
-            c.draw_series(bars)
-                .map_err(plot_err)?
+            let bars: Vec<Bar> = phases
+                .iter()
+                .enumerate()
+                .filter_map(|(i, ph)| {
+                    let p = v.phase(*ph)?;
+                    Some(Bar {
+                        from: 0.0,
+                        to: p.stats.mean_ns,
+                        top: top(i),
+                        height: 0.8 / nv as f64,
+                        label: format!(" {ph} ({}) {}", v.name, fmt_ns(p.stats.mean_ns)),
+                    })
+                })
+                .collect();
+            labelled_bars(&mut c, &bars, k, 11)?
                 .label(v.name.clone())
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour(k).filled())
@@ -249,38 +303,25 @@ fn ranking(run: &Run) -> Chart {
             .y_label_area_size(10)
             .build_cartesian_2d((lo * 0.5..hi * 20.0).log_scale(), 0.0..n as f64)
             .map_err(plot_err)?;
-        c.configure_mesh()
-            .disable_y_mesh()
-            .disable_y_axis()
-            .x_label_formatter(&|x| fmt_ns(*x))
-            .draw()
-            .map_err(plot_err)?;
+        bar_axis(&mut c)?;
         let top = |i: usize| (n - i) as f64 - 0.15;
-        c.draw_series(r.rows.iter().enumerate().map(|(i, row)| {
-            Rectangle::new(
-                [(lo * 0.5, top(i) - 0.7), (row.p50_ns, top(i))],
-                colour(i).filled(),
-            )
-        }))
-        .map_err(plot_err)?;
-        // Each bar named at its end: variant, median, speed-up.
-        c.draw_series(r.rows.iter().enumerate().map(|(i, row)| {
-            Text::new(
-                format!(
-                    " {} {} ({}x)",
-                    row.variant,
-                    fmt_ns(row.p50_ns),
-                    if row.speedup < 10.0 {
-                        format!("{:.1}", row.speedup)
-                    } else {
-                        format!("{:.0}", row.speedup)
-                    }
-                ),
-                (row.p50_ns, top(i) - 0.5),
-                ("sans-serif", 12),
-            )
-        }))
-        .map_err(plot_err)?;
+        // Each bar named at its end: variant, median, speed-up; each in
+        // its own colour.
+        for (i, row) in r.rows.iter().enumerate() {
+            let speedup = if row.speedup < 10.0 {
+                format!("{:.1}", row.speedup)
+            } else {
+                format!("{:.0}", row.speedup)
+            };
+            let bar = Bar {
+                from: lo * 0.5,
+                to: row.p50_ns,
+                top: top(i),
+                height: 0.7,
+                label: format!(" {} {} ({speedup}x)", row.variant, fmt_ns(row.p50_ns)),
+            };
+            labelled_bars(&mut c, &[bar], i, 12)?;
+        }
         Ok(())
     })?;
     Ok(Some(chart))

@@ -242,6 +242,9 @@ pub struct ColdStartConfig {
     /// Counter, fuel and sampling passes after the timings. Default: the
     /// counter pass only.
     pub inside: InsideConfig,
+    /// Memory, table and output limits of every store, and the per-call
+    /// deadline. Default: [`host::Limits::default`].
+    pub limits: host::Limits,
 }
 
 impl Default for ColdStartConfig {
@@ -260,6 +263,7 @@ impl Default for ColdStartConfig {
             precompiled: None,
             trace_iterations: 100,
             inside: InsideConfig::default(),
+            limits: host::Limits::default(),
         }
     }
 }
@@ -284,6 +288,8 @@ struct Subject<'a> {
     instrument: Option<Instrument>,
     /// In the guest sampler's pass: the sampler every instance joins.
     guest: Option<&'a GuestHandle>,
+    /// The limits every store starts from.
+    limits: &'a host::Limits,
 }
 
 impl Subject<'_> {
@@ -291,7 +297,7 @@ impl Subject<'_> {
     fn limits(&self) -> host::Limits {
         host::Limits {
             fuel: (self.instrument == Some(Instrument::Fuel)).then_some(measure::fuel::TANK),
-            ..host::Limits::default()
+            ..self.limits.clone()
         }
     }
 }
@@ -396,8 +402,10 @@ pub fn pre_initialise(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
         .get_typed_func::<(), ()>(&mut store, INIT_EXPORT)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("`{INIT_EXPORT}` is not a `() -> ()` function"))?;
-    init.call(&mut store, ())
-        .map_err(|e| anyhow!("`{INIT_EXPORT}` trapped: {}", one_line(&e.into())))?;
+    crate::watchdog::enter(Phase::PreInit);
+    let done = init.call(&mut store, ());
+    crate::watchdog::leave();
+    done.map_err(|e| anyhow!("`{INIT_EXPORT}` trapped: {}", one_line(&e.into())))?;
     let mut state = Snapshotted {
         store: &mut store,
         instance,
@@ -902,7 +910,7 @@ fn fuel_pass(
     const CALLS: u64 = 10;
     let counts_of = |bytes: &[u8]| -> Result<super::inside::FuelCounts, String> {
         let mut p =
-            super::inside::instrumented(Instrument::Fuel, bytes, s.export, host::Limits::default())
+            super::inside::instrumented(Instrument::Fuel, bytes, s.export, s.limits.clone())
                 .map_err(|e| format!("instantiate: {}", one_line(&e)))?;
         super::inside::fuel_counts(&mut p, s.input, CALLS)
             .map_err(|e| format!("{}: {}", e.phase, one_line(&e.error)))
@@ -968,9 +976,10 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
         &cfg.plugin,
         cfg.export.as_deref(),
         &cfg.input,
-        host::Limits::default(),
+        cfg.limits.clone(),
     )?;
     let name = plugin.name.clone();
+    let _watch = crate::watchdog::watch(&name, cfg.limits.deadline);
     let scratch = super::scratch_dir("wprof-cold-start-")?;
     // A bundled plugin lives inside wprof: write it out so the JIT rungs read
     // a real file, as every host does.
@@ -1020,6 +1029,7 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
         precompiled: cfg.precompiled.as_deref(),
         instrument: None,
         guest: None,
+        limits: &cfg.limits,
     };
     let mut notes = Vec::new();
     let mut failures = Vec::new();
@@ -1036,6 +1046,17 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
                 "wizer: not run: {} exports no `{INIT_EXPORT}`, so it has no start-up work for Wizer to run and snapshot (plugins/README.md)",
                 subject.name
             ));
+            continue;
+        }
+        if rung == Rung::Wizer
+            && let Err(Error::Plugin { phase, cause, .. }) =
+                host::guarded_init(&name, &plugin.bytes, cfg.limits.clone())
+        {
+            failures.push(Failure {
+                variant: rung.to_string(),
+                phase,
+                cause,
+            });
             continue;
         }
         let mut rec = Recorder::new(&clock, Vec::new());

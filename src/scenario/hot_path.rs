@@ -63,9 +63,8 @@ pub struct HotPathConfig {
     /// Stop after the round that passes this much measuring time. Default:
     /// none.
     pub max_time: Option<std::time::Duration>,
-    /// How long the guard call before timing may take. Default: 10 s.
-    pub deadline: std::time::Duration,
-    /// What the plugin may grow to and return. Default: [`Limits::default`].
+    /// What the plugin may grow to and return, and the per-call deadline.
+    /// Default: [`Limits::default`].
     pub limits: Limits,
 }
 
@@ -84,7 +83,6 @@ impl Default for HotPathConfig {
             inside: InsideConfig::default(),
             target_ci_pct: None,
             max_time: None,
-            deadline: host::DEFAULT_DEADLINE,
             limits: Limits::default(),
         }
     }
@@ -808,14 +806,8 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
     let export = host::choose_export(&name, cfg.export.as_deref(), plugin.bundled, &loaded.module)?;
     let encoded = serde_json::to_vec(&input)
         .map_err(|e| Error::plugin(&name, Phase::Encode, e.to_string()))?;
-    host::guarded_call(
-        &name,
-        &plugin.bytes,
-        &export,
-        &encoded,
-        cfg.limits.clone(),
-        cfg.deadline,
-    )?;
+    host::guarded_call(&name, &plugin.bytes, &export, &encoded, cfg.limits.clone())?;
+    let _watch = crate::watchdog::watch(&name, cfg.limits.deadline);
     let mut setup = loaded.setup.clone();
     let instance = host::timed(&mut setup, Phase::Instantiate, || {
         Plugin::limited(&loaded.engine, &loaded.module, &export, cfg.limits.clone())

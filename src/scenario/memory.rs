@@ -92,8 +92,9 @@ pub struct MemoryConfig {
     pub instances: u64,
     /// Calls on the first instance before the "1000 calls" reading. Default: 1000.
     pub calls: u64,
-    /// Largest linear memory an instance may grow to, in bytes. Default: 256 MiB.
-    pub memory_limit: usize,
+    /// What each instance may grow to and return, and the per-call
+    /// deadline. Default: [`Limits::default`].
+    pub limits: Limits,
     /// Counters read in each probe, and samplers. Default: all counters.
     pub inside: InsideConfig,
 }
@@ -106,7 +107,7 @@ impl Default for MemoryConfig {
             input: InputSpec::Default,
             instances: 100,
             calls: 1000,
-            memory_limit: 256 << 20,
+            limits: Limits::default(),
             inside: InsideConfig::default(),
         }
     }
@@ -127,7 +128,9 @@ pub struct Probe {
     input: PathBuf,
     instances: u64,
     calls: u64,
-    memory_limit: usize,
+    limits: Limits,
+    /// The plugin's name, for the watchdog's message.
+    plugin: String,
     /// Perf counters to read at each reading (empty: all); `None`: none.
     #[serde(default)]
     counters: Option<Vec<String>>,
@@ -173,6 +176,7 @@ pub struct ProbeAnswer {
 /// Runs one variant in this process and returns its readings: what the
 /// hidden `__memory-probe` subcommand does.
 pub fn probe(p: &Probe) -> anyhow::Result<ProbeAnswer> {
+    let _watch = crate::watchdog::watch_child(&p.plugin, p.limits.deadline);
     let input = std::fs::read(&p.input)?;
     let bytes = std::fs::read(&p.wasm)?;
     let mut meter = p.counters.as_ref().map(|names| PerfCounters::open(names));
@@ -290,7 +294,7 @@ pub fn probe(p: &Probe) -> anyhow::Result<ProbeAnswer> {
         pool.total_core_instances(slots)
             .total_memories(slots)
             .total_tables(slots)
-            .max_memory_size(p.memory_limit);
+            .max_memory_size(p.limits.memory_bytes.unwrap_or(1 << 32));
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         config.memory_init_cow(true);
     }
@@ -310,10 +314,7 @@ pub fn probe(p: &Probe) -> anyhow::Result<ProbeAnswer> {
     .map_err(|e| anyhow!("{load_phase}: {}", one_line(&e.into())))?;
     drop(bytes);
     point("module ready", 0, 0)?;
-    let limits = Limits {
-        memory_bytes: Some(p.memory_limit),
-        ..Limits::default()
-    };
+    let limits = p.limits.clone();
     let pre = if p.mode == Mode::Pooling {
         Some(
             Linker::new(&engine)
@@ -493,11 +494,9 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
         &cfg.plugin,
         cfg.export.as_deref(),
         &cfg.input,
-        Limits {
-            memory_bytes: Some(cfg.memory_limit),
-            ..Limits::default()
-        },
+        cfg.limits.clone(),
     )?;
+    let _watch = crate::watchdog::watch(&plugin.name, cfg.limits.deadline);
     let name = plugin.name.clone();
     let buf = reference.copy_in(&input).map_err(|e| e.into_error(&name))?;
     let packed = reference.execute(buf).map_err(|e| e.into_error(&name))?;
@@ -591,7 +590,8 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
             input: input_path.clone(),
             instances: cfg.instances,
             calls: cfg.calls,
-            memory_limit: cfg.memory_limit,
+            limits: cfg.limits.clone(),
+            plugin: plugin.name.clone(),
             counters: match &cfg.inside.counters {
                 CounterChoice::None => None,
                 CounterChoice::All => Some(Vec::new()),
@@ -695,7 +695,7 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
     let settings = super::settings([
         ("instances", json!(cfg.instances)),
         ("calls", json!(cfg.calls)),
-        ("memory_limit_bytes", json!(cfg.memory_limit)),
+        ("memory_limit_bytes", json!(cfg.limits.memory_bytes)),
     ]);
     Ok(Run {
         wall_s: wall.elapsed().as_secs_f64(),

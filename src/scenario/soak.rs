@@ -49,8 +49,9 @@ pub struct SoakConfig {
     /// Growth above which memory is called leaking, in KB (1000 B) per hour.
     /// Default: 1000 (1 MB/hour).
     pub threshold_kb_per_hour: f64,
-    /// Largest linear memory the instance may grow to, in bytes. Default: 256 MiB.
-    pub memory_limit: usize,
+    /// What the instance may grow to and return, and the per-call deadline.
+    /// Default: [`Limits::default`].
+    pub limits: Limits,
     /// Calls drawn into the timeline (Chrome trace). Default: 100.
     pub trace_calls: u64,
     /// Counter, fuel and sampling passes after the soak. Default: the
@@ -68,7 +69,7 @@ impl Default for SoakConfig {
             rate: 1000.0,
             sample_every: Duration::from_secs(1),
             threshold_kb_per_hour: 1000.0,
-            memory_limit: 256 << 20,
+            limits: Limits::default(),
             trace_calls: 100,
             inside: InsideConfig::default(),
         }
@@ -210,11 +211,9 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
         &cfg.plugin,
         cfg.export.as_deref(),
         &cfg.input,
-        Limits {
-            memory_bytes: Some(cfg.memory_limit),
-            ..Limits::default()
-        },
+        cfg.limits.clone(),
     )?;
+    let _watch = crate::watchdog::watch(&plugin.name, cfg.limits.deadline);
 
     let expected_calls = (cfg.duration.as_secs_f64() * cfg.rate).ceil() as usize + 1;
     let timed = expected_calls.min(TIMED_CALLS);
@@ -431,10 +430,7 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
             &plugin.bytes,
             &export,
             &input,
-            &Limits {
-                memory_bytes: Some(cfg.memory_limit),
-                ..Limits::default()
-            },
+            &cfg.limits,
             call_ns,
             (&clock, origin),
         )
@@ -450,7 +446,7 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
         ("rate_per_s", json!(cfg.rate)),
         ("sample_every_s", json!(cfg.sample_every.as_secs_f64())),
         ("threshold_kb_per_hour", json!(cfg.threshold_kb_per_hour)),
-        ("memory_limit_bytes", json!(cfg.memory_limit)),
+        ("memory_limit_bytes", json!(cfg.limits.memory_bytes)),
     ]);
     Ok(Run {
         wall_s: wall.elapsed().as_secs_f64(),

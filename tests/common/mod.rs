@@ -56,6 +56,17 @@ impl Sandbox {
         ran
     }
 
+    /// Runs wprof with `line` split at whitespace, as a shell would split
+    /// a line with no quoting in it.
+    pub fn line(&self, line: &str) -> Ran {
+        self.wprof(&line.split_whitespace().collect::<Vec<_>>())
+    }
+
+    /// As [`Sandbox::line`], and insists it succeeded.
+    pub fn ok_line(&self, line: &str) -> Ran {
+        self.ok(&line.split_whitespace().collect::<Vec<_>>())
+    }
+
     /// Runs wprof and insists it succeeded.
     pub fn ok(&self, args: &[&str]) -> Ran {
         let ran = self.wprof(args);
