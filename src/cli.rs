@@ -13,6 +13,7 @@ use crate::host::Limits;
 use crate::measure::{ClockChoice, CounterChoice, InsideConfig, Samplers};
 use crate::run::Run;
 use crate::scenario::cold_start::{self, ColdStartConfig, Iterations, Rung};
+use crate::scenario::data_transfer::{self, DataTransferConfig, Way};
 use crate::scenario::hot_path::{self, HotPathConfig};
 use crate::scenario::memory::{self, MemoryConfig};
 use crate::scenario::soak::{self, SoakConfig};
@@ -93,6 +94,13 @@ enum Record {
         after_help = "Examples:\n  wprof record soak\n  wprof record soak --duration 8h --rate 200 --sample-every 10s"
     )]
     Soak(SoakArgs),
+    /// The same checksum natively and in wasm behind each way of crossing
+    /// the boundary (raw, JSON+base64, MessagePack, host function), payload
+    /// size by size, against the floor of one copy into linear memory.
+    #[command(
+        after_help = "Examples:\n  wprof record data-transfer\n  wprof record data-transfer --sizes 100,64KB,4MB --ways raw,host-fn --time-per-variant 1s"
+    )]
+    DataTransfer(DataTransferArgs),
 }
 
 /// Which plugin, export and input.
@@ -483,6 +491,66 @@ impl SoakArgs {
 }
 
 #[derive(Debug, Args)]
+struct DataTransferArgs {
+    /// Payload sizes, comma-separated: bytes, or with a unit (KB, MB, KiB, MiB).
+    #[arg(long, value_delimiter = ',', default_value = "100,10KB,1MB,10MB", value_parser = data_transfer::parse_size)]
+    sizes: Vec<u64>,
+    /// Ways of crossing, comma-separated: raw, json, msgpack, host-fn.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "raw,json,msgpack,host-fn"
+    )]
+    ways: Vec<Way>,
+    /// How long each (way, size) is measured once it has --min-calls, e.g. 300ms, 2s.
+    #[arg(long, default_value = "300ms", value_parser = humantime::parse_duration)]
+    time_per_variant: std::time::Duration,
+    /// Fewest measured calls per (way, size).
+    #[arg(long, default_value_t = DataTransferConfig::default().min_calls, value_parser = clap::value_parser!(u64).range(1..))]
+    min_calls: u64,
+    /// Most measured calls per (way, size).
+    #[arg(long, default_value_t = DataTransferConfig::default().max_calls, value_parser = clap::value_parser!(u64).range(1..))]
+    max_calls: u64,
+    /// Clock: auto (TSC where invariant), tsc, monotonic.
+    #[arg(long, default_value_t = DataTransferConfig::default().clock)]
+    clock: ClockChoice,
+    /// Calls per (way, size) drawn into the Chrome trace.
+    #[arg(long, default_value_t = DataTransferConfig::default().trace_calls)]
+    trace_calls: u64,
+    #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+impl DataTransferArgs {
+    fn config(&self) -> anyhow::Result<DataTransferConfig> {
+        if self.output.heap {
+            anyhow::bail!(
+                "--heap does not apply to data-transfer (its host buffers and linear memory are reported per way instead)"
+            );
+        }
+        if self.min_calls > self.max_calls {
+            anyhow::bail!(
+                "--min-calls {} is over --max-calls {}",
+                self.min_calls,
+                self.max_calls
+            );
+        }
+        Ok(DataTransferConfig {
+            sizes: self.sizes.clone(),
+            ways: self.ways.clone(),
+            time_per_variant: self.time_per_variant,
+            min_calls: self.min_calls,
+            max_calls: self.max_calls,
+            clock: self.clock,
+            trace_calls: self.trace_calls,
+            limits: self.limits.limits(),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
 struct ReportArgs {
     /// Run files written by `wprof record` (JSON).
     #[arg(required = true)]
@@ -558,7 +626,7 @@ fn progress(args: &OutputArgs, label: &str) -> crate::progress::Progress {
 fn record_one(
     args: &OutputArgs,
     scenario: &str,
-    plugin: (&PluginSpec, Option<&str>, &InputSpec),
+    plugins: &[(&PluginSpec, Option<&str>, &InputSpec)],
     run: impl FnOnce() -> Result<Run, crate::Error>,
 ) -> anyhow::Result<()> {
     let out = args.config()?;
@@ -566,7 +634,7 @@ fn record_one(
     let spinner = progress(args, &format!("recording {scenario}"));
     let runs = vec![run()?];
     drop(spinner);
-    finish(runs, &[plugin], &out, args)
+    finish(runs, plugins, &out, args)
 }
 
 /// Parses the command line and runs it.
@@ -579,7 +647,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Record(Record::HotPath(args)) => {
             let cfg = args.config();
             let plugin = (&cfg.plugin, cfg.export.as_deref(), &cfg.input);
-            record_one(&args.output, "hot-path", plugin, || hot_path::run(&cfg))?;
+            record_one(&args.output, "hot-path", &[plugin], || hot_path::run(&cfg))?;
         }
         Command::Record(Record::ColdStart(args)) => {
             let configs = args.configs()?;
@@ -626,12 +694,18 @@ pub fn run() -> anyhow::Result<()> {
         Command::Record(Record::Memory(args)) => {
             let cfg = args.config();
             let plugin = (&cfg.plugin, cfg.export.as_deref(), &cfg.input);
-            record_one(&args.output, "memory", plugin, || memory::run(&cfg))?;
+            record_one(&args.output, "memory", &[plugin], || memory::run(&cfg))?;
         }
         Command::Record(Record::Soak(args)) => {
             let cfg = args.config();
             let plugin = (&cfg.plugin, cfg.export.as_deref(), &cfg.input);
-            record_one(&args.output, "soak", plugin, || soak::run(&cfg))?;
+            record_one(&args.output, "soak", &[plugin], || soak::run(&cfg))?;
+        }
+        Command::Record(Record::DataTransfer(args)) => {
+            let cfg = args.config()?;
+            record_one(&args.output, "data-transfer", &[], || {
+                data_transfer::run(&cfg)
+            })?;
         }
         Command::MemoryProbe { request } => {
             let profile = memory::probe(&memory::probe_from_json(&request)?)?;
@@ -944,5 +1018,11 @@ mod tests {
             panic!("not soak")
         };
         assert_eq!(args.config(), SoakConfig::default());
+
+        let cli = Cli::try_parse_from(["wprof", "record", "data-transfer"]).unwrap();
+        let Command::Record(Record::DataTransfer(args)) = cli.command else {
+            panic!("not data-transfer")
+        };
+        assert_eq!(args.config().unwrap(), DataTransferConfig::default());
     }
 }

@@ -305,6 +305,18 @@ impl Plugin {
         Plugin::with_instance(store, instance, export)
     }
 
+    /// As [`Plugin::limited`], with the imports `linker` supplies.
+    pub fn linked(
+        linker: &wasmtime::Linker<Limits>,
+        module: &Module,
+        export: &str,
+        limits: Limits,
+    ) -> anyhow::Result<Plugin> {
+        let mut store = store(linker.engine(), limits);
+        let instance = linker.instantiate(&mut store, module)?;
+        Plugin::with_instance(store, instance, export)
+    }
+
     /// Instantiates a pre-linked module in a new store.
     pub fn from_pre(
         pre: &InstancePre<Limits>,
@@ -324,6 +336,11 @@ impl Plugin {
     /// See [`Plugin::store_mut`].
     pub fn store(&self) -> &Store<Limits> {
         &self.store
+    }
+
+    /// The instance's exported `memory`.
+    pub fn memory(&self) -> Memory {
+        self.memory
     }
 
     /// The instance's linear memory: where it starts and its current size.
@@ -378,6 +395,28 @@ impl Plugin {
                 "wprof_alloc({len}) returned {ptr:#x}, outside linear memory"
             ))),
         }
+    }
+
+    /// Writes `bytes` at `ptr` in linear memory (a buffer the host keeps
+    /// between calls).
+    #[inline(always)]
+    pub fn write_at(&mut self, ptr: i32, bytes: &[u8]) -> Result<(), CallError> {
+        self.memory
+            .write(&mut self.store, ptr as u32 as usize, bytes)
+            .map_err(|_| {
+                at(Phase::CopyIn)(anyhow!(
+                    "{} bytes at {ptr:#x} do not fit in linear memory",
+                    bytes.len()
+                ))
+            })
+    }
+
+    /// Calls `wprof_alloc(len)` alone: a buffer for [`Plugin::write_at`].
+    pub fn alloc(&mut self, len: i32) -> Result<i32, CallError> {
+        crate::watchdog::enter(Phase::CopyIn);
+        let ptr = self.alloc.call(&mut self.store, len);
+        crate::watchdog::leave();
+        ptr.map_err(at(Phase::CopyIn))
     }
 
     /// execute: calls the export on the input buffer (which it takes over).

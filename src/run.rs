@@ -49,6 +49,11 @@ pub struct Run {
     /// scenario ranks nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ranking: Option<Ranking>,
+    /// A table across variants a scenario sums its run up in (e.g. each
+    /// way against native, size by size); absent when it has none. The
+    /// numbers behind it are in the variants' phases and facts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Summary>,
     /// The conclusions, one sentence each, drawn from the numbers above.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verdicts: Vec<String>,
@@ -187,6 +192,17 @@ pub struct PhaseTime {
     pub phase: Phase,
     /// How long it took, in nanoseconds.
     pub ns: f64,
+}
+
+/// A table of formatted cells, to be printed as it is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// What the table shows, in one line.
+    pub title: String,
+    /// Column headings.
+    pub columns: Vec<String>,
+    /// Rows of cells, as many as there are columns.
+    pub rows: Vec<Vec<String>>,
 }
 
 /// One way of running the plugin and what each phase of its calls cost.

@@ -58,6 +58,7 @@ fuzz_target!(|data: &[u8]| {
         memory_bytes: Some(16 << 20),
         table_elements: Some(10_000),
         output_bytes: Some(1 << 20),
+        deadline: Duration::from_millis(100),
         ..Limits::default()
     };
     let _ = host::guarded_call(
@@ -66,6 +67,5 @@ fuzz_target!(|data: &[u8]| {
         &export,
         b"{\"drugs\":[\"warfarin\"]}",
         limits,
-        Duration::from_millis(100),
     );
 });

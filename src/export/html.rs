@@ -228,8 +228,61 @@ fn phase_bars(run: &Run) -> Chart {
     Ok(Some(chart))
 }
 
+/// Median call against payload size, one line per way (variants that
+/// carry `way` and `payload_bytes` facts), log-log: how each way scales.
+fn scaling(run: &Run) -> Chart {
+    let mut lines: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for v in &run.variants {
+        let (Some(way), Some(bytes), Some(whole)) = (
+            v.facts.get("way").and_then(|w| w.as_str()),
+            v.facts.get("payload_bytes").and_then(|b| b.as_f64()),
+            v.phases.last(),
+        ) else {
+            continue;
+        };
+        let point = (bytes, whole.stats.p50_ns.max(1e-3));
+        match lines.iter_mut().find(|l| l.0 == way) {
+            Some(l) => l.1.push(point),
+            None => lines.push((way.to_owned(), vec![point])),
+        }
+    }
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    let all = || lines.iter().flat_map(|l| l.1.iter());
+    let (x0, x1) = all().fold((f64::MAX, 0.0f64), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (y0, y1) = all().fold((f64::MAX, 0.0f64), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let chart = svg(900, 420, |root| {
+        let mut c = ChartBuilder::on(root)
+            .caption(
+                "median call against payload size, by way (log-log)",
+                ("sans-serif", 18),
+            )
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(80)
+            .build_cartesian_2d(
+                (x0 * 0.8..x1 * 1.25).log_scale(),
+                (y0 * 0.8..y1 * 1.25).log_scale(),
+            )
+            .map_err(plot_err)?;
+        c.configure_mesh()
+            .x_desc("payload (bytes)")
+            .x_label_formatter(&|x| super::fmt_bytes(*x))
+            .y_label_formatter(&|y| fmt_ns(*y))
+            .draw()
+            .map_err(plot_err)?;
+        labelled_lines(&mut c, &lines)
+    })?;
+    Ok(Some(chart))
+}
+
 /// Each variant's whole-iteration percentiles from its kept samples.
 fn distribution(run: &Run) -> Chart {
+    // Past a handful of curves the chart is a tangle: the table has them.
+    if run.variants.len() > 8 {
+        return Ok(None);
+    }
     let curves: Vec<(String, Vec<(f64, f64)>)> = run
         .variants
         .iter()
@@ -471,8 +524,9 @@ h2{{border-bottom:1px solid #ccc}} .na{{color:#777}} svg{{display:block;margin:1
         for c in over_time(run)? {
             h.push_str(&c);
         }
-        if run.scenario != "data-transfer" {
-            h.push_str("<p class=\"na\">payload scaling: not applicable to this run (it comes from a data-transfer run)</p>");
+        match scaling(run)? {
+            Some(c) => h.push_str(&c),
+            None => h.push_str("<p class=\"na\">payload scaling: not applicable to this run (it comes from a data-transfer run)</p>"),
         }
         if let Some(l) = links.get(i).filter(|l| !l.is_empty()) {
             h.push_str("<p>artifacts: ");

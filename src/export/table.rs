@@ -139,6 +139,10 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
                 )?;
             }
         }
+        if let Some(t) = &run.summary {
+            writeln!(out)?;
+            summary(t, out)?;
+        }
         for t in &run.trends {
             writeln!(out)?;
             writeln!(
@@ -463,6 +467,39 @@ fn memory(m: &MemoryProfile, out: &mut dyn Write) -> std::io::Result<()> {
     }
     if let Some(c) = m.code_bytes {
         writeln!(out, "  compiled code: {}", fmt_bytes(c as f64))?;
+    }
+    Ok(())
+}
+
+/// A run's summary table, columns right-aligned to their widest cell (the
+/// first two, names, left-aligned).
+fn summary(t: &crate::run::Summary, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "{}:", t.title)?;
+    let widths: Vec<usize> = (0..t.columns.len())
+        .map(|c| {
+            t.rows
+                .iter()
+                .filter_map(|r| r.get(c))
+                .chain(std::iter::once(&t.columns[c]))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String], out: &mut dyn Write| -> std::io::Result<()> {
+        let mut text = String::from(" ");
+        for (c, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if c < 2 {
+                text.push_str(&format!(" {cell:<w$}"));
+            } else {
+                text.push_str(&format!(" {cell:>w$}"));
+            }
+        }
+        writeln!(out, "{}", text.trim_end())
+    };
+    line(&t.columns, out)?;
+    for r in &t.rows {
+        line(r, out)?;
     }
     Ok(())
 }

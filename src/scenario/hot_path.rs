@@ -89,7 +89,7 @@ impl Default for HotPathConfig {
 }
 
 /// Something whose calls can be timed phase by phase.
-trait Target {
+pub(crate) trait Target {
     /// The phases of one call, in order.
     const PHASES: &'static [Phase];
 
@@ -108,9 +108,9 @@ pub(crate) trait Marks {
 }
 
 /// The timing pass's marks: a clock read into a row of stamps.
-struct Stamps<'a, C> {
-    clock: &'a C,
-    row: &'a mut [u64],
+pub(crate) struct Stamps<'a, C> {
+    pub(crate) clock: &'a C,
+    pub(crate) row: &'a mut [u64],
 }
 
 impl<C: Clock> Marks for Stamps<'_, C> {

@@ -3,6 +3,7 @@
 //! [`Run`]: crate::run::Run
 
 pub mod cold_start;
+pub mod data_transfer;
 pub mod hot_path;
 pub(crate) mod inside;
 pub mod memory;
@@ -18,7 +19,13 @@ use crate::stats::Stats;
 pub const WASMTIME_VERSION: &str = env!("WPROF_WASMTIME_VERSION");
 
 /// The names of all scenarios, as given to `wprof record`.
-pub const NAMES: &[&str] = &[hot_path::NAME, cold_start::NAME, memory::NAME, soak::NAME];
+pub const NAMES: &[&str] = &[
+    hot_path::NAME,
+    cold_start::NAME,
+    memory::NAME,
+    soak::NAME,
+    data_transfer::NAME,
+];
 
 /// Describes this machine for a run.
 pub fn host_info() -> Host {

@@ -1,0 +1,141 @@
+//! The data-transfer plugin: one processing function, a checksum (64-bit
+//! FNV-1a) of a byte payload, behind each way of getting the payload across
+//! the host-guest boundary:
+//!
+//! - `checksum_raw`: the payload's bytes as the input; the checksum as 8
+//!   little-endian bytes (no codec);
+//! - `checksum_json`: `{"data": "<base64>"}` in, `{"checksum": n}` out (the
+//!   seed study's way);
+//! - `checksum_msgpack`: the same two records in MessagePack, the bytes as
+//!   a MessagePack `bin`;
+//! - `checksum_pull`: called with `(0, len)`; the guest pulls the payload
+//!   into its own memory through the host function
+//!   `wprof_host.read_input(dst, len) -> i32`, then answers as
+//!   `checksum_raw`.
+//!
+//! FNV-1a is a chain of dependent multiplies, one per byte: the same speed
+//! whatever the compiler, so wasm and native execute alike and the
+//! difference between ways is what crossing the boundary costs.
+//!
+//! Natively the crate is the baseline: [`checksum`] on the bytes in place.
+
+use serde::{Deserialize, Serialize};
+
+wprof_guest::abi!();
+wprof_guest::export!(checksum_raw => raw);
+wprof_guest::export!(checksum_json => json);
+wprof_guest::export!(checksum_msgpack => msgpack);
+
+/// 64-bit FNV-1a of `data`.
+pub fn checksum(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in data {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The JSON way's input: the payload in base64.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JsonIn<'a> {
+    /// The payload, base64 (standard alphabet, padded).
+    #[serde(borrow)]
+    pub data: &'a str,
+}
+
+/// The MessagePack way's input: the payload as a `bin`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MsgpackIn<'a> {
+    /// The payload.
+    #[serde(borrow, with = "serde_bytes")]
+    pub data: &'a [u8],
+}
+
+/// What the codec ways answer.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Out {
+    /// [`checksum`] of the payload.
+    pub checksum: u64,
+}
+
+/// `checksum_raw`: the input is the payload.
+pub fn raw(input: &[u8]) -> Result<Vec<u8>, String> {
+    Ok(checksum(input).to_le_bytes().to_vec())
+}
+
+/// `checksum_json`.
+pub fn json(input: &[u8]) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    let req: JsonIn = serde_json::from_slice(input).map_err(|e| e.to_string())?;
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(req.data)
+        .map_err(|e| e.to_string())?;
+    serde_json::to_vec(&Out {
+        checksum: checksum(&data),
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// `checksum_msgpack`.
+pub fn msgpack(input: &[u8]) -> Result<Vec<u8>, String> {
+    let req: MsgpackIn = rmp_serde::from_slice(input).map_err(|e| e.to_string())?;
+    rmp_serde::to_vec_named(&Out {
+        checksum: checksum(req.data),
+    })
+    .map_err(|e| e.to_string())
+}
+
+#[cfg(target_family = "wasm")]
+#[link(wasm_import_module = "wprof_host")]
+unsafe extern "C" {
+    /// Copies up to `len` bytes of the call's payload to `dst`; returns
+    /// how many (negative: the host refused).
+    fn read_input(dst: i32, len: i32) -> i32;
+}
+
+/// `checksum_pull(0, len)`: pulls `len` bytes from the host, then answers
+/// as `checksum_raw`.
+#[cfg(target_family = "wasm")]
+#[unsafe(no_mangle)]
+pub extern "C" fn checksum_pull(_ptr: i32, len: i32) -> i64 {
+    let mut buf: Vec<u8> = Vec::with_capacity(len.max(0) as usize);
+    // SAFETY: the host writes at most `len` bytes into the spare capacity
+    // and says how many; only those become the vector's contents.
+    let got = unsafe { read_input(buf.as_mut_ptr() as usize as i32, len) };
+    if got < 0 || got > len {
+        return wprof_guest::leak_result(b"the host refused read_input".to_vec(), true);
+    }
+    // SAFETY: `got` bytes were written, within capacity.
+    unsafe { buf.set_len(got as usize) };
+    let out = checksum(&buf).to_le_bytes().to_vec();
+    drop(buf);
+    wprof_guest::leak_result(out, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_1a_known_values() {
+        assert_eq!(checksum(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(checksum(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(checksum(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn every_codec_way_answers_the_same() {
+        use base64::Engine as _;
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 + 3) as u8).collect();
+        let want = checksum(&data);
+        assert_eq!(raw(&data).unwrap(), want.to_le_bytes());
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&data);
+        let j = serde_json::to_vec(&JsonIn { data: &b64 }).unwrap();
+        let out: Out = serde_json::from_slice(&json(&j).unwrap()).unwrap();
+        assert_eq!(out.checksum, want);
+        let m = rmp_serde::to_vec_named(&MsgpackIn { data: &data }).unwrap();
+        let out: Out = rmp_serde::from_slice(&msgpack(&m).unwrap()).unwrap();
+        assert_eq!(out.checksum, want);
+    }
+}
