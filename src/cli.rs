@@ -12,6 +12,7 @@ use crate::export::{self, Exporter, OutputConfig};
 use crate::host::Limits;
 use crate::measure::{ClockChoice, CounterChoice, InsideConfig, Samplers};
 use crate::run::Run;
+use crate::scenario::batching::{self, BatchingConfig};
 use crate::scenario::cold_start::{self, ColdStartConfig, Iterations, Rung};
 use crate::scenario::data_transfer::{self, DataTransferConfig, Way};
 use crate::scenario::hot_path::{self, HotPathConfig};
@@ -101,6 +102,12 @@ enum Record {
         after_help = "Examples:\n  wprof record data-transfer\n  wprof record data-transfer --sizes 100,64KB,4MB --ways raw,host-fn --time-per-variant 1s"
     )]
     DataTransfer(DataTransferArgs),
+    /// N separate calls against one call carrying N items, in wasm and
+    /// natively: per-item cost and the share of overhead batching removes.
+    #[command(
+        after_help = "Examples:\n  wprof record batching\n  wprof record batching --items 1000 --time-per-variant 2s"
+    )]
+    Batching(BatchingArgs),
 }
 
 /// Which plugin, export and input.
@@ -551,6 +558,58 @@ impl DataTransferArgs {
 }
 
 #[derive(Debug, Args)]
+struct BatchingArgs {
+    /// Items per iteration: separate calls, or the length of one batch.
+    #[arg(long, default_value_t = BatchingConfig::default().items, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    items: u64,
+    /// How long each variant is measured once it has --min-iterations.
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+    time_per_variant: std::time::Duration,
+    /// Fewest measured iterations per variant.
+    #[arg(long, default_value_t = BatchingConfig::default().min_iterations, value_parser = clap::value_parser!(u64).range(1..))]
+    min_iterations: u64,
+    /// Most measured iterations per variant.
+    #[arg(long, default_value_t = BatchingConfig::default().max_iterations, value_parser = clap::value_parser!(u64).range(1..))]
+    max_iterations: u64,
+    /// Clock: auto (TSC where invariant), tsc, monotonic.
+    #[arg(long, default_value_t = BatchingConfig::default().clock)]
+    clock: ClockChoice,
+    /// Iterations per variant drawn into the Chrome trace.
+    #[arg(long, default_value_t = BatchingConfig::default().trace_iterations)]
+    trace_iterations: u64,
+    #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+impl BatchingArgs {
+    fn config(&self) -> anyhow::Result<BatchingConfig> {
+        if self.output.heap {
+            anyhow::bail!(
+                "--heap does not apply to batching (record hot-path --heap profiles the same calls)"
+            );
+        }
+        if self.min_iterations > self.max_iterations {
+            anyhow::bail!(
+                "--min-iterations {} is over --max-iterations {}",
+                self.min_iterations,
+                self.max_iterations
+            );
+        }
+        Ok(BatchingConfig {
+            items: self.items,
+            time_per_variant: self.time_per_variant,
+            min_iterations: self.min_iterations,
+            max_iterations: self.max_iterations,
+            clock: self.clock,
+            trace_iterations: self.trace_iterations,
+            limits: self.limits.limits(),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
 struct ReportArgs {
     /// Run files written by `wprof record` (JSON).
     #[arg(required = true)]
@@ -700,6 +759,10 @@ pub fn run() -> anyhow::Result<()> {
             let cfg = args.config();
             let plugin = (&cfg.plugin, cfg.export.as_deref(), &cfg.input);
             record_one(&args.output, "soak", &[plugin], || soak::run(&cfg))?;
+        }
+        Command::Record(Record::Batching(args)) => {
+            let cfg = args.config()?;
+            record_one(&args.output, "batching", &[], || batching::run(&cfg))?;
         }
         Command::Record(Record::DataTransfer(args)) => {
             let cfg = args.config()?;
@@ -1024,5 +1087,11 @@ mod tests {
             panic!("not data-transfer")
         };
         assert_eq!(args.config().unwrap(), DataTransferConfig::default());
+
+        let cli = Cli::try_parse_from(["wprof", "record", "batching"]).unwrap();
+        let Command::Record(Record::Batching(args)) = cli.command else {
+            panic!("not batching")
+        };
+        assert_eq!(args.config().unwrap(), BatchingConfig::default());
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! [`Run`]: crate::run::Run
 
+pub mod batching;
 pub mod cold_start;
 pub mod data_transfer;
 pub mod hot_path;
@@ -25,6 +26,7 @@ pub const NAMES: &[&str] = &[
     memory::NAME,
     soak::NAME,
     data_transfer::NAME,
+    batching::NAME,
 ];
 
 /// Describes this machine for a run.

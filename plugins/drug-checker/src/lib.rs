@@ -143,3 +143,71 @@ mod tests {
         assert!(check_json(b"{}").unwrap_err().contains("medications"));
     }
 }
+
+// The `ways` feature (on in plugins/drug-checker-ways, which builds this
+// same source) adds the same check behind other boundaries: a batch of
+// requests in one call, and MessagePack instead of JSON. Kept at the end of
+// the file: panic locations carry line numbers, and drug-checker.wasm must
+// stay the seed's plugin, byte for byte.
+#[cfg(feature = "ways")]
+wprof_guest::export!(check_batch => check_batch_json);
+#[cfg(feature = "ways")]
+wprof_guest::export!(check_msgpack => check_msgpack_bytes);
+
+/// A batch: a JSON array of requests in, a JSON array of answers out, one
+/// call for them all (the seed's Optimization 1).
+#[cfg(feature = "ways")]
+pub fn check_batch_json(input: &[u8]) -> Result<Vec<u8>, String> {
+    let reqs: Vec<CheckRequest> =
+        serde_json::from_slice(input).map_err(|e| format!("invalid batch: {e}"))?;
+    let out: Vec<Vec<Interaction>> = reqs
+        .iter()
+        .map(|r| find_interactions(&r.medications))
+        .collect();
+    serde_json::to_vec(&out).map_err(|e| e.to_string())
+}
+
+/// [`check_json`] with MessagePack (named fields) on both sides.
+#[cfg(feature = "ways")]
+pub fn check_msgpack_bytes(input: &[u8]) -> Result<Vec<u8>, String> {
+    let req: CheckRequest =
+        rmp_serde::from_slice(input).map_err(|e| format!("invalid request: {e}"))?;
+    rmp_serde::to_vec_named(&find_interactions(&req.medications)).map_err(|e| e.to_string())
+}
+
+#[cfg(all(test, feature = "ways"))]
+mod ways_tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_answers_each_request_as_check_json_does() {
+        let one = r#"{"medications":["aspirin","ibuprofen","warfarin"]}"#;
+        let two = r#"{"medications":["warfarin","aspirin"]}"#;
+        let batch = format!("[{one},{two},{one}]");
+        let out: serde_json::Value =
+            serde_json::from_slice(&check_batch_json(batch.as_bytes()).unwrap()).unwrap();
+        let single = |s: &str| -> serde_json::Value {
+            serde_json::from_slice(&check_json(s.as_bytes()).unwrap()).unwrap()
+        };
+        assert_eq!(
+            out,
+            serde_json::json!([single(one), single(two), single(one)])
+        );
+        assert!(
+            check_batch_json(b"{}")
+                .unwrap_err()
+                .contains("invalid batch")
+        );
+    }
+
+    #[test]
+    fn msgpack_carries_the_same_answer() {
+        let req = serde_json::json!({"medications": ["aspirin", "ibuprofen", "warfarin"]});
+        let packed = rmp_serde::to_vec_named(&req).unwrap();
+        let out: serde_json::Value =
+            rmp_serde::from_slice(&check_msgpack_bytes(&packed).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&check_json(req.to_string().as_bytes()).unwrap()).unwrap();
+        assert_eq!(out, json);
+    }
+}
