@@ -15,6 +15,7 @@ use crate::run::Run;
 use crate::scenario::batching::{self, BatchingConfig};
 use crate::scenario::cold_start::{self, ColdStartConfig, Iterations, Rung};
 use crate::scenario::data_transfer::{self, DataTransferConfig, Way};
+use crate::scenario::host_functions::{self, HostFunctionsConfig};
 use crate::scenario::hot_path::{self, HotPathConfig};
 use crate::scenario::memory::{self, MemoryConfig};
 use crate::scenario::soak::{self, SoakConfig};
@@ -108,6 +109,12 @@ enum Record {
         after_help = "Examples:\n  wprof record batching\n  wprof record batching --items 1000 --time-per-variant 2s"
     )]
     Batching(BatchingArgs),
+    /// The seed's patient record: analysed natively, passed into wasm as
+    /// JSON, or fetched by the guest through host functions (no codec).
+    #[command(
+        after_help = "Examples:\n  wprof record host-functions\n  wprof record host-functions --record-size 10MB"
+    )]
+    HostFunctions(HostFunctionsArgs),
 }
 
 /// Which plugin, export and input.
@@ -610,6 +617,56 @@ impl BatchingArgs {
 }
 
 #[derive(Debug, Args)]
+struct HostFunctionsArgs {
+    /// Size of the record's lab values (8 bytes each), e.g. 1MB, 64KB.
+    #[arg(long, default_value = "1MB", value_parser = data_transfer::parse_size)]
+    record_size: u64,
+    /// How long each variant is measured once it has --min-calls.
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+    time_per_variant: std::time::Duration,
+    /// Fewest measured calls per variant.
+    #[arg(long, default_value_t = HostFunctionsConfig::default().min_calls, value_parser = clap::value_parser!(u64).range(1..))]
+    min_calls: u64,
+    /// Most measured calls per variant.
+    #[arg(long, default_value_t = HostFunctionsConfig::default().max_calls, value_parser = clap::value_parser!(u64).range(1..))]
+    max_calls: u64,
+    /// Clock: auto (TSC where invariant), tsc, monotonic.
+    #[arg(long, default_value_t = HostFunctionsConfig::default().clock)]
+    clock: ClockChoice,
+    /// Calls per variant drawn into the Chrome trace.
+    #[arg(long, default_value_t = HostFunctionsConfig::default().trace_calls)]
+    trace_calls: u64,
+    #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+impl HostFunctionsArgs {
+    fn config(&self) -> anyhow::Result<HostFunctionsConfig> {
+        if self.output.heap {
+            anyhow::bail!("--heap does not apply to host-functions");
+        }
+        if self.min_calls > self.max_calls {
+            anyhow::bail!(
+                "--min-calls {} is over --max-calls {}",
+                self.min_calls,
+                self.max_calls
+            );
+        }
+        Ok(HostFunctionsConfig {
+            record_bytes: self.record_size,
+            time_per_variant: self.time_per_variant,
+            min_calls: self.min_calls,
+            max_calls: self.max_calls,
+            clock: self.clock,
+            trace_calls: self.trace_calls,
+            limits: self.limits.limits(),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
 struct ReportArgs {
     /// Run files written by `wprof record` (JSON).
     #[arg(required = true)]
@@ -763,6 +820,12 @@ pub fn run() -> anyhow::Result<()> {
         Command::Record(Record::Batching(args)) => {
             let cfg = args.config()?;
             record_one(&args.output, "batching", &[], || batching::run(&cfg))?;
+        }
+        Command::Record(Record::HostFunctions(args)) => {
+            let cfg = args.config()?;
+            record_one(&args.output, "host-functions", &[], || {
+                host_functions::run(&cfg)
+            })?;
         }
         Command::Record(Record::DataTransfer(args)) => {
             let cfg = args.config()?;
@@ -1093,5 +1156,11 @@ mod tests {
             panic!("not batching")
         };
         assert_eq!(args.config().unwrap(), BatchingConfig::default());
+
+        let cli = Cli::try_parse_from(["wprof", "record", "host-functions"]).unwrap();
+        let Command::Record(Record::HostFunctions(args)) = cli.command else {
+            panic!("not host-functions")
+        };
+        assert_eq!(args.config().unwrap(), HostFunctionsConfig::default());
     }
 }

@@ -363,7 +363,7 @@ impl Target for Wasm<'_> {
 }
 
 /// Marks that read nothing: the same call without clock reads.
-struct NoMarks;
+pub(crate) struct NoMarks;
 
 impl super::hot_path::Marks for NoMarks {
     #[inline(always)]
@@ -397,46 +397,104 @@ fn phases_of(way: Way) -> Vec<Phase> {
         .collect()
 }
 
-/// A linker that supplies `wprof_host.read_input` from `data`.
-fn linker(
-    engine: &Engine,
-    data: Arc<[u8]>,
-    memory: Arc<OnceLock<Memory>>,
-) -> Result<Linker<Limits>, CallError> {
+/// What the transfer plugin's host functions hand out: the payload
+/// (`read_input`) and a patient's lab values (`patient_len`,
+/// `read_patient`), with the instance's memory once it exists.
+#[derive(Clone, Default)]
+pub(crate) struct HostData {
+    /// The payload `read_input` copies.
+    pub(crate) payload: Arc<[u8]>,
+    /// The one patient's id and lab values `read_patient` copies.
+    pub(crate) patient: (u32, Arc<[f64]>),
+    /// The instance's linear memory, set right after instantiation.
+    pub(crate) memory: Arc<OnceLock<Memory>>,
+}
+
+/// A linker that supplies the transfer plugin's imports from `data`.
+pub(crate) fn linker(engine: &Engine, data: &HostData) -> Result<Linker<Limits>, CallError> {
+    let link = |e: wasmtime::Error| at(Phase::Link)(anyhow::Error::from(e));
     let mut linker = Linker::new(engine);
+    let d = data.clone();
     linker
         .func_wrap(
             "wprof_host",
             "read_input",
             move |mut caller: Caller<'_, Limits>, dst: i32, len: i32| -> i32 {
-                let Some(memory) = memory.get() else {
+                let Some(memory) = d.memory.get() else {
                     return -1;
                 };
-                let n = (len.max(0) as usize).min(data.len());
-                match memory.write(&mut caller, dst as u32 as usize, &data[..n]) {
+                let n = (len.max(0) as usize).min(d.payload.len());
+                match memory.write(&mut caller, dst as u32 as usize, &d.payload[..n]) {
                     Ok(()) => n as i32,
                     Err(_) => -1,
                 }
             },
         )
-        .map_err(|e| at(Phase::Link)(anyhow::Error::from(e)))?;
+        .map_err(link)?;
+    let d = data.clone();
+    linker
+        .func_wrap("wprof_host", "patient_len", move |id: i32| -> i32 {
+            if id as u32 == d.patient.0 {
+                (d.patient.1.len() * 8) as i32
+            } else {
+                -1
+            }
+        })
+        .map_err(link)?;
+    let d = data.clone();
+    linker
+        .func_wrap(
+            "wprof_host",
+            "read_patient",
+            move |mut caller: Caller<'_, Limits>, id: i32, dst: i32, len: i32| -> i32 {
+                let Some(memory) = d.memory.get() else {
+                    return -1;
+                };
+                if id as u32 != d.patient.0 {
+                    return -1;
+                }
+                // The values as they lie in host memory: little-endian f64s
+                // on every host wprof builds for, the layout wasm reads.
+                let labs: &[f64] = &d.patient.1;
+                // SAFETY: any initialised f64 slice is also a byte slice of
+                // 8 times its length.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts(labs.as_ptr().cast::<u8>(), labs.len() * 8)
+                };
+                let n = (len.max(0) as usize).min(bytes.len());
+                match memory.write(&mut caller, dst as u32 as usize, &bytes[..n]) {
+                    Ok(()) => n as i32,
+                    Err(_) => -1,
+                }
+            },
+        )
+        .map_err(link)?;
     Ok(linker)
 }
 
-/// Stamps of one (way, size): `width` per call, back to back.
-struct Timed {
-    stamps: Vec<u64>,
-    calls: usize,
+/// How long a variant is measured: at least `min` calls, then until `time`
+/// has passed, at most `max`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget {
+    pub(crate) min: u64,
+    pub(crate) max: u64,
+    pub(crate) time: Duration,
+}
+
+/// Stamps of one variant: `width` per call, back to back.
+pub(crate) struct Timed {
+    pub(crate) stamps: Vec<u64>,
+    pub(crate) calls: usize,
 }
 
 /// Warms `t` up for ~50 ms (at least 2 calls), then measures it: at least
 /// `min` calls, then until `time` has passed, at most `max`. The stamps
 /// are written, not just reserved, before the first call.
-fn time_target<T: Target, C: Clock>(
+pub(crate) fn time_target<T: Target, C: Clock>(
     clock: &C,
     t: &mut T,
     width: usize,
-    cfg: &DataTransferConfig,
+    cfg: Budget,
 ) -> Result<Timed, CallError> {
     let warm = Instant::now();
     let mut n = 0;
@@ -444,9 +502,9 @@ fn time_target<T: Target, C: Clock>(
         t.call()?;
         n += 1;
     }
-    let max = cfg.max_calls.max(cfg.min_calls).max(1) as usize;
+    let max = cfg.max.max(cfg.min).max(1) as usize;
     let mut stamps = vec![u64::MAX; max * width];
-    let budget_ticks = (cfg.time_per_variant.as_nanos() as f64 / clock_ns(clock)) as u64;
+    let budget_ticks = (cfg.time.as_nanos() as f64 / clock_ns(clock)) as u64;
     let mut calls = 0;
     let start = clock.now();
     for row in stamps.chunks_exact_mut(width) {
@@ -457,7 +515,7 @@ fn time_target<T: Target, C: Clock>(
         calls += 1;
         // The last stamp of this call says how long the variant has run:
         // no extra clock read.
-        if calls as u64 >= cfg.min_calls && row[width - 1].saturating_sub(start) >= budget_ticks {
+        if calls as u64 >= cfg.min && row[width - 1].saturating_sub(start) >= budget_ticks {
             break;
         }
     }
@@ -526,6 +584,11 @@ fn run_with<C: Clock>(clock: C, cfg: &DataTransferConfig) -> Result<Run, Error> 
         }
     }
     let _watch = crate::watchdog::watch(name, cfg.limits.deadline);
+    let budget = Budget {
+        min: cfg.min_calls,
+        max: cfg.max_calls,
+        time: cfg.time_per_variant,
+    };
     let engine = Engine::default();
     let loaded = host::load(name, &engine, PLUGIN_WASM, Vec::new())?;
     let module: &Module = &loaded.module;
@@ -544,7 +607,7 @@ fn run_with<C: Clock>(clock: C, cfg: &DataTransferConfig) -> Result<Run, Error> 
             data: &data,
             last: 0,
         };
-        let t = time_target(&clock, &mut native, 2, cfg).map_err(|e| e.into_error(name))?;
+        let t = time_target(&clock, &mut native, 2, budget).map_err(|e| e.into_error(name))?;
         measured.push(Measured {
             variant: variant(
                 format!("native {label}"),
@@ -558,9 +621,12 @@ fn run_with<C: Clock>(clock: C, cfg: &DataTransferConfig) -> Result<Run, Error> 
         });
 
         // The floor: one copy into linear memory.
-        let memory = Arc::new(OnceLock::new());
+        let host_data = HostData {
+            payload: data.clone(),
+            ..HostData::default()
+        };
         let floor = (|| -> Result<Timed, CallError> {
-            let link = linker(&engine, data.clone(), memory.clone())?;
+            let link = linker(&engine, &host_data)?;
             let mut plugin = Plugin::linked(&link, module, Way::Raw.export(), cfg.limits.clone())
                 .map_err(at(Phase::Instantiate))?;
             let buf = plugin.alloc(size as i32)?;
@@ -569,7 +635,7 @@ fn run_with<C: Clock>(clock: C, cfg: &DataTransferConfig) -> Result<Run, Error> 
                 buf,
                 data: &data,
             };
-            time_target(&clock, &mut f, 2, cfg)
+            time_target(&clock, &mut f, 2, budget)
         })();
         match floor {
             Ok(t) => measured.push(Measured {
@@ -596,12 +662,15 @@ fn run_with<C: Clock>(clock: C, cfg: &DataTransferConfig) -> Result<Run, Error> 
                 interrupted = true;
                 break 'sizes;
             }
-            let memory = Arc::new(OnceLock::new());
+            let host_data = HostData {
+                payload: data.clone(),
+                ..HostData::default()
+            };
             let result = (|| -> Result<(Timed, u64, u64, usize), CallError> {
-                let link = linker(&engine, data.clone(), memory.clone())?;
+                let link = linker(&engine, &host_data)?;
                 let plugin = Plugin::linked(&link, module, way.export(), cfg.limits.clone())
                     .map_err(at(Phase::Instantiate))?;
-                let _ = memory.set(plugin.memory());
+                let _ = host_data.memory.set(plugin.memory());
                 let initial = plugin.linear_memory().1 as u64;
                 let mut w = Wasm {
                     way,
@@ -620,7 +689,7 @@ fn run_with<C: Clock>(clock: C, cfg: &DataTransferConfig) -> Result<Run, Error> 
                         w.last
                     )));
                 }
-                let t = time_target(&clock, &mut w, Wasm::PHASES.len() + 1, cfg)?;
+                let t = time_target(&clock, &mut w, Wasm::PHASES.len() + 1, budget)?;
                 if w.last != expected {
                     return Err(at(Phase::Decode)(anyhow::anyhow!(
                         "checksum {:#x} after timing, but native says {expected:#x}",

@@ -5,6 +5,7 @@
 pub mod batching;
 pub mod cold_start;
 pub mod data_transfer;
+pub mod host_functions;
 pub mod hot_path;
 pub(crate) mod inside;
 pub mod memory;
@@ -27,6 +28,7 @@ pub const NAMES: &[&str] = &[
     soak::NAME,
     data_transfer::NAME,
     batching::NAME,
+    host_functions::NAME,
 ];
 
 /// Describes this machine for a run.

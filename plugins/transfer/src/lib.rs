@@ -18,6 +18,13 @@
 //! difference between ways is what crossing the boundary costs.
 //!
 //! Natively the crate is the baseline: [`checksum`] on the bytes in place.
+//!
+//! It also holds the seed's patient-record case (its Optimization 2): a
+//! record of lab values analysed ([`analyze`]) after it was passed in as
+//! JSON (`analyze_json`), or fetched by the guest through the host functions
+//! `wprof_host.patient_len(id) -> i32` and `wprof_host.read_patient(id, dst,
+//! len) -> i32`, which copy the host's values as they lie in its memory
+//! (`analyze_pull`, called with a small JSON request `{"patient_id": n}`).
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +32,7 @@ wprof_guest::abi!();
 wprof_guest::export!(checksum_raw => raw);
 wprof_guest::export!(checksum_json => json);
 wprof_guest::export!(checksum_msgpack => msgpack);
+wprof_guest::export!(analyze_json => analyze_json_bytes);
 
 /// 64-bit FNV-1a of `data`.
 pub fn checksum(data: &[u8]) -> u64 {
@@ -113,6 +121,107 @@ pub extern "C" fn checksum_pull(_ptr: i32, len: i32) -> i64 {
     wprof_guest::leak_result(out, false)
 }
 
+/// A patient's record as the JSON way passes it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PatientRecord {
+    /// Which patient.
+    pub patient_id: u32,
+    /// Lab values, in the order taken.
+    pub labs: Vec<f64>,
+}
+
+/// The request of the host-function way: only which patient.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PatientRequest {
+    /// Which patient.
+    pub patient_id: u32,
+}
+
+/// What the analysis answers.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Analysis {
+    /// Which patient.
+    pub patient_id: u32,
+    /// Lab values taken.
+    pub count: u64,
+    /// Values above [`ABNORMAL`].
+    pub abnormal: u64,
+    /// Their mean.
+    pub mean: f64,
+    /// The largest.
+    pub max: f64,
+}
+
+/// The threshold above which a lab value counts as abnormal.
+pub const ABNORMAL: f64 = 140.0;
+
+/// The analysis both ways (and native) run.
+pub fn analyze(patient_id: u32, labs: impl Iterator<Item = f64>) -> Analysis {
+    let (mut count, mut abnormal, mut sum, mut max) = (0u64, 0u64, 0.0f64, f64::MIN);
+    for v in labs {
+        count += 1;
+        abnormal += u64::from(v > ABNORMAL);
+        sum += v;
+        max = max.max(v);
+    }
+    Analysis {
+        patient_id,
+        count,
+        abnormal,
+        mean: if count > 0 { sum / count as f64 } else { 0.0 },
+        max,
+    }
+}
+
+/// `analyze_json`: the record passed in as JSON.
+pub fn analyze_json_bytes(input: &[u8]) -> Result<Vec<u8>, String> {
+    let r: PatientRecord = serde_json::from_slice(input).map_err(|e| e.to_string())?;
+    serde_json::to_vec(&analyze(r.patient_id, r.labs.iter().copied())).map_err(|e| e.to_string())
+}
+
+#[cfg(target_family = "wasm")]
+#[link(wasm_import_module = "wprof_host")]
+unsafe extern "C" {
+    /// Bytes of patient `id`'s lab values (8 per value, little-endian
+    /// f64), or negative for no such patient.
+    fn patient_len(id: i32) -> i32;
+    /// Copies patient `id`'s lab values to `dst`, at most `len` bytes;
+    /// returns how many (negative: refused).
+    fn read_patient(id: i32, dst: i32, len: i32) -> i32;
+}
+
+/// `analyze_pull(ptr, len)`: a `{"patient_id": n}` request; the record is
+/// fetched through the host functions, no codec.
+#[cfg(target_family = "wasm")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn analyze_pull(ptr: i32, len: i32) -> i64 {
+    // SAFETY: the host passes a buffer it got from wprof_alloc(len).
+    unsafe { wprof_guest::call(ptr as u32, len as u32, pull_and_analyze) }
+}
+
+#[cfg(target_family = "wasm")]
+fn pull_and_analyze(input: &[u8]) -> Result<Vec<u8>, String> {
+    let req: PatientRequest = serde_json::from_slice(input).map_err(|e| e.to_string())?;
+    let id = req.patient_id as i32;
+    // SAFETY: plain host calls; the host writes at most `need` bytes into
+    // the spare capacity and says how many.
+    let need = unsafe { patient_len(id) };
+    if need < 0 {
+        return Err(format!("no patient {id}"));
+    }
+    let mut buf: Vec<u8> = Vec::with_capacity(need as usize);
+    let got = unsafe { read_patient(id, buf.as_mut_ptr() as usize as i32, need) };
+    if got < 0 || got > need {
+        return Err("the host refused read_patient".into());
+    }
+    // SAFETY: `got` bytes were written, within capacity.
+    unsafe { buf.set_len(got as usize) };
+    let labs = buf
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default()));
+    serde_json::to_vec(&analyze(req.patient_id, labs)).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +246,21 @@ mod tests {
         let m = rmp_serde::to_vec_named(&MsgpackIn { data: &data }).unwrap();
         let out: Out = rmp_serde::from_slice(&msgpack(&m).unwrap()).unwrap();
         assert_eq!(out.checksum, want);
+    }
+
+    #[test]
+    fn the_json_way_analyses_as_native_does() {
+        let labs: Vec<f64> = (0..100).map(|i| 100.0 + i as f64).collect();
+        let want = analyze(7, labs.iter().copied());
+        assert_eq!(want.count, 100);
+        assert_eq!(want.abnormal, 59);
+        assert_eq!(want.max, 199.0);
+        let j = serde_json::to_vec(&PatientRecord {
+            patient_id: 7,
+            labs,
+        })
+        .unwrap();
+        let got: Analysis = serde_json::from_slice(&analyze_json_bytes(&j).unwrap()).unwrap();
+        assert_eq!(got, want);
     }
 }
