@@ -14,6 +14,7 @@ use crate::measure::{ClockChoice, CounterChoice, InsideConfig, Samplers};
 use crate::run::Run;
 use crate::scenario::batching::{self, BatchingConfig};
 use crate::scenario::cold_start::{self, ColdStartConfig, Iterations, Rung};
+use crate::scenario::compute::{self, ComputeConfig};
 use crate::scenario::data_transfer::{self, DataTransferConfig, Way};
 use crate::scenario::host_functions::{self, HostFunctionsConfig};
 use crate::scenario::hot_path::{self, HotPathConfig};
@@ -115,6 +116,12 @@ enum Record {
         after_help = "Examples:\n  wprof record host-functions\n  wprof record host-functions --record-size 10MB"
     )]
     HostFunctions(HostFunctionsArgs),
+    /// A Gaussian blur of a 1920x1080 image: native, wasm with SIMD128 and
+    /// wasm without, from one Rust source, outputs checked equal.
+    #[command(
+        after_help = "Examples:\n  wprof record compute\n  wprof record compute --image 3840x2160 --time-per-variant 3s"
+    )]
+    Compute(ComputeArgs),
 }
 
 /// Which plugin, export and input.
@@ -667,6 +674,57 @@ impl HostFunctionsArgs {
 }
 
 #[derive(Debug, Args)]
+struct ComputeArgs {
+    /// Image size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "1920x1080", value_parser = compute::parse_dimensions)]
+    image: (u32, u32),
+    /// How long each variant is measured once it has --min-calls.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    time_per_variant: std::time::Duration,
+    /// Fewest measured calls per variant.
+    #[arg(long, default_value_t = ComputeConfig::default().min_calls, value_parser = clap::value_parser!(u64).range(1..))]
+    min_calls: u64,
+    /// Most measured calls per variant.
+    #[arg(long, default_value_t = ComputeConfig::default().max_calls, value_parser = clap::value_parser!(u64).range(1..))]
+    max_calls: u64,
+    /// Clock: auto (TSC where invariant), tsc, monotonic.
+    #[arg(long, default_value_t = ComputeConfig::default().clock)]
+    clock: ClockChoice,
+    /// Calls per variant drawn into the Chrome trace.
+    #[arg(long, default_value_t = ComputeConfig::default().trace_calls)]
+    trace_calls: u64,
+    #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+impl ComputeArgs {
+    fn config(&self) -> anyhow::Result<ComputeConfig> {
+        if self.output.heap {
+            anyhow::bail!("--heap does not apply to compute");
+        }
+        if self.min_calls > self.max_calls {
+            anyhow::bail!(
+                "--min-calls {} is over --max-calls {}",
+                self.min_calls,
+                self.max_calls
+            );
+        }
+        Ok(ComputeConfig {
+            width: self.image.0,
+            height: self.image.1,
+            time_per_variant: self.time_per_variant,
+            min_calls: self.min_calls,
+            max_calls: self.max_calls,
+            clock: self.clock,
+            trace_calls: self.trace_calls,
+            limits: self.limits.limits(),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
 struct ReportArgs {
     /// Run files written by `wprof record` (JSON).
     #[arg(required = true)]
@@ -826,6 +884,10 @@ pub fn run() -> anyhow::Result<()> {
             record_one(&args.output, "host-functions", &[], || {
                 host_functions::run(&cfg)
             })?;
+        }
+        Command::Record(Record::Compute(args)) => {
+            let cfg = args.config()?;
+            record_one(&args.output, "compute", &[], || compute::run(&cfg))?;
         }
         Command::Record(Record::DataTransfer(args)) => {
             let cfg = args.config()?;
@@ -1162,5 +1224,11 @@ mod tests {
             panic!("not host-functions")
         };
         assert_eq!(args.config().unwrap(), HostFunctionsConfig::default());
+
+        let cli = Cli::try_parse_from(["wprof", "record", "compute"]).unwrap();
+        let Command::Record(Record::Compute(args)) = cli.command else {
+            panic!("not compute")
+        };
+        assert_eq!(args.config().unwrap(), ComputeConfig::default());
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod batching;
 pub mod cold_start;
+pub mod compute;
 pub mod data_transfer;
 pub mod host_functions;
 pub mod hot_path;
@@ -29,6 +30,7 @@ pub const NAMES: &[&str] = &[
     data_transfer::NAME,
     batching::NAME,
     host_functions::NAME,
+    compute::NAME,
 ];
 
 /// Describes this machine for a run.
