@@ -516,11 +516,11 @@ struct DataTransferArgs {
     /// Payload sizes, comma-separated: bytes, or with a unit (KB, MB, KiB, MiB).
     #[arg(long, value_delimiter = ',', default_value = "100,10KB,1MB,10MB", value_parser = data_transfer::parse_size)]
     sizes: Vec<u64>,
-    /// Ways of crossing, comma-separated: raw, json, msgpack, host-fn.
+    /// Ways of crossing, comma-separated: raw, json, msgpack, host-fn, component.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "raw,json,msgpack,host-fn"
+        default_value = "raw,json,msgpack,host-fn,component"
     )]
     ways: Vec<Way>,
     /// How long each (way, size) is measured once it has --min-calls, e.g. 300ms, 2s.

@@ -32,8 +32,14 @@ pub enum Phase {
     Encode,
     /// Allocate a guest buffer and copy the encoded input into linear memory.
     CopyIn,
+    /// Component model: lower the arguments into the component (the
+    /// canonical ABI: `cabi_realloc`, then copy each value in).
+    Lower,
     /// Run the plugin's function (the wasm export or the native function).
     Execute,
+    /// Component model: lift the results out of the component into host
+    /// values (the canonical ABI, read from linear memory).
+    Lift,
     /// Copy the result out of linear memory into a host buffer.
     CopyOut,
     /// Deserialise the result in the host.
@@ -49,7 +55,7 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in the order they happen.
-    pub const ALL: [Phase; 16] = [
+    pub const ALL: [Phase; 18] = [
         Phase::Engine,
         Phase::PreInit,
         Phase::Read,
@@ -60,7 +66,9 @@ impl Phase {
         Phase::Instantiate,
         Phase::Encode,
         Phase::CopyIn,
+        Phase::Lower,
         Phase::Execute,
+        Phase::Lift,
         Phase::CopyOut,
         Phase::Decode,
         Phase::Free,
@@ -81,7 +89,9 @@ impl Phase {
             Phase::Instantiate => "instantiate",
             Phase::Encode => "encode",
             Phase::CopyIn => "copy-in",
+            Phase::Lower => "lower",
             Phase::Execute => "execute",
+            Phase::Lift => "lift",
             Phase::CopyOut => "copy-out",
             Phase::Decode => "decode",
             Phase::Free => "free",

@@ -27,7 +27,15 @@ fn every_size_and_way_is_measured_against_native_and_the_floor() {
     assert_eq!(run["plugin"]["outputs_identical"], true);
     let mut names = Vec::new();
     for size in ["100 B", "10 KB", "1 MB"] {
-        for way in ["native", "floor", "raw", "json", "msgpack", "host-fn"] {
+        for way in [
+            "native",
+            "floor",
+            "raw",
+            "json",
+            "msgpack",
+            "host-fn",
+            "component",
+        ] {
             names.push(format!("{way} {size}"));
         }
     }
@@ -50,7 +58,7 @@ fn every_size_and_way_is_measured_against_native_and_the_floor() {
         );
     }
     // Each wasm way: overhead against native, and the floor beside it.
-    for way in ["raw", "json", "msgpack", "host-fn"] {
+    for way in ["raw", "json", "msgpack", "host-fn", "component"] {
         let f = facts(&run, &format!("{way} 1 MB"));
         let native = common::variant(&run, "native 1 MB")["phases"][0]["stats"]["p50_ns"]
             .as_f64()
@@ -90,6 +98,20 @@ fn every_size_and_way_is_measured_against_native_and_the_floor() {
         ["execute", "copy-out", "decode", "free", "call"]
     );
     assert_eq!(phases("floor 10 KB"), ["copy-in", "call"]);
+    // Through a real component: lowering copies the list in, so at 1 MB it
+    // costs about what the floor's one copy does, far above lifting a u64.
+    assert_eq!(
+        phases("component 1 MB"),
+        ["lower", "execute", "lift", "call"]
+    );
+    let component = common::variant(&run, "component 1 MB");
+    let lower = component["phases"][0]["stats"]["p50_ns"].as_f64().unwrap();
+    let lift = component["phases"][2]["stats"]["p50_ns"].as_f64().unwrap();
+    let floor = facts(&run, "component 1 MB")["floor_ns"].as_f64().unwrap();
+    assert!(
+        lower > 0.5 * floor && lower > 10.0 * lift,
+        "lower {lower}, lift {lift}, floor {floor}"
+    );
     // The codec ways move more than the payload; raw's linear memory grew
     // by at least the payload on the 1 MB calls.
     let json = facts(&run, "json 1 MB");
@@ -102,7 +124,7 @@ fn every_size_and_way_is_measured_against_native_and_the_floor() {
     );
     // The seed's table, and the text and HTML that show it.
     let summary = &run["summary"];
-    assert_eq!(summary["rows"].as_array().unwrap().len(), 12);
+    assert_eq!(summary["rows"].as_array().unwrap().len(), 15);
     assert_eq!(summary["columns"][7], "overhead/floor");
     let table = std::fs::read_to_string(sb.path("out/data-transfer.txt")).unwrap();
     assert!(table.contains("per call, median: each way against native and the floor"));

@@ -5,7 +5,7 @@ use std::time::Instant;
 use super::Clock;
 
 /// `std::time::Instant`, as nanoseconds since the clock was made.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Monotonic {
     origin: Instant,
 }

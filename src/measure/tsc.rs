@@ -14,7 +14,7 @@ use super::Clock;
 const MIN_CALIBRATION_NS: u128 = 20_000_000;
 
 /// The invariant TSC.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Tsc {
     origin: Instant,
     origin_ticks: u64,

@@ -32,6 +32,10 @@ pub const NAME: &str = "data-transfer";
 /// The plugin every way calls (plugins/transfer).
 pub const PLUGIN_WASM: &[u8] = include_bytes!("../../plugins/transfer/transfer.wasm");
 
+/// The same checksum as a component (plugins/transfer-component).
+pub const COMPONENT_WASM: &[u8] =
+    include_bytes!("../../plugins/transfer-component/transfer-component.wasm");
+
 /// A way of getting the payload across the boundary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Way {
@@ -45,11 +49,21 @@ pub enum Way {
     /// The guest pulls the payload through the host function
     /// `wprof_host.read_input` into its own buffer; no codec.
     HostFn,
+    /// The component model: the same checksum behind a WIT interface
+    /// (`checksum: func(data: list<u8>) -> u64`), called through Wasmtime's
+    /// component API; the canonical ABI lowers the list and lifts the u64.
+    Component,
 }
 
 impl Way {
     /// Every way, in the order reported.
-    pub const ALL: [Way; 4] = [Way::Raw, Way::Json, Way::Msgpack, Way::HostFn];
+    pub const ALL: [Way; 5] = [
+        Way::Raw,
+        Way::Json,
+        Way::Msgpack,
+        Way::HostFn,
+        Way::Component,
+    ];
 
     fn export(self) -> &'static str {
         match self {
@@ -57,6 +71,7 @@ impl Way {
             Way::Json => "checksum_json",
             Way::Msgpack => "checksum_msgpack",
             Way::HostFn => "checksum_pull",
+            Way::Component => "checksum",
         }
     }
 
@@ -74,6 +89,9 @@ impl Way {
             Way::HostFn => {
                 "host function: called with the length only; the guest pulls the payload into its own buffer through wprof_host.read_input (the copy is inside execute), no codec"
             }
+            Way::Component => {
+                "component model: checksum(list<u8>) -> u64 behind a WIT interface (transfer-component.wasm, built for wasm32-wasip2), called through Wasmtime's typed component API; lower (cabi_realloc + copy of the list) and lift (the u64, then Wasmtime's post-return) split from execute by a call hook at the export's entry and exit"
+            }
         }
     }
 }
@@ -85,6 +103,7 @@ impl fmt::Display for Way {
             Way::Json => "json",
             Way::Msgpack => "msgpack",
             Way::HostFn => "host-fn",
+            Way::Component => "component",
         })
     }
 }
@@ -96,7 +115,9 @@ impl FromStr for Way {
         Way::ALL
             .into_iter()
             .find(|w| w.to_string() == s)
-            .ok_or_else(|| format!("unknown way `{s}` (expected raw, json, msgpack or host-fn)"))
+            .ok_or_else(|| {
+                format!("unknown way `{s}` (expected raw, json, msgpack, host-fn or component)")
+            })
     }
 }
 
@@ -299,7 +320,7 @@ impl Wasm<'_> {
                     &transfer::MsgpackIn { data: self.data },
                 )?;
             }
-            Way::Raw | Way::HostFn => {}
+            Way::Raw | Way::HostFn | Way::Component => {}
         }
         Ok(())
     }
@@ -309,7 +330,7 @@ impl Wasm<'_> {
     fn decode(&mut self) -> anyhow::Result<()> {
         let out = &self.plugin.output;
         self.last = match self.way {
-            Way::Raw | Way::HostFn => u64::from_le_bytes(
+            Way::Raw | Way::HostFn | Way::Component => u64::from_le_bytes(
                 out.as_slice()
                     .try_into()
                     .map_err(|_| anyhow::anyhow!("expected 8 bytes, got {}", out.len()))?,
@@ -340,7 +361,7 @@ impl Target for Wasm<'_> {
         m.mark(1);
         let buf = match self.way {
             Way::Raw => self.plugin.copy_in(self.data)?,
-            Way::HostFn => (0, self.data.len() as i32),
+            Way::HostFn | Way::Component => (0, self.data.len() as i32),
             Way::Json | Way::Msgpack => self.plugin.copy_in(&self.encoded)?,
         };
         m.mark(2);
@@ -378,8 +399,103 @@ fn encoded_len(way: Way, n: u64) -> usize {
         Way::Json => 4 * n.div_ceil(3) + 11,
         // A one-entry map, a 4-letter key, a bin header of up to 5 bytes.
         Way::Msgpack => n + 11,
-        Way::Raw | Way::HostFn => 0,
+        Way::Raw | Way::HostFn | Way::Component => 0,
     }
+}
+
+/// A component instance's store data: its limits, and where the call hook
+/// last saw wasm entered and left.
+struct Hooked {
+    limits: Limits,
+    entered: u64,
+    left: u64,
+}
+
+/// The component-model way: `checksum(list<u8>) -> u64` through Wasmtime's
+/// typed component function.
+struct ComponentWay<'a> {
+    store: wasmtime::Store<Hooked>,
+    func: wasmtime::component::TypedFunc<(&'a [u8],), (u64,)>,
+    data: &'a [u8],
+    last: u64,
+}
+
+impl ComponentWay<'_> {
+    /// The phases: lowering ends where the export is entered (the last
+    /// entry into wasm: the one before it is `cabi_realloc`), lifting
+    /// starts where it returns and ends when the call does (Wasmtime 48
+    /// runs the post-return inside the call).
+    const PHASES: &'static [Phase] = &[Phase::Lower, Phase::Execute, Phase::Lift];
+}
+
+impl Target for ComponentWay<'_> {
+    const PHASES: &'static [Phase] = ComponentWay::PHASES;
+
+    #[inline(always)]
+    fn call_marked<M: super::hot_path::Marks>(&mut self, m: &mut M) -> Result<(), CallError> {
+        m.mark(0);
+        let (sum,) = self
+            .func
+            .call(&mut self.store, (self.data,))
+            .map_err(|e| at(Phase::Execute)(anyhow::Error::from(e)))?;
+        m.mark(3);
+        let (entered, left) = (self.store.data().entered, self.store.data().left);
+        m.set(1, entered);
+        m.set(2, left);
+        self.last = sum;
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn call(&mut self) -> Result<(), CallError> {
+        self.call_marked(&mut NoMarks)
+    }
+}
+
+/// A component instance of `component`, its calls into wasm stamped by a
+/// call hook reading `clock`; its WASI imports (from the wasm32-wasip2
+/// standard library, never called by `checksum`) trap if called.
+fn component_way<'a, C: Clock + Copy + Send + Sync + 'static>(
+    engine: &Engine,
+    component: &wasmtime::component::Component,
+    clock: C,
+    data: &'a [u8],
+    limits: Limits,
+) -> Result<ComponentWay<'a>, CallError> {
+    let err = |phase: Phase| move |e: wasmtime::Error| at(phase)(anyhow::Error::from(e));
+    let mut linker = wasmtime::component::Linker::new(engine);
+    linker
+        .define_unknown_imports_as_traps(component)
+        .map_err(err(Phase::Link))?;
+    let mut store = wasmtime::Store::new(
+        engine,
+        Hooked {
+            limits,
+            entered: 0,
+            left: 0,
+        },
+    );
+    store.limiter(|h| &mut h.limits);
+    store.call_hook(move |mut ctx, kind| {
+        match kind {
+            wasmtime::CallHook::CallingWasm => ctx.data_mut().entered = clock.now(),
+            wasmtime::CallHook::ReturningFromWasm => ctx.data_mut().left = clock.now(),
+            _ => {}
+        }
+        Ok(())
+    });
+    let instance = linker
+        .instantiate(&mut store, component)
+        .map_err(err(Phase::Instantiate))?;
+    let func = instance
+        .get_typed_func::<(&[u8],), (u64,)>(&mut store, Way::Component.export())
+        .map_err(err(Phase::Instantiate))?;
+    Ok(ComponentWay {
+        store,
+        func,
+        data,
+        last: 0,
+    })
 }
 
 /// Which phases a way really has: raw and host-fn encode nothing, host-fn
@@ -563,7 +679,10 @@ pub fn run(cfg: &DataTransferConfig) -> Result<Run, Error> {
     }
 }
 
-fn run_with<C: Clock>(clock: C, cfg: &DataTransferConfig) -> Result<Run, Error> {
+fn run_with<C: Clock + Copy + Send + Sync + 'static>(
+    clock: C,
+    cfg: &DataTransferConfig,
+) -> Result<Run, Error> {
     let wall = Instant::now();
     let started_at = super::now_rfc3339();
     let name = "transfer";
@@ -592,6 +711,23 @@ fn run_with<C: Clock>(clock: C, cfg: &DataTransferConfig) -> Result<Run, Error> 
     let engine = Engine::default();
     let loaded = host::load(name, &engine, PLUGIN_WASM, Vec::new())?;
     let module: &Module = &loaded.module;
+    let mut setup = loaded.setup.clone();
+    let component = if cfg.ways.contains(&Way::Component) {
+        Some(
+            host::timed(&mut setup, Phase::Compile, || {
+                wasmtime::component::Component::from_binary(&engine, COMPONENT_WASM)
+            })
+            .map_err(|e| {
+                Error::plugin(
+                    "transfer-component",
+                    Phase::Compile,
+                    one_line(&anyhow::Error::from(e)),
+                )
+            })?,
+        )
+    } else {
+        None
+    };
 
     let mut measured: Vec<Measured> = Vec::new();
     let mut notes = Vec::new();
@@ -661,6 +797,46 @@ fn run_with<C: Clock>(clock: C, cfg: &DataTransferConfig) -> Result<Run, Error> 
                 notes.push(crate::interrupt::note(&format!("before {way} {label}")));
                 interrupted = true;
                 break 'sizes;
+            }
+            if let (Way::Component, Some(component)) = (way, &component) {
+                let result = (|| -> Result<Timed, CallError> {
+                    let mut w =
+                        component_way(&engine, component, clock, &data, cfg.limits.clone())?;
+                    w.call()?;
+                    if w.last != expected {
+                        return Err(at(Phase::Lift)(anyhow::anyhow!(
+                            "checksum {:#x}, but native says {expected:#x}",
+                            w.last
+                        )));
+                    }
+                    let t = time_target(&clock, &mut w, ComponentWay::PHASES.len() + 1, budget)?;
+                    if w.last != expected {
+                        return Err(at(Phase::Lift)(anyhow::anyhow!(
+                            "checksum {:#x} after timing, but native says {expected:#x}",
+                            w.last
+                        )));
+                    }
+                    Ok(t)
+                })();
+                match result {
+                    Ok(t) => measured.push(Measured {
+                        variant: variant(
+                            format!("{way} {label}"),
+                            way.description(),
+                            &way.to_string(),
+                            size,
+                            t.calls,
+                        ),
+                        stamps: t.stamps,
+                        phases: ComponentWay::PHASES.to_vec(),
+                    }),
+                    Err(e) => failures.push(crate::run::Failure {
+                        variant: format!("{way} {label}"),
+                        phase: e.phase,
+                        cause: one_line(&e.error),
+                    }),
+                }
+                continue;
             }
             let host_data = HostData {
                 payload: data.clone(),
@@ -811,7 +987,7 @@ fn run_with<C: Clock>(clock: C, cfg: &DataTransferConfig) -> Result<Run, Error> 
         ("memory_limit_bytes", json!(cfg.limits.memory_bytes)),
     ]);
     run.clock = clock_info;
-    run.setup = loaded.setup.clone();
+    run.setup = setup;
     run.variants = variants;
     run.timeline = timeline;
     run.summary = summary;
@@ -997,17 +1173,23 @@ fn verdicts(variants: &[Variant], sizes: &[u64], ways: &[Way]) -> Vec<String> {
             ));
         }
     }
-    if ways.contains(&Way::Msgpack) && ways.contains(&Way::Json) {
+    // The seed's guesses: MessagePack saves 40 % and the component model
+    // 60 % of JSON's overhead.
+    for (way, guess) in [(Way::Msgpack, 40), (Way::Component, 60)] {
+        if !(ways.contains(&way) && ways.contains(&Way::Json)) {
+            continue;
+        }
         for &size in sizes {
             let (Some(j), Some(m)) = (
                 find(variants, "json", size).and_then(|v| v.facts.get("overhead_ns")?.as_f64()),
-                find(variants, "msgpack", size).and_then(|v| v.facts.get("overhead_ns")?.as_f64()),
+                find(variants, &way.to_string(), size)
+                    .and_then(|v| v.facts.get("overhead_ns")?.as_f64()),
             ) else {
                 continue;
             };
             if j > 0.0 {
                 out.push(format!(
-                    "msgpack {}: {:+.0} % of json's overhead ({} against {}; the seed guessed -40 %)",
+                    "{way} {}: {:+.0} % of json's overhead ({} against {}; the seed guessed -{guess} %)",
                     size_label(size),
                     100.0 * (m - j) / j,
                     fmt(m),

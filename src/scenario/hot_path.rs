@@ -105,6 +105,11 @@ pub(crate) trait Target {
 pub(crate) trait Marks {
     /// Boundary `k`: 0 before the first phase, `k` after phase `k`.
     fn mark(&mut self, k: usize);
+
+    /// Boundary `k` at `ticks`, read by someone else (e.g. a call hook
+    /// inside the call); marks that keep no stamps ignore it.
+    #[inline(always)]
+    fn set(&mut self, _k: usize, _ticks: u64) {}
 }
 
 /// The timing pass's marks: a clock read into a row of stamps.
@@ -117,6 +122,11 @@ impl<C: Clock> Marks for Stamps<'_, C> {
     #[inline(always)]
     fn mark(&mut self, k: usize) {
         self.row[k] = self.clock.now();
+    }
+
+    #[inline(always)]
+    fn set(&mut self, k: usize, ticks: u64) {
+        self.row[k] = ticks;
     }
 }
 
