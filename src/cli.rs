@@ -13,6 +13,7 @@ use crate::host::Limits;
 use crate::measure::{ClockChoice, CounterChoice, InsideConfig, Samplers};
 use crate::run::Run;
 use crate::scenario::batching::{self, BatchingConfig};
+use crate::scenario::codecs::{self, CodecsConfig};
 use crate::scenario::cold_start::{self, ColdStartConfig, Iterations, Rung};
 use crate::scenario::compute::{self, ComputeConfig};
 use crate::scenario::data_transfer::{self, DataTransferConfig, Way};
@@ -122,6 +123,12 @@ enum Record {
         after_help = "Examples:\n  wprof record compute\n  wprof record compute --image 3840x2160 --time-per-variant 3s"
     )]
     Compute(ComputeArgs),
+    /// The drug check through JSON, MessagePack and the component model
+    /// (WIT), against the check on host values: the seed's -40 % and -60 %.
+    #[command(
+        after_help = "Examples:\n  wprof record codecs\n  wprof record codecs --time-per-variant 2s"
+    )]
+    Codecs(CodecsArgs),
 }
 
 /// Which plugin, export and input.
@@ -725,6 +732,54 @@ impl ComputeArgs {
 }
 
 #[derive(Debug, Args)]
+struct CodecsArgs {
+    /// How long each variant is measured once it has --min-calls.
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+    time_per_variant: std::time::Duration,
+    /// Fewest measured calls per variant.
+    #[arg(long, default_value_t = CodecsConfig::default().min_calls, value_parser = clap::value_parser!(u64).range(1..))]
+    min_calls: u64,
+    /// Most measured calls per variant.
+    #[arg(long, default_value_t = CodecsConfig::default().max_calls, value_parser = clap::value_parser!(u64).range(1..))]
+    max_calls: u64,
+    /// Clock: auto (TSC where invariant), tsc, monotonic.
+    #[arg(long, default_value_t = CodecsConfig::default().clock)]
+    clock: ClockChoice,
+    /// Calls per variant drawn into the Chrome trace.
+    #[arg(long, default_value_t = CodecsConfig::default().trace_calls)]
+    trace_calls: u64,
+    #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+impl CodecsArgs {
+    fn config(&self) -> anyhow::Result<CodecsConfig> {
+        if self.output.heap {
+            anyhow::bail!(
+                "--heap does not apply to codecs (record hot-path --heap profiles the JSON call)"
+            );
+        }
+        if self.min_calls > self.max_calls {
+            anyhow::bail!(
+                "--min-calls {} is over --max-calls {}",
+                self.min_calls,
+                self.max_calls
+            );
+        }
+        Ok(CodecsConfig {
+            time_per_variant: self.time_per_variant,
+            min_calls: self.min_calls,
+            max_calls: self.max_calls,
+            clock: self.clock,
+            trace_calls: self.trace_calls,
+            limits: self.limits.limits(),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
 struct ReportArgs {
     /// Run files written by `wprof record` (JSON).
     #[arg(required = true)]
@@ -888,6 +943,10 @@ pub fn run() -> anyhow::Result<()> {
         Command::Record(Record::Compute(args)) => {
             let cfg = args.config()?;
             record_one(&args.output, "compute", &[], || compute::run(&cfg))?;
+        }
+        Command::Record(Record::Codecs(args)) => {
+            let cfg = args.config()?;
+            record_one(&args.output, "codecs", &[], || codecs::run(&cfg))?;
         }
         Command::Record(Record::DataTransfer(args)) => {
             let cfg = args.config()?;
@@ -1230,5 +1289,11 @@ mod tests {
             panic!("not compute")
         };
         assert_eq!(args.config().unwrap(), ComputeConfig::default());
+
+        let cli = Cli::try_parse_from(["wprof", "record", "codecs"]).unwrap();
+        let Command::Record(Record::Codecs(args)) = cli.command else {
+            panic!("not codecs")
+        };
+        assert_eq!(args.config().unwrap(), CodecsConfig::default());
     }
 }

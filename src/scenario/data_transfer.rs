@@ -405,10 +405,43 @@ fn encoded_len(way: Way, n: u64) -> usize {
 
 /// A component instance's store data: its limits, and where the call hook
 /// last saw wasm entered and left.
-struct Hooked {
+pub(crate) struct Hooked {
     limits: Limits,
-    entered: u64,
-    left: u64,
+    /// When wasm was entered, the last two times (oldest first). After a
+    /// call of a function without a post-return, the last is the export's
+    /// entry (those before it are `cabi_realloc`'s, while lowering); with
+    /// one, the last is the post-return's and the one before the export's.
+    pub(crate) entered: [u64; 2],
+    /// When wasm was left, the last two times, likewise.
+    pub(crate) left: [u64; 2],
+}
+
+/// A store for a component whose every entry into and exit from wasm a
+/// call hook stamps with `clock`, bounded by `limits`.
+pub(crate) fn hooked_store<C: Clock + Copy + Send + Sync + 'static>(
+    engine: &Engine,
+    limits: Limits,
+    clock: C,
+) -> wasmtime::Store<Hooked> {
+    let mut store = wasmtime::Store::new(
+        engine,
+        Hooked {
+            limits,
+            entered: [0; 2],
+            left: [0; 2],
+        },
+    );
+    store.limiter(|h| &mut h.limits);
+    store.call_hook(move |mut ctx, kind| {
+        let shift = |pair: &mut [u64; 2], t: u64| *pair = [pair[1], t];
+        match kind {
+            wasmtime::CallHook::CallingWasm => shift(&mut ctx.data_mut().entered, clock.now()),
+            wasmtime::CallHook::ReturningFromWasm => shift(&mut ctx.data_mut().left, clock.now()),
+            _ => {}
+        }
+        Ok(())
+    });
+    store
 }
 
 /// The component-model way: `checksum(list<u8>) -> u64` through Wasmtime's
@@ -422,9 +455,8 @@ struct ComponentWay<'a> {
 
 impl ComponentWay<'_> {
     /// The phases: lowering ends where the export is entered (the last
-    /// entry into wasm: the one before it is `cabi_realloc`), lifting
-    /// starts where it returns and ends when the call does (Wasmtime 48
-    /// runs the post-return inside the call).
+    /// entry into wasm: the ones before it are `cabi_realloc`), lifting
+    /// starts where it returns and ends when the call does.
     const PHASES: &'static [Phase] = &[Phase::Lower, Phase::Execute, Phase::Lift];
 }
 
@@ -439,7 +471,9 @@ impl Target for ComponentWay<'_> {
             .call(&mut self.store, (self.data,))
             .map_err(|e| at(Phase::Execute)(anyhow::Error::from(e)))?;
         m.mark(3);
-        let (entered, left) = (self.store.data().entered, self.store.data().left);
+        // `checksum` returns a u64: no post-return, so the last entry and
+        // exit are the export's.
+        let (entered, left) = (self.store.data().entered[1], self.store.data().left[1]);
         m.set(1, entered);
         m.set(2, left);
         self.last = sum;
@@ -467,23 +501,7 @@ fn component_way<'a, C: Clock + Copy + Send + Sync + 'static>(
     linker
         .define_unknown_imports_as_traps(component)
         .map_err(err(Phase::Link))?;
-    let mut store = wasmtime::Store::new(
-        engine,
-        Hooked {
-            limits,
-            entered: 0,
-            left: 0,
-        },
-    );
-    store.limiter(|h| &mut h.limits);
-    store.call_hook(move |mut ctx, kind| {
-        match kind {
-            wasmtime::CallHook::CallingWasm => ctx.data_mut().entered = clock.now(),
-            wasmtime::CallHook::ReturningFromWasm => ctx.data_mut().left = clock.now(),
-            _ => {}
-        }
-        Ok(())
-    });
+    let mut store = hooked_store(engine, limits, clock);
     let instance = linker
         .instantiate(&mut store, component)
         .map_err(err(Phase::Instantiate))?;

@@ -3,6 +3,7 @@
 //! [`Run`]: crate::run::Run
 
 pub mod batching;
+pub mod codecs;
 pub mod cold_start;
 pub mod compute;
 pub mod data_transfer;
@@ -31,6 +32,7 @@ pub const NAMES: &[&str] = &[
     batching::NAME,
     host_functions::NAME,
     compute::NAME,
+    codecs::NAME,
 ];
 
 /// Describes this machine for a run.
