@@ -964,6 +964,9 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
     let verdicts = verdicts(&variants, &cfg.sizes, &cfg.ways);
     notes.push("each (way, size) has its own fresh instance; linear_memory_growth_bytes is how far its linear memory grew over its calls (it never shrinks: the most that way needed), host_buffer_bytes the host's reused encode buffers".into());
     notes.push("encode is empty for raw and host-fn (nothing to encode); host-fn's copy of the payload happens inside execute, where the guest pulls it".into());
+    if cfg.ways.contains(&Way::Component) {
+        notes.push("component: its linear memory is not measured (Wasmtime's component API does not hand the host the component's core memory), so it has no memory figures; its call row includes its call hook's cost (two clock reads), which splits lower, execute and lift".into());
+    }
 
     let mut run = super::new_run(NAME, started_at);
     run.wall_s = wall.elapsed().as_secs_f64();

@@ -1,6 +1,6 @@
 //! The data-transfer plugin: one processing function, a checksum (64-bit
-//! FNV-1a) of a byte payload, behind each way of getting the payload across
-//! the host-guest boundary:
+//! FNV-1a by 8-byte words) of a byte payload, behind each way of getting it
+//! across the host-guest boundary:
 //!
 //! - `checksum_raw`: the payload's bytes as the input; the checksum as 8
 //!   little-endian bytes (no codec);
@@ -13,9 +13,10 @@
 //!   `wprof_host.read_input(dst, len) -> i32`, then answers as
 //!   `checksum_raw`.
 //!
-//! FNV-1a is a chain of dependent multiplies, one per byte: the same speed
-//! whatever the compiler, so wasm and native execute alike and the
-//! difference between ways is what crossing the boundary costs.
+//! The checksum is a chain of dependent multiplies, one per 8-byte word
+//! (see [`checksum`]): the same speed whatever the compiler, so wasm and
+//! native execute alike and the difference between ways is what crossing
+//! the boundary costs.
 //!
 //! Natively the crate is the baseline: [`checksum`] on the bytes in place.
 //!
@@ -222,10 +223,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fnv_1a_known_values() {
+    fn the_checksum_is_fnv_1a_over_words_then_bytes() {
+        // Short inputs are plain FNV-1a (known values).
         assert_eq!(checksum(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(checksum(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(checksum(b"foobar"), 0x8594_4171_f739_67e8);
+        // A word counts as one step; a flipped bit anywhere changes it.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        h ^= u64::from_le_bytes(*b"12345678");
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        h ^= b'9' as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        assert_eq!(checksum(b"123456789"), h);
+        let data: Vec<u8> = (0..100u8).collect();
+        for i in [0, 7, 8, 63, 99] {
+            let mut d = data.clone();
+            d[i] ^= 1;
+            assert_ne!(checksum(&d), checksum(&data), "byte {i}");
+        }
     }
 
     #[test]
