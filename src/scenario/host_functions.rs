@@ -405,10 +405,17 @@ fn conclude(variants: &[Variant]) -> (Option<crate::run::Summary>, Vec<String>) 
     if let [("json", j), ("host-fn", h)] = over[..]
         && j > 0.0
     {
-        verdicts.push(format!(
-            "host functions remove {:.1} % of JSON's overhead (the seed: 91 %)",
-            100.0 * (1.0 - h / j)
-        ));
+        verdicts.push(if h > 0.0 {
+            format!(
+                "host functions remove {:.1} % of JSON's overhead (the seed: 91 %)",
+                100.0 * (1.0 - h / j)
+            )
+        } else {
+            format!(
+                "host functions remove all of JSON's overhead: the wasm call is {} faster than native (the seed: 91 % removed)",
+                fmt(-h)
+            )
+        });
     }
     let summary = (!rows.is_empty()).then(|| crate::run::Summary {
         title: "per call, median, against native".into(),
