@@ -530,21 +530,8 @@ struct DataTransferArgs {
         default_value = "raw,json,msgpack,host-fn,component"
     )]
     ways: Vec<Way>,
-    /// How long each (way, size) is measured once it has --min-calls, e.g. 300ms, 2s.
-    #[arg(long, default_value = "300ms", value_parser = humantime::parse_duration)]
-    time_per_variant: std::time::Duration,
-    /// Fewest measured calls per (way, size).
-    #[arg(long, default_value_t = DataTransferConfig::default().min_calls, value_parser = clap::value_parser!(u64).range(1..))]
-    min_calls: u64,
-    /// Most measured calls per (way, size).
-    #[arg(long, default_value_t = DataTransferConfig::default().max_calls, value_parser = clap::value_parser!(u64).range(1..))]
-    max_calls: u64,
-    /// Clock: auto (TSC where invariant), tsc, monotonic.
-    #[arg(long, default_value_t = DataTransferConfig::default().clock)]
-    clock: ClockChoice,
-    /// Calls per (way, size) drawn into the Chrome trace.
-    #[arg(long, default_value_t = DataTransferConfig::default().trace_calls)]
-    trace_calls: u64,
+    #[command(flatten)]
+    runs: RunsArgs,
     #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
@@ -553,28 +540,85 @@ struct DataTransferArgs {
 
 impl DataTransferArgs {
     fn config(&self) -> anyhow::Result<DataTransferConfig> {
-        if self.output.heap {
-            anyhow::bail!(
-                "--heap does not apply to data-transfer (its host buffers and linear memory are reported per way instead)"
-            );
-        }
-        if self.min_calls > self.max_calls {
-            anyhow::bail!(
-                "--min-calls {} is over --max-calls {}",
-                self.min_calls,
-                self.max_calls
-            );
-        }
+        let d = DataTransferConfig::default();
+        let r = self.runs.resolve(
+            data_transfer::NAME,
+            &self.output,
+            (d.time_per_variant, d.min_calls, d.max_calls, d.trace_calls),
+        )?;
         Ok(DataTransferConfig {
             sizes: self.sizes.clone(),
             ways: self.ways.clone(),
-            time_per_variant: self.time_per_variant,
-            min_calls: self.min_calls,
-            max_calls: self.max_calls,
-            clock: self.clock,
-            trace_calls: self.trace_calls,
+            time_per_variant: r.time,
+            min_calls: r.min,
+            max_calls: r.max,
+            clock: self.runs.clock,
+            trace_calls: r.trace,
             limits: self.limits.limits(),
         })
+    }
+}
+
+/// How long each variant of a boundary scenario (data-transfer, batching,
+/// host-functions, codecs, compute) is measured. A run is one measured
+/// call (batching: one iteration of --items calls).
+#[derive(Debug, Args)]
+struct RunsArgs {
+    /// How long each variant is measured once it has --min-runs, e.g.
+    /// 300ms, 2s [default: the scenario's: data-transfer 300ms, compute 1s,
+    /// the others 500ms].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    time_per_variant: Option<std::time::Duration>,
+    /// Fewest measured runs per variant [default: the scenario's: 10;
+    /// codecs 100, compute 5].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    min_runs: Option<u64>,
+    /// Most measured runs per variant [default: the scenario's: 100 000;
+    /// codecs 200 000, compute 1000].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_runs: Option<u64>,
+    /// Runs per variant drawn into the Chrome trace [default: the
+    /// scenario's: 5; codecs 20].
+    #[arg(long)]
+    trace_runs: Option<u64>,
+    /// Clock: auto (TSC where invariant), tsc, monotonic.
+    #[arg(long, default_value_t = ClockChoice::Auto)]
+    clock: ClockChoice,
+}
+
+/// What [`RunsArgs`] resolves to.
+struct Runs {
+    time: std::time::Duration,
+    min: u64,
+    max: u64,
+    trace: u64,
+}
+
+impl RunsArgs {
+    /// The runs asked for, the scenario's `defaults` (time, min, max,
+    /// trace) where not given; refuses --heap, which profiles a plugin's
+    /// calls and belongs to `record hot-path`.
+    fn resolve(
+        &self,
+        scenario: &str,
+        output: &OutputArgs,
+        defaults: (std::time::Duration, u64, u64, u64),
+    ) -> anyhow::Result<Runs> {
+        if output.heap {
+            anyhow::bail!(
+                "--heap does not apply to {scenario} (record hot-path --heap profiles a plugin's calls)"
+            );
+        }
+        let runs = Runs {
+            time: self.time_per_variant.unwrap_or(defaults.0),
+            min: self.min_runs.unwrap_or(defaults.1),
+            max: self.max_runs.unwrap_or(defaults.2),
+            trace: self.trace_runs.unwrap_or(defaults.3),
+        };
+        if runs.min > runs.max {
+            anyhow::bail!("--min-runs {} is over --max-runs {}", runs.min, runs.max);
+        }
+        Ok(runs)
     }
 }
 
@@ -583,21 +627,8 @@ struct BatchingArgs {
     /// Items per iteration: separate calls, or the length of one batch.
     #[arg(long, default_value_t = BatchingConfig::default().items, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     items: u64,
-    /// How long each variant is measured once it has --min-iterations.
-    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
-    time_per_variant: std::time::Duration,
-    /// Fewest measured iterations per variant.
-    #[arg(long, default_value_t = BatchingConfig::default().min_iterations, value_parser = clap::value_parser!(u64).range(1..))]
-    min_iterations: u64,
-    /// Most measured iterations per variant.
-    #[arg(long, default_value_t = BatchingConfig::default().max_iterations, value_parser = clap::value_parser!(u64).range(1..))]
-    max_iterations: u64,
-    /// Clock: auto (TSC where invariant), tsc, monotonic.
-    #[arg(long, default_value_t = BatchingConfig::default().clock)]
-    clock: ClockChoice,
-    /// Iterations per variant drawn into the Chrome trace.
-    #[arg(long, default_value_t = BatchingConfig::default().trace_iterations)]
-    trace_iterations: u64,
+    #[command(flatten)]
+    runs: RunsArgs,
     #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
@@ -606,25 +637,24 @@ struct BatchingArgs {
 
 impl BatchingArgs {
     fn config(&self) -> anyhow::Result<BatchingConfig> {
-        if self.output.heap {
-            anyhow::bail!(
-                "--heap does not apply to batching (record hot-path --heap profiles the same calls)"
-            );
-        }
-        if self.min_iterations > self.max_iterations {
-            anyhow::bail!(
-                "--min-iterations {} is over --max-iterations {}",
-                self.min_iterations,
-                self.max_iterations
-            );
-        }
+        let d = BatchingConfig::default();
+        let r = self.runs.resolve(
+            batching::NAME,
+            &self.output,
+            (
+                d.time_per_variant,
+                d.min_iterations,
+                d.max_iterations,
+                d.trace_iterations,
+            ),
+        )?;
         Ok(BatchingConfig {
             items: self.items,
-            time_per_variant: self.time_per_variant,
-            min_iterations: self.min_iterations,
-            max_iterations: self.max_iterations,
-            clock: self.clock,
-            trace_iterations: self.trace_iterations,
+            time_per_variant: r.time,
+            min_iterations: r.min,
+            max_iterations: r.max,
+            clock: self.runs.clock,
+            trace_iterations: r.trace,
             limits: self.limits.limits(),
         })
     }
@@ -635,21 +665,8 @@ struct HostFunctionsArgs {
     /// Size of the record's lab values (8 bytes each), e.g. 1MB, 64KB.
     #[arg(long, default_value = "1MB", value_parser = data_transfer::parse_size)]
     record_size: u64,
-    /// How long each variant is measured once it has --min-calls.
-    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
-    time_per_variant: std::time::Duration,
-    /// Fewest measured calls per variant.
-    #[arg(long, default_value_t = HostFunctionsConfig::default().min_calls, value_parser = clap::value_parser!(u64).range(1..))]
-    min_calls: u64,
-    /// Most measured calls per variant.
-    #[arg(long, default_value_t = HostFunctionsConfig::default().max_calls, value_parser = clap::value_parser!(u64).range(1..))]
-    max_calls: u64,
-    /// Clock: auto (TSC where invariant), tsc, monotonic.
-    #[arg(long, default_value_t = HostFunctionsConfig::default().clock)]
-    clock: ClockChoice,
-    /// Calls per variant drawn into the Chrome trace.
-    #[arg(long, default_value_t = HostFunctionsConfig::default().trace_calls)]
-    trace_calls: u64,
+    #[command(flatten)]
+    runs: RunsArgs,
     #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
@@ -658,23 +675,19 @@ struct HostFunctionsArgs {
 
 impl HostFunctionsArgs {
     fn config(&self) -> anyhow::Result<HostFunctionsConfig> {
-        if self.output.heap {
-            anyhow::bail!("--heap does not apply to host-functions");
-        }
-        if self.min_calls > self.max_calls {
-            anyhow::bail!(
-                "--min-calls {} is over --max-calls {}",
-                self.min_calls,
-                self.max_calls
-            );
-        }
+        let d = HostFunctionsConfig::default();
+        let r = self.runs.resolve(
+            host_functions::NAME,
+            &self.output,
+            (d.time_per_variant, d.min_calls, d.max_calls, d.trace_calls),
+        )?;
         Ok(HostFunctionsConfig {
             record_bytes: self.record_size,
-            time_per_variant: self.time_per_variant,
-            min_calls: self.min_calls,
-            max_calls: self.max_calls,
-            clock: self.clock,
-            trace_calls: self.trace_calls,
+            time_per_variant: r.time,
+            min_calls: r.min,
+            max_calls: r.max,
+            clock: self.runs.clock,
+            trace_calls: r.trace,
             limits: self.limits.limits(),
         })
     }
@@ -685,21 +698,8 @@ struct ComputeArgs {
     /// Image size, WIDTHxHEIGHT.
     #[arg(long, default_value = "1920x1080", value_parser = compute::parse_dimensions)]
     image: (u32, u32),
-    /// How long each variant is measured once it has --min-calls.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
-    time_per_variant: std::time::Duration,
-    /// Fewest measured calls per variant.
-    #[arg(long, default_value_t = ComputeConfig::default().min_calls, value_parser = clap::value_parser!(u64).range(1..))]
-    min_calls: u64,
-    /// Most measured calls per variant.
-    #[arg(long, default_value_t = ComputeConfig::default().max_calls, value_parser = clap::value_parser!(u64).range(1..))]
-    max_calls: u64,
-    /// Clock: auto (TSC where invariant), tsc, monotonic.
-    #[arg(long, default_value_t = ComputeConfig::default().clock)]
-    clock: ClockChoice,
-    /// Calls per variant drawn into the Chrome trace.
-    #[arg(long, default_value_t = ComputeConfig::default().trace_calls)]
-    trace_calls: u64,
+    #[command(flatten)]
+    runs: RunsArgs,
     #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
@@ -708,24 +708,20 @@ struct ComputeArgs {
 
 impl ComputeArgs {
     fn config(&self) -> anyhow::Result<ComputeConfig> {
-        if self.output.heap {
-            anyhow::bail!("--heap does not apply to compute");
-        }
-        if self.min_calls > self.max_calls {
-            anyhow::bail!(
-                "--min-calls {} is over --max-calls {}",
-                self.min_calls,
-                self.max_calls
-            );
-        }
+        let d = ComputeConfig::default();
+        let r = self.runs.resolve(
+            compute::NAME,
+            &self.output,
+            (d.time_per_variant, d.min_calls, d.max_calls, d.trace_calls),
+        )?;
         Ok(ComputeConfig {
             width: self.image.0,
             height: self.image.1,
-            time_per_variant: self.time_per_variant,
-            min_calls: self.min_calls,
-            max_calls: self.max_calls,
-            clock: self.clock,
-            trace_calls: self.trace_calls,
+            time_per_variant: r.time,
+            min_calls: r.min,
+            max_calls: r.max,
+            clock: self.runs.clock,
+            trace_calls: r.trace,
             limits: self.limits.limits(),
         })
     }
@@ -733,21 +729,8 @@ impl ComputeArgs {
 
 #[derive(Debug, Args)]
 struct CodecsArgs {
-    /// How long each variant is measured once it has --min-calls.
-    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
-    time_per_variant: std::time::Duration,
-    /// Fewest measured calls per variant.
-    #[arg(long, default_value_t = CodecsConfig::default().min_calls, value_parser = clap::value_parser!(u64).range(1..))]
-    min_calls: u64,
-    /// Most measured calls per variant.
-    #[arg(long, default_value_t = CodecsConfig::default().max_calls, value_parser = clap::value_parser!(u64).range(1..))]
-    max_calls: u64,
-    /// Clock: auto (TSC where invariant), tsc, monotonic.
-    #[arg(long, default_value_t = CodecsConfig::default().clock)]
-    clock: ClockChoice,
-    /// Calls per variant drawn into the Chrome trace.
-    #[arg(long, default_value_t = CodecsConfig::default().trace_calls)]
-    trace_calls: u64,
+    #[command(flatten)]
+    runs: RunsArgs,
     #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
@@ -756,24 +739,18 @@ struct CodecsArgs {
 
 impl CodecsArgs {
     fn config(&self) -> anyhow::Result<CodecsConfig> {
-        if self.output.heap {
-            anyhow::bail!(
-                "--heap does not apply to codecs (record hot-path --heap profiles the JSON call)"
-            );
-        }
-        if self.min_calls > self.max_calls {
-            anyhow::bail!(
-                "--min-calls {} is over --max-calls {}",
-                self.min_calls,
-                self.max_calls
-            );
-        }
+        let d = CodecsConfig::default();
+        let r = self.runs.resolve(
+            codecs::NAME,
+            &self.output,
+            (d.time_per_variant, d.min_calls, d.max_calls, d.trace_calls),
+        )?;
         Ok(CodecsConfig {
-            time_per_variant: self.time_per_variant,
-            min_calls: self.min_calls,
-            max_calls: self.max_calls,
-            clock: self.clock,
-            trace_calls: self.trace_calls,
+            time_per_variant: r.time,
+            min_calls: r.min,
+            max_calls: r.max,
+            clock: self.runs.clock,
+            trace_calls: r.trace,
             limits: self.limits.limits(),
         })
     }

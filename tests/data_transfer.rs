@@ -15,7 +15,7 @@ fn facts<'a>(run: &'a Value, name: &str) -> &'a Value {
 fn every_size_and_way_is_measured_against_native_and_the_floor() {
     let sb = Sandbox::new();
     let ran = sb.ok_line(
-        "record data-transfer --sizes 100,10KB,1MB --time-per-variant 20ms --min-calls 5 -o out",
+        "record data-transfer --sizes 100,10KB,1MB --time-per-variant 20ms --min-runs 5 -o out",
     );
     let run = sb.json("out/data-transfer.json");
     assert_eq!(run["scenario"], "data-transfer");

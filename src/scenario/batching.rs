@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use wasmtime::Engine;
 
+use super::timed::{Recorded, Timed, clock_info, fewest_calls, p50, settle};
 use crate::error::Error;
 use crate::host::{self, CallError, Limits, Plugin, at};
 use crate::measure::{self, Clock, ClockChoice, ClockKind};
 use crate::phase::Phase;
-use crate::run::{ClockInfo, Run, Variant};
+use crate::run::{Run, Variant};
 
 /// The scenario's name, as given to `wprof record`.
 pub const NAME: &str = "batching";
@@ -283,7 +284,7 @@ fn run_with<C: Clock>(clock: C, cfg: &BatchingConfig) -> Result<Run, Error> {
             .map_err(|e| at(Phase::Instantiate)(e).into_error(name))
     };
     let fail = |e: CallError| e.into_error(name);
-    let mut recorded: Vec<(Variant, Vec<u64>, &'static [Phase])> = Vec::new();
+    let mut recorded: Vec<Recorded> = Vec::new();
     let mut output_bytes = 0;
     let check = |label: &str, answered: u64| -> Result<(), Error> {
         if answered == cfg.items {
@@ -315,14 +316,17 @@ fn run_with<C: Clock>(clock: C, cfg: &BatchingConfig) -> Result<Run, Error> {
         if !batched {
             output_bytes = wasm.plugin.output.len() as u64;
         }
-        recorded.push((
+        recorded.push(Recorded::new(
             variant(
                 &format!("wasm {label}"),
                 batched,
                 cfg.items,
                 &format!("wasm (Cranelift): {}", describe(batched, cfg.items)),
             ),
-            rows,
+            Timed {
+                calls: 0,
+                stamps: rows,
+            },
             WASM,
         ));
         let mut native = NativeWay {
@@ -334,7 +338,7 @@ fn run_with<C: Clock>(clock: C, cfg: &BatchingConfig) -> Result<Run, Error> {
         };
         let rows = measure_way(&clock, &mut native, cfg).map_err(fail)?;
         check(&format!("native {label}"), native.answered)?;
-        recorded.push((
+        recorded.push(Recorded::new(
             variant(
                 &format!("native {label}"),
                 batched,
@@ -344,7 +348,10 @@ fn run_with<C: Clock>(clock: C, cfg: &BatchingConfig) -> Result<Run, Error> {
                     describe(batched, cfg.items)
                 ),
             ),
-            rows,
+            Timed {
+                calls: 0,
+                stamps: rows,
+            },
             NATIVE,
         ));
         if crate::interrupt::requested() {
@@ -352,33 +359,15 @@ fn run_with<C: Clock>(clock: C, cfg: &BatchingConfig) -> Result<Run, Error> {
         }
     }
 
-    let ns_per_tick = clock.ns_per_tick();
-    let origin = recorded
-        .iter()
-        .filter_map(|r| r.1.first().copied())
-        .min()
-        .unwrap_or(0);
-    let mut variants = Vec::new();
-    let mut timeline = Vec::new();
-    for (mut v, rows, phases) in recorded {
-        v.phases = super::phase_stats(&rows, phases, Phase::Call, ns_per_tick);
+    let (mut variants, timeline) =
+        settle(recorded, clock.ns_per_tick(), cfg.trace_iterations, |_| {
+            (0, 0)
+        });
+    for v in &mut variants {
         if let Some(whole) = v.phases.last() {
-            v.facts.insert(
-                "per_item_ns".into(),
-                json!(whole.stats.p50_ns / cfg.items as f64),
-            );
+            let per_item = whole.stats.p50_ns / cfg.items as f64;
+            v.facts.insert("per_item_ns".into(), json!(per_item));
         }
-        timeline.extend(super::spans(
-            &rows,
-            phases,
-            Phase::Call,
-            &v.name,
-            cfg.trace_iterations,
-            origin,
-            ns_per_tick,
-            (0, 0),
-        ));
-        variants.push(v);
     }
     let verdicts = verdicts(&variants, cfg.items);
     let summary = summary(&variants, cfg.items);
@@ -398,11 +387,7 @@ fn run_with<C: Clock>(clock: C, cfg: &BatchingConfig) -> Result<Run, Error> {
         output_bytes,
     );
     run.plugin.outputs_identical = Some(true);
-    run.iterations = variants
-        .iter()
-        .filter_map(|v| v.phases.last().map(|p| p.stats.n))
-        .min()
-        .unwrap_or(0);
+    run.iterations = fewest_calls(&variants);
     run.settings = super::settings([
         ("items", json!(cfg.items)),
         (
@@ -412,12 +397,7 @@ fn run_with<C: Clock>(clock: C, cfg: &BatchingConfig) -> Result<Run, Error> {
         ("min_iterations", json!(cfg.min_iterations)),
         ("max_iterations", json!(cfg.max_iterations)),
     ]);
-    run.clock = ClockInfo {
-        name: C::NAME.to_owned(),
-        ns_per_tick,
-        read_cost_ns: measure::read_cost_ns(&clock),
-        resolution_ns: measure::resolution_ns(&clock),
-    };
+    run.clock = clock_info(&clock);
     run.setup = loaded.setup.clone();
     run.variants = variants;
     run.timeline = timeline;
@@ -452,15 +432,6 @@ fn variant(name: &str, batched: bool, items: u64, description: &str) -> Variant 
     v.facts
         .insert("calls".into(), json!(if batched { 1 } else { items }));
     v
-}
-
-fn p50(variants: &[Variant], name: &str) -> Option<f64> {
-    variants
-        .iter()
-        .find(|v| v.name == name)?
-        .phases
-        .last()
-        .map(|p| p.stats.p50_ns)
 }
 
 /// Overheads over native, separate and batched, and the share removed.

@@ -12,13 +12,16 @@ use serde::Deserialize;
 use serde_json::json;
 use wasmtime::Engine;
 
-use super::data_transfer::{Budget, Hooked, NoMarks, hooked_store, time_target};
+use super::data_transfer::{Hooked, hooked_store};
 use super::hot_path::{Marks, Target};
+use super::timed::{
+    Budget, NoMarks, Recorded, Timed, clock_info, fewest_calls, named, p50, settle, time_target,
+};
 use crate::error::{Error, one_line};
 use crate::host::{self, CallError, Limits, Plugin, at};
 use crate::measure::{self, Clock, ClockChoice, ClockKind};
 use crate::phase::Phase;
-use crate::run::{ClockInfo, Run, Variant};
+use crate::run::{Run, Variant};
 
 /// The scenario's name, as given to `wprof record`.
 pub const NAME: &str = "codecs";
@@ -264,19 +267,19 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         )
     })?;
 
-    let mut recorded: Vec<(Variant, Vec<u64>, &'static [Phase])> = Vec::new();
+    let mut recorded: Vec<Recorded> = Vec::new();
     let mut failures = Vec::new();
     let mut native = Native {
         request: &request,
         last: Vec::new(),
     };
     let t = time_target(&clock, &mut native, 2, budget).map_err(|e| e.into_error(name))?;
-    recorded.push((
-        variant(
+    recorded.push(Recorded::new(
+        named(
             "native",
             "native: find_interactions on the request as host values, answers as host values (no codec, no boundary)",
         ),
-        t.stamps,
+        t,
         Native::PHASES,
     ));
     let expected = native.last.clone();
@@ -307,7 +310,7 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
                 "JSON both ways (the seed's), drug-checker-ways' check_interactions: the hot path's call",
             )
         };
-        let result = (|| -> Result<(crate::scenario::data_transfer::Timed, usize), CallError> {
+        let result = (|| -> Result<(Timed, usize), CallError> {
             let plugin = Plugin::limited(&engine, &core.module, export, cfg.limits.clone())
                 .map_err(at(Phase::Instantiate))?;
             let mut w = Core {
@@ -328,9 +331,9 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
                 if !msgpack {
                     output_bytes = out as u64;
                 }
-                let mut v = variant(label, description);
+                let mut v = named(label, description);
                 v.facts.insert("output_bytes".into(), json!(out));
-                recorded.push((v, t.stamps, Core::PHASES));
+                recorded.push(Recorded::new(v, t, Core::PHASES));
             }
             Err(e) => failures.push(crate::run::Failure {
                 variant: label.to_owned(),
@@ -343,7 +346,7 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
     let wit_request = wit::CheckRequest {
         medications: request.medications.clone(),
     };
-    let result = (|| -> Result<crate::scenario::data_transfer::Timed, CallError> {
+    let result = (|| -> Result<Timed, CallError> {
         let err = |phase: Phase| move |e: wasmtime::Error| at(phase)(anyhow::Error::from(e));
         let mut linker = wasmtime::component::Linker::new(&engine);
         linker
@@ -365,12 +368,12 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         Ok(t)
     })();
     match result {
-        Ok(t) => recorded.push((
-            variant(
+        Ok(t) => recorded.push(Recorded::new(
+            named(
                 "component",
                 "component model: check-interactions(check-request) -> list<interaction> behind a WIT interface (transfer-component.wasm), typed host bindings generated from the WIT; lower (cabi_realloc + the strings copied in) and lift (the records read out into host values) split from execute by a call hook; free is the post-return (cabi_post_check-interactions), which Wasmtime runs inside the call",
             ),
-            t.stamps,
+            t,
             Component::PHASES,
         )),
         Err(e) => failures.push(crate::run::Failure {
@@ -380,28 +383,7 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         }),
     }
 
-    let ns_per_tick = clock.ns_per_tick();
-    let origin = recorded
-        .iter()
-        .filter_map(|r| r.1.first().copied())
-        .min()
-        .unwrap_or(0);
-    let mut variants = Vec::new();
-    let mut timeline = Vec::new();
-    for (mut v, stamps, phases) in recorded {
-        v.phases = super::phase_stats(&stamps, phases, Phase::Call, ns_per_tick);
-        timeline.extend(super::spans(
-            &stamps,
-            phases,
-            Phase::Call,
-            &v.name,
-            cfg.trace_calls,
-            origin,
-            ns_per_tick,
-            (0, 0),
-        ));
-        variants.push(v);
-    }
+    let (variants, timeline) = settle(recorded, clock.ns_per_tick(), cfg.trace_calls, |_| (0, 0));
     let (summary, verdicts) = conclude(&variants);
 
     let mut run = super::new_run(NAME, started_at);
@@ -419,11 +401,7 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         output_bytes,
     );
     run.plugin.outputs_identical = Some(failures.is_empty());
-    run.iterations = variants
-        .iter()
-        .filter_map(|v| v.phases.last().map(|p| p.stats.n))
-        .min()
-        .unwrap_or(0);
+    run.iterations = fewest_calls(&variants);
     run.settings = super::settings([
         ("medications", json!(request.medications)),
         (
@@ -433,12 +411,7 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         ("min_calls", json!(cfg.min_calls)),
         ("max_calls", json!(cfg.max_calls)),
     ]);
-    run.clock = ClockInfo {
-        name: C::NAME.to_owned(),
-        ns_per_tick,
-        read_cost_ns: measure::read_cost_ns(&clock),
-        resolution_ns: measure::resolution_ns(&clock),
-    };
+    run.clock = clock_info(&clock);
     run.setup = setup;
     run.variants = variants;
     run.timeline = timeline;
@@ -452,23 +425,6 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
     ));
     run.notes.push("the component's phases come from a call hook at each entry into and exit from wasm: its call row includes the hook's cost (two clock reads), which the core ways do not pay".into());
     Ok(run)
-}
-
-fn variant(name: &str, description: &str) -> Variant {
-    Variant {
-        name: name.to_owned(),
-        description: description.to_owned(),
-        ..Variant::default()
-    }
-}
-
-fn p50(variants: &[Variant], name: &str) -> Option<f64> {
-    variants
-        .iter()
-        .find(|v| v.name == name)?
-        .phases
-        .last()
-        .map(|p| p.stats.p50_ns)
 }
 
 /// The seed's table: each way's overhead over native, and against JSON's.

@@ -8,13 +8,15 @@ use std::time::Instant;
 use serde_json::json;
 use wasmtime::Engine;
 
-use super::data_transfer::{Budget, NoMarks, time_target};
 use super::hot_path::{Marks, Target};
+use super::timed::{
+    Budget, NoMarks, Recorded, Timed, clock_info, fewest_calls, named, settle, time_target,
+};
 use crate::error::{Error, one_line};
 use crate::host::{self, CallError, Limits, Plugin, at};
 use crate::measure::{self, Clock, ClockChoice, ClockKind};
 use crate::phase::Phase;
-use crate::run::{ClockInfo, Run, Variant};
+use crate::run::{Run, Variant};
 
 /// The scenario's name, as given to `wprof record`.
 pub const NAME: &str = "compute";
@@ -177,19 +179,19 @@ fn run_with<C: Clock>(clock: C, cfg: &ComputeConfig) -> Result<Run, Error> {
     };
     let _watch = crate::watchdog::watch(name, cfg.limits.deadline);
 
-    let mut recorded: Vec<(Variant, Vec<u64>, &'static [Phase])> = Vec::new();
+    let mut recorded: Vec<Recorded> = Vec::new();
     let mut failures = Vec::new();
     let mut native = Native {
         input: &input,
         output: Vec::new(),
     };
     let t = time_target(&clock, &mut native, 2, budget).map_err(|e| e.into_error(name))?;
-    recorded.push((
-        variant(
+    recorded.push(Recorded::new(
+        named(
             "native",
             "native: the blur source compiled for this CPU by rustc (x86-64 baseline, its SSE2 vectorised), on the image in place",
         ),
-        t.stamps,
+        t,
         Native::PHASES,
     ));
     let expected = native.output;
@@ -210,7 +212,7 @@ fn run_with<C: Clock>(clock: C, cfg: &ComputeConfig) -> Result<Run, Error> {
         let engine = Engine::default();
         let loaded = host::load(label, &engine, bytes, Vec::new())?;
         setup.extend(loaded.setup.iter().cloned());
-        let result = (|| -> Result<crate::scenario::data_transfer::Timed, CallError> {
+        let result = (|| -> Result<Timed, CallError> {
             let plugin = Plugin::limited(&engine, &loaded.module, "blur", cfg.limits.clone())
                 .map_err(at(Phase::Instantiate))?;
             let mut w = Wasm {
@@ -242,9 +244,9 @@ fn run_with<C: Clock>(clock: C, cfg: &ComputeConfig) -> Result<Run, Error> {
         })();
         match result {
             Ok(t) => {
-                let mut v = variant(label, description);
+                let mut v = named(label, description);
                 v.module_bytes = Some(bytes.len() as u64);
-                recorded.push((v, t.stamps, Wasm::PHASES));
+                recorded.push(Recorded::new(v, t, Wasm::PHASES));
             }
             Err(e) => failures.push(crate::run::Failure {
                 variant: label.to_owned(),
@@ -254,28 +256,8 @@ fn run_with<C: Clock>(clock: C, cfg: &ComputeConfig) -> Result<Run, Error> {
         }
     }
 
-    let ns_per_tick = clock.ns_per_tick();
-    let origin = recorded
-        .iter()
-        .filter_map(|r| r.1.first().copied())
-        .min()
-        .unwrap_or(0);
-    let mut variants = Vec::new();
-    let mut timeline = Vec::new();
-    for (mut v, stamps, phases) in recorded {
-        v.phases = super::phase_stats(&stamps, phases, Phase::Call, ns_per_tick);
-        timeline.extend(super::spans(
-            &stamps,
-            phases,
-            Phase::Call,
-            &v.name,
-            cfg.trace_calls,
-            origin,
-            ns_per_tick,
-            (input.len() as u64, expected.len() as u64),
-        ));
-        variants.push(v);
-    }
+    let moved = (input.len() as u64, expected.len() as u64);
+    let (variants, timeline) = settle(recorded, clock.ns_per_tick(), cfg.trace_calls, |_| moved);
     let (summary, verdicts) = conclude(&variants);
 
     let mut run = super::new_run(NAME, started_at);
@@ -293,11 +275,7 @@ fn run_with<C: Clock>(clock: C, cfg: &ComputeConfig) -> Result<Run, Error> {
         expected.len() as u64,
     );
     run.plugin.outputs_identical = Some(failures.is_empty());
-    run.iterations = variants
-        .iter()
-        .filter_map(|v| v.phases.last().map(|p| p.stats.n))
-        .min()
-        .unwrap_or(0);
+    run.iterations = fewest_calls(&variants);
     run.settings = super::settings([
         ("image", json!(format!("{}x{}", cfg.width, cfg.height))),
         (
@@ -307,12 +285,7 @@ fn run_with<C: Clock>(clock: C, cfg: &ComputeConfig) -> Result<Run, Error> {
         ("min_calls", json!(cfg.min_calls)),
         ("max_calls", json!(cfg.max_calls)),
     ]);
-    run.clock = ClockInfo {
-        name: C::NAME.to_owned(),
-        ns_per_tick,
-        read_cost_ns: measure::read_cost_ns(&clock),
-        resolution_ns: measure::resolution_ns(&clock),
-    };
+    run.clock = clock_info(&clock);
     run.setup = setup;
     run.variants = variants;
     run.timeline = timeline;
@@ -324,14 +297,6 @@ fn run_with<C: Clock>(clock: C, cfg: &ComputeConfig) -> Result<Run, Error> {
         cfg.width, cfg.height
     ));
     Ok(run)
-}
-
-fn variant(name: &str, description: &str) -> Variant {
-    Variant {
-        name: name.to_owned(),
-        description: description.to_owned(),
-        ..Variant::default()
-    }
 }
 
 fn p50(variants: &[Variant], name: &str, phase: Phase) -> Option<f64> {

@@ -19,12 +19,15 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use wasmtime::{Caller, Engine, Linker, Memory, Module};
 
-use super::hot_path::{Stamps, Target};
+use super::hot_path::Target;
+use super::timed::{
+    Budget, NoMarks, Recorded, Timed, clock_info, fewest_calls, settle, time_target,
+};
 use crate::error::{Error, one_line};
 use crate::host::{self, CallError, Limits, Plugin, at};
 use crate::measure::{self, Clock, ClockChoice, ClockKind};
 use crate::phase::Phase;
-use crate::run::{ClockInfo, Run, Variant};
+use crate::run::{Run, Variant};
 
 /// The scenario's name, as given to `wprof record`.
 pub const NAME: &str = "data-transfer";
@@ -383,14 +386,6 @@ impl Target for Wasm<'_> {
     }
 }
 
-/// Marks that read nothing: the same call without clock reads.
-pub(crate) struct NoMarks;
-
-impl super::hot_path::Marks for NoMarks {
-    #[inline(always)]
-    fn mark(&mut self, _k: usize) {}
-}
-
 /// The length of a way's encoded input for a payload of `n` bytes.
 fn encoded_len(way: Way, n: u64) -> usize {
     let n = n as usize;
@@ -606,62 +601,6 @@ pub(crate) fn linker(engine: &Engine, data: &HostData) -> Result<Linker<Limits>,
     Ok(linker)
 }
 
-/// How long a variant is measured: at least `min` calls, then until `time`
-/// has passed, at most `max`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Budget {
-    pub(crate) min: u64,
-    pub(crate) max: u64,
-    pub(crate) time: Duration,
-}
-
-/// Stamps of one variant: `width` per call, back to back.
-pub(crate) struct Timed {
-    pub(crate) stamps: Vec<u64>,
-    pub(crate) calls: usize,
-}
-
-/// Warms `t` up for ~50 ms (at least 2 calls), then measures it: at least
-/// `min` calls, then until `time` has passed, at most `max`. The stamps
-/// are written, not just reserved, before the first call.
-pub(crate) fn time_target<T: Target, C: Clock>(
-    clock: &C,
-    t: &mut T,
-    width: usize,
-    cfg: Budget,
-) -> Result<Timed, CallError> {
-    let warm = Instant::now();
-    let mut n = 0;
-    while n < 2 || (warm.elapsed() < Duration::from_millis(50) && n < 10_000) {
-        t.call()?;
-        n += 1;
-    }
-    let max = cfg.max.max(cfg.min).max(1) as usize;
-    let mut stamps = vec![u64::MAX; max * width];
-    let budget_ticks = (cfg.time.as_nanos() as f64 / clock_ns(clock)) as u64;
-    let mut calls = 0;
-    let start = clock.now();
-    for row in stamps.chunks_exact_mut(width) {
-        t.call_marked(&mut Stamps {
-            clock,
-            row: &mut *row,
-        })?;
-        calls += 1;
-        // The last stamp of this call says how long the variant has run:
-        // no extra clock read.
-        if calls as u64 >= cfg.min && row[width - 1].saturating_sub(start) >= budget_ticks {
-            break;
-        }
-    }
-    stamps.truncate(calls * width);
-    Ok(Timed { stamps, calls })
-}
-
-/// Nanoseconds per tick so far (a calibrated clock refines it later).
-fn clock_ns<C: Clock>(clock: &C) -> f64 {
-    clock.ns_per_tick().max(1e-3)
-}
-
 /// Keeps the stamp columns of the phases `keep` (of `all`): a dropped phase
 /// is empty (nothing ran between its stamps), so folding it into its
 /// neighbour changes no time.
@@ -680,13 +619,6 @@ fn project(stamps: &[u64], all: &[Phase], keep: &[Phase]) -> Vec<u64> {
         out.extend(cols.iter().map(|&c| row[c]));
     }
     out
-}
-
-/// What one (way, size) measured, before statistics.
-struct Measured {
-    variant: Variant,
-    stamps: Vec<u64>,
-    phases: Vec<Phase>,
 }
 
 /// Runs the data-transfer scenario.
@@ -747,7 +679,7 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         None
     };
 
-    let mut measured: Vec<Measured> = Vec::new();
+    let mut measured: Vec<Recorded> = Vec::new();
     let mut notes = Vec::new();
     let mut failures = Vec::new();
     let mut interrupted = false;
@@ -762,7 +694,7 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
             last: 0,
         };
         let t = time_target(&clock, &mut native, 2, budget).map_err(|e| e.into_error(name))?;
-        measured.push(Measured {
+        measured.push(Recorded {
             variant: variant(
                 format!("native {label}"),
                 "native: the same checksum (the plugin's source, linked into wprof) on the payload in place",
@@ -792,7 +724,7 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
             time_target(&clock, &mut f, 2, budget)
         })();
         match floor {
-            Ok(t) => measured.push(Measured {
+            Ok(t) => measured.push(Recorded {
                 variant: variant(
                     format!("floor {label}"),
                     "the physical floor: one copy of the payload into a guest buffer (memory.write), nothing else",
@@ -837,7 +769,7 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
                     Ok(t)
                 })();
                 match result {
-                    Ok(t) => measured.push(Measured {
+                    Ok(t) => measured.push(Recorded {
                         variant: variant(
                             format!("{way} {label}"),
                             way.description(),
@@ -910,7 +842,7 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
                         .insert("host_buffer_bytes".into(), json!(host_bytes));
                     v.facts.insert("output_bytes".into(), json!(out_len));
                     let phases = phases_of(way);
-                    measured.push(Measured {
+                    measured.push(Recorded {
                         variant: v,
                         stamps: project(&t.stamps, Wasm::PHASES, &phases),
                         phases,
@@ -925,40 +857,10 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         }
     }
 
-    let ns_per_tick = clock.ns_per_tick();
-    let clock_info = ClockInfo {
-        name: C::NAME.to_owned(),
-        ns_per_tick,
-        read_cost_ns: measure::read_cost_ns(&clock),
-        resolution_ns: measure::resolution_ns(&clock),
-    };
-    let origin = measured
-        .iter()
-        .filter_map(|m| m.stamps.first().copied())
-        .min()
-        .unwrap_or(0);
-    let mut timeline = Vec::new();
-    let mut variants = Vec::with_capacity(measured.len());
-    for m in measured {
-        let mut v = m.variant;
-        v.phases = super::phase_stats(&m.stamps, &m.phases, Phase::Call, ns_per_tick);
-        let bytes = v
-            .facts
-            .get("payload_bytes")
-            .and_then(|b| b.as_u64())
-            .unwrap_or(0);
-        timeline.extend(super::spans(
-            &m.stamps,
-            &m.phases,
-            Phase::Call,
-            &v.name,
-            cfg.trace_calls,
-            origin,
-            ns_per_tick,
-            (bytes, 8),
-        ));
-        variants.push(v);
-    }
+    let (mut variants, timeline) = settle(measured, clock.ns_per_tick(), cfg.trace_calls, |v| {
+        let payload = v.facts.get("payload_bytes").and_then(|b| b.as_u64());
+        (payload.unwrap_or(0), 8)
+    });
     derive_facts(&mut variants);
     let summary = summary(&variants, &cfg.sizes, &cfg.ways);
     let verdicts = verdicts(&variants, &cfg.sizes, &cfg.ways);
@@ -985,11 +887,7 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         output_bytes: 8,
         outputs_identical: Some(failures.is_empty()),
     };
-    run.iterations = variants
-        .iter()
-        .filter_map(|v| v.phases.last().map(|p| p.stats.n))
-        .min()
-        .unwrap_or(0);
+    run.iterations = fewest_calls(&variants);
     run.settings = super::settings([
         (
             "sizes",
@@ -1007,7 +905,7 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         ("max_calls", json!(cfg.max_calls)),
         ("memory_limit_bytes", json!(cfg.limits.memory_bytes)),
     ]);
-    run.clock = clock_info;
+    run.clock = clock_info(&clock);
     run.setup = setup;
     run.variants = variants;
     run.timeline = timeline;

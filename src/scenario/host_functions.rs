@@ -11,13 +11,16 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use wasmtime::Engine;
 
-use super::data_transfer::{Budget, HostData, NoMarks, PLUGIN_WASM, linker, time_target};
+use super::data_transfer::{HostData, PLUGIN_WASM, linker};
 use super::hot_path::{Marks, Target};
+use super::timed::{
+    Budget, NoMarks, Recorded, Timed, clock_info, fewest_calls, named, p50, settle, time_target,
+};
 use crate::error::{Error, one_line};
 use crate::host::{self, CallError, Limits, Plugin, at};
 use crate::measure::{self, Clock, ClockChoice, ClockKind};
 use crate::phase::Phase;
-use crate::run::{ClockInfo, Run, Variant};
+use crate::run::{Run, Variant};
 
 /// The scenario's name, as given to `wprof record`.
 pub const NAME: &str = "host-functions";
@@ -207,20 +210,20 @@ fn run_with<C: Clock>(clock: C, cfg: &HostFunctionsConfig) -> Result<Run, Error>
     let engine = Engine::default();
     let loaded = host::load(name, &engine, PLUGIN_WASM, Vec::new())?;
 
-    let mut recorded: Vec<(Variant, Vec<u64>, &'static [Phase])> = Vec::new();
+    let mut recorded: Vec<Recorded> = Vec::new();
     let mut failures = Vec::new();
     let mut native = Native {
         labs: &values,
         last: None,
     };
     let t = time_target(&clock, &mut native, 2, budget).map_err(|e| e.into_error(name))?;
-    recorded.push((
-        variant(
+    recorded.push(Recorded::new(
+        named(
             "native",
             "native: the analysis on the host's values in place",
         ),
-        t.stamps,
-        &[Phase::Execute],
+        t,
+        Native::PHASES,
     ));
     let mut input_bytes = 0;
     for pull in [false, true] {
@@ -229,7 +232,7 @@ fn run_with<C: Clock>(clock: C, cfg: &HostFunctionsConfig) -> Result<Run, Error>
             patient: (PATIENT, values.clone()),
             ..HostData::default()
         };
-        let result = (|| -> Result<(crate::scenario::data_transfer::Timed, usize), CallError> {
+        let result = (|| -> Result<(Timed, usize), CallError> {
             let link = linker(&engine, &data)?;
             let export = if pull { "analyze_pull" } else { "analyze_json" };
             let plugin = Plugin::linked(&link, &loaded.module, export, cfg.limits.clone())
@@ -262,9 +265,9 @@ fn run_with<C: Clock>(clock: C, cfg: &HostFunctionsConfig) -> Result<Run, Error>
                 } else {
                     "JSON: the host serialises the whole record ({\"patient_id\", \"labs\": [...]}), the guest parses it; the answer in JSON"
                 };
-                let mut v = variant(label, description);
+                let mut v = named(label, description);
                 v.facts.insert("input_bytes".into(), json!(sent));
-                recorded.push((v, t.stamps, Wasm::PHASES));
+                recorded.push(Recorded::new(v, t, Wasm::PHASES));
             }
             Err(e) => failures.push(crate::run::Failure {
                 variant: label.to_owned(),
@@ -274,28 +277,7 @@ fn run_with<C: Clock>(clock: C, cfg: &HostFunctionsConfig) -> Result<Run, Error>
         }
     }
 
-    let ns_per_tick = clock.ns_per_tick();
-    let origin = recorded
-        .iter()
-        .filter_map(|r| r.1.first().copied())
-        .min()
-        .unwrap_or(0);
-    let mut variants = Vec::new();
-    let mut timeline = Vec::new();
-    for (mut v, stamps, phases) in recorded {
-        v.phases = super::phase_stats(&stamps, phases, Phase::Call, ns_per_tick);
-        timeline.extend(super::spans(
-            &stamps,
-            phases,
-            Phase::Call,
-            &v.name,
-            cfg.trace_calls,
-            origin,
-            ns_per_tick,
-            (0, 0),
-        ));
-        variants.push(v);
-    }
+    let (variants, timeline) = settle(recorded, clock.ns_per_tick(), cfg.trace_calls, |_| (0, 0));
     let (summary, verdicts) = conclude(&variants);
 
     let mut run = super::new_run(NAME, started_at);
@@ -313,11 +295,7 @@ fn run_with<C: Clock>(clock: C, cfg: &HostFunctionsConfig) -> Result<Run, Error>
         serde_json::to_vec(&expected).map_or(0, |v| v.len() as u64),
     );
     run.plugin.outputs_identical = Some(failures.is_empty());
-    run.iterations = variants
-        .iter()
-        .filter_map(|v| v.phases.last().map(|p| p.stats.n))
-        .min()
-        .unwrap_or(0);
+    run.iterations = fewest_calls(&variants);
     run.settings = super::settings([
         ("record_bytes", json!(cfg.record_bytes)),
         ("lab_values", json!(n)),
@@ -328,12 +306,7 @@ fn run_with<C: Clock>(clock: C, cfg: &HostFunctionsConfig) -> Result<Run, Error>
         ("min_calls", json!(cfg.min_calls)),
         ("max_calls", json!(cfg.max_calls)),
     ]);
-    run.clock = ClockInfo {
-        name: C::NAME.to_owned(),
-        ns_per_tick,
-        read_cost_ns: measure::read_cost_ns(&clock),
-        resolution_ns: measure::resolution_ns(&clock),
-    };
+    run.clock = clock_info(&clock);
     run.setup = loaded.setup.clone();
     run.variants = variants;
     run.timeline = timeline;
@@ -345,23 +318,6 @@ fn run_with<C: Clock>(clock: C, cfg: &HostFunctionsConfig) -> Result<Run, Error>
         n * 8
     ));
     Ok(run)
-}
-
-fn variant(name: &str, description: &str) -> Variant {
-    Variant {
-        name: name.to_owned(),
-        description: description.to_owned(),
-        ..Variant::default()
-    }
-}
-
-fn p50(variants: &[Variant], name: &str) -> Option<f64> {
-    variants
-        .iter()
-        .find(|v| v.name == name)?
-        .phases
-        .last()
-        .map(|p| p.stats.p50_ns)
 }
 
 /// The seed's comparison: each way's median call and overhead over native,

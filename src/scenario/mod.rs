@@ -12,6 +12,7 @@ pub mod hot_path;
 pub(crate) mod inside;
 pub mod memory;
 pub mod soak;
+pub(crate) mod timed;
 
 use crate::host::{CallError, Plugin};
 use crate::measure::{Clock, Monotonic};
