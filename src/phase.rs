@@ -76,6 +76,17 @@ impl Phase {
         Phase::ColdStart,
     ];
 
+    /// The phases of one call into a core-module plugin through the wprof
+    /// ABI, in order (the whole, [`Phase::Call`], not among them).
+    pub const WASM_CALL: [Phase; 6] = [
+        Phase::Encode,
+        Phase::CopyIn,
+        Phase::Execute,
+        Phase::CopyOut,
+        Phase::Decode,
+        Phase::Free,
+    ];
+
     /// The phase's name as written everywhere (kebab-case).
     pub const fn as_str(self) -> &'static str {
         match self {

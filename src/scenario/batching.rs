@@ -66,14 +66,7 @@ impl Default for BatchingConfig {
 }
 
 /// The phases of one wasm call, in order.
-const WASM: &[Phase] = &[
-    Phase::Encode,
-    Phase::CopyIn,
-    Phase::Execute,
-    Phase::CopyOut,
-    Phase::Decode,
-    Phase::Free,
-];
+const WASM: &[Phase] = &Phase::WASM_CALL;
 
 /// The phases of one native call.
 const NATIVE: &[Phase] = &[Phase::Encode, Phase::Execute, Phase::Decode];

@@ -348,14 +348,7 @@ impl Wasm<'_> {
 impl Target for Wasm<'_> {
     // Raw and host-fn have nothing to encode: their encode is empty, and
     // host-fn's copy-in happens inside execute (the guest pulls).
-    const PHASES: &'static [Phase] = &[
-        Phase::Encode,
-        Phase::CopyIn,
-        Phase::Execute,
-        Phase::CopyOut,
-        Phase::Decode,
-        Phase::Free,
-    ];
+    const PHASES: &'static [Phase] = &Phase::WASM_CALL;
 
     #[inline(always)]
     fn call_marked<M: super::hot_path::Marks>(&mut self, m: &mut M) -> Result<(), CallError> {

@@ -118,14 +118,7 @@ struct Wasm<'a> {
 }
 
 impl Target for Wasm<'_> {
-    const PHASES: &'static [Phase] = &[
-        Phase::Encode,
-        Phase::CopyIn,
-        Phase::Execute,
-        Phase::CopyOut,
-        Phase::Decode,
-        Phase::Free,
-    ];
+    const PHASES: &'static [Phase] = &Phase::WASM_CALL;
 
     #[inline(always)]
     fn call_marked<M: Marks>(&mut self, m: &mut M) -> Result<(), CallError> {

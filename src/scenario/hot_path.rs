@@ -174,14 +174,7 @@ struct WasmTarget<'a> {
 }
 
 impl Target for WasmTarget<'_> {
-    const PHASES: &'static [Phase] = &[
-        Phase::Encode,
-        Phase::CopyIn,
-        Phase::Execute,
-        Phase::CopyOut,
-        Phase::Decode,
-        Phase::Free,
-    ];
+    const PHASES: &'static [Phase] = &Phase::WASM_CALL;
 
     #[inline(always)]
     fn call_marked<M: Marks>(&mut self, m: &mut M) -> Result<(), CallError> {
