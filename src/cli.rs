@@ -67,6 +67,12 @@ enum Command {
         after_help = "Examples:\n  wprof report profiles/hot-path.json\n  wprof report profiles/*.json -o report.html"
     )]
     Report(ReportArgs),
+    /// What a module is and what it needs: kind, imports and exports with
+    /// signatures, the calling conventions wprof recognises in it.
+    #[command(
+        after_help = "Examples:\n  wprof inspect plugins/drug-checker/drug-checker.wasm\n  wprof inspect my-component.wasm --json"
+    )]
+    Inspect(InspectArgs),
     /// Internal: one `record memory` variant, measured in a fresh process.
     #[command(name = "__memory-probe", hide = true)]
     MemoryProbe {
@@ -757,6 +763,15 @@ impl CodecsArgs {
 }
 
 #[derive(Debug, Args)]
+struct InspectArgs {
+    /// A .wasm or .wat file: a core module or a component.
+    module: PathBuf,
+    /// Print the inspection as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
 struct ReportArgs {
     /// Run files written by `wprof record` (JSON).
     #[arg(required = true)]
@@ -985,6 +1000,16 @@ pub fn run() -> anyhow::Result<()> {
                     cfg.threshold_pct,
                     failures.join(", ")
                 );
+            }
+        }
+        Command::Inspect(args) => {
+            let found = crate::inspect::inspect(&args.module)?;
+            let mut out = std::io::stdout().lock();
+            if args.json {
+                serde_json::to_writer_pretty(&mut out, &found)?;
+                writeln!(out)?;
+            } else {
+                crate::inspect::render(&found, &mut out)?;
             }
         }
         Command::Compile(args) => {

@@ -14,6 +14,7 @@ pub mod error;
 pub mod export;
 pub mod heap;
 pub mod host;
+pub mod inspect;
 pub mod interrupt;
 pub mod measure;
 pub mod phase;
