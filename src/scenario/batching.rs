@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use wasmtime::Engine;
 
-use super::timed::{Recorded, Timed, clock_info, fewest_calls, p50, settle};
+use super::hot_path::{Marks, Target};
+use super::timed::{Budget, NoMarks, Recorded, clock_info, fewest_calls, p50, settle, time_target};
 use crate::error::Error;
 use crate::host::{self, CallError, Limits, Plugin, at};
 use crate::measure::{self, Clock, ClockChoice, ClockKind};
@@ -65,33 +66,23 @@ impl Default for BatchingConfig {
     }
 }
 
-/// The phases of one wasm call, in order.
-const WASM: &[Phase] = &Phase::WASM_CALL;
-
-/// The phases of one native call.
-const NATIVE: &[Phase] = &[Phase::Encode, Phase::Execute, Phase::Decode];
-
-/// One way of checking N items; `iterate` fills one row of stamps: the
-/// start, then each phase's end, the phases summed over the way's calls.
-trait Way {
-    fn phases(&self) -> &'static [Phase];
-    fn iterate<C: Clock>(&mut self, clock: &C, row: &mut [u64]) -> Result<(), CallError>;
-}
-
-/// Accumulates phase durations over several calls, then writes them as one
-/// row whose phase widths are the sums (the few ticks between calls, loop
-/// bookkeeping, are not in any phase).
-struct Sums<'a, C> {
-    clock: &'a C,
+/// Accumulates phase durations over several calls, then hands them on as
+/// one row whose phase widths are the sums (the few ticks between calls,
+/// loop bookkeeping, are in no phase).
+struct Sums<C> {
+    clock: C,
+    start: u64,
     last: u64,
     sums: [u64; 8],
 }
 
-impl<'a, C: Clock> Sums<'a, C> {
-    fn new(clock: &'a C) -> Self {
+impl<C: Clock> Sums<C> {
+    fn new(clock: C) -> Self {
+        let start = clock.now();
         Sums {
             clock,
-            last: 0,
+            start,
+            last: start,
             sums: [0; 8],
         }
     }
@@ -106,16 +97,21 @@ impl<'a, C: Clock> Sums<'a, C> {
         self.last = now;
     }
 
-    fn write(&self, start: u64, row: &mut [u64]) {
-        row[0] = start;
-        for k in 1..row.len() {
-            row[k] = row[k - 1] + self.sums[k - 1];
+    /// The row: the start, then each phase's end as if the phases of all
+    /// the calls had run back to back.
+    fn write<M: Marks>(&self, phases: usize, m: &mut M) {
+        let mut t = self.start;
+        m.set(0, t);
+        for k in 1..=phases {
+            t += self.sums[k - 1];
+            m.set(k, t);
         }
     }
 }
 
-/// The N calls, or the one call, in wasm.
-struct WasmWay<'a> {
+/// The N calls, or the one call, in wasm: one timed run is one iteration.
+struct WasmWay<'a, C> {
+    clock: C,
     plugin: Plugin,
     /// One request (separate) or the array of N (batched).
     input: &'a Value,
@@ -126,16 +122,13 @@ struct WasmWay<'a> {
     answered: u64,
 }
 
-impl Way for WasmWay<'_> {
-    fn phases(&self) -> &'static [Phase] {
-        WASM
-    }
+impl<C: Clock + Copy> Target for WasmWay<'_, C> {
+    const PHASES: &'static [Phase] = &Phase::WASM_CALL;
 
     #[inline(always)]
-    fn iterate<C: Clock>(&mut self, clock: &C, row: &mut [u64]) -> Result<(), CallError> {
+    fn call_marked<M: Marks>(&mut self, m: &mut M) -> Result<(), CallError> {
         let calls = if self.batched { 1 } else { self.items };
-        let mut s = Sums::new(clock);
-        let start = clock.now();
+        let mut s = Sums::new(self.clock);
         self.answered = 0;
         for _ in 0..calls {
             s.mark(0);
@@ -156,13 +149,18 @@ impl Way for WasmWay<'_> {
             self.plugin.free(out)?;
             s.mark(6);
         }
-        s.write(start, row);
+        s.write(Self::PHASES.len(), m);
         Ok(())
+    }
+
+    fn call(&mut self) -> Result<(), CallError> {
+        self.call_marked(&mut NoMarks)
     }
 }
 
 /// The same, natively.
-struct NativeWay<'a> {
+struct NativeWay<'a, C> {
+    clock: C,
     input: &'a Value,
     items: u64,
     batched: bool,
@@ -170,16 +168,13 @@ struct NativeWay<'a> {
     answered: u64,
 }
 
-impl Way for NativeWay<'_> {
-    fn phases(&self) -> &'static [Phase] {
-        NATIVE
-    }
+impl<C: Clock + Copy> Target for NativeWay<'_, C> {
+    const PHASES: &'static [Phase] = &[Phase::Encode, Phase::Execute, Phase::Decode];
 
     #[inline(always)]
-    fn iterate<C: Clock>(&mut self, clock: &C, row: &mut [u64]) -> Result<(), CallError> {
+    fn call_marked<M: Marks>(&mut self, m: &mut M) -> Result<(), CallError> {
         let calls = if self.batched { 1 } else { self.items };
-        let mut s = Sums::new(clock);
-        let start = clock.now();
+        let mut s = Sums::new(self.clock);
         self.answered = 0;
         for _ in 0..calls {
             s.mark(0);
@@ -201,8 +196,12 @@ impl Way for NativeWay<'_> {
             drop(black_box(out));
             s.mark(3);
         }
-        s.write(start, row);
+        s.write(Self::PHASES.len(), m);
         Ok(())
+    }
+
+    fn call(&mut self) -> Result<(), CallError> {
+        self.call_marked(&mut NoMarks)
     }
 }
 
@@ -215,39 +214,6 @@ fn answers(value: &Value, batched: bool) -> u64 {
     }
 }
 
-/// Warms `way` up (~50 ms, at least 2 iterations), then measures it: at
-/// least `min_iterations`, then until `time_per_variant`, at most
-/// `max_iterations`. Returns the rows of stamps.
-fn measure_way<W: Way, C: Clock>(
-    clock: &C,
-    way: &mut W,
-    cfg: &BatchingConfig,
-) -> Result<Vec<u64>, CallError> {
-    let width = way.phases().len() + 1;
-    let mut scratch = vec![0u64; width];
-    let warm = Instant::now();
-    let mut n = 0;
-    while n < 2 || warm.elapsed() < Duration::from_millis(50) {
-        way.iterate(clock, &mut scratch)?;
-        n += 1;
-    }
-    let max = cfg.max_iterations.max(cfg.min_iterations).max(1) as usize;
-    let mut rows = vec![u64::MAX; max * width];
-    let deadline = Instant::now() + cfg.time_per_variant;
-    let mut done = 0;
-    for row in rows.chunks_exact_mut(width) {
-        way.iterate(clock, row)?;
-        done += 1;
-        // Between iterations, each of which is N calls: one clock read
-        // here costs nothing next to them.
-        if done as u64 >= cfg.min_iterations && Instant::now() >= deadline {
-            break;
-        }
-    }
-    rows.truncate(done * width);
-    Ok(rows)
-}
-
 /// Runs the batching scenario.
 pub fn run(cfg: &BatchingConfig) -> Result<Run, Error> {
     match cfg.clock.resolve().map_err(Error::Config)? {
@@ -256,7 +222,7 @@ pub fn run(cfg: &BatchingConfig) -> Result<Run, Error> {
     }
 }
 
-fn run_with<C: Clock>(clock: C, cfg: &BatchingConfig) -> Result<Run, Error> {
+fn run_with<C: Clock + Copy>(clock: C, cfg: &BatchingConfig) -> Result<Run, Error> {
     let wall = Instant::now();
     let started_at = super::now_rfc3339();
     let name = "drug-checker-ways";
@@ -269,6 +235,11 @@ fn run_with<C: Clock>(clock: C, cfg: &BatchingConfig) -> Result<Run, Error> {
         .map_err(|e| Error::plugin(name, Phase::Encode, format!("bundled input: {e}")))?;
     let batch = Value::Array(vec![request.clone(); cfg.items as usize]);
     let _watch = crate::watchdog::watch(name, cfg.limits.deadline);
+    let budget = Budget {
+        min: cfg.min_iterations,
+        max: cfg.max_iterations,
+        time: cfg.time_per_variant,
+    };
     let engine = Engine::default();
     let loaded = host::load(name, &engine, PLUGIN_WASM, Vec::new())?;
 
@@ -297,6 +268,7 @@ fn run_with<C: Clock>(clock: C, cfg: &BatchingConfig) -> Result<Run, Error> {
             ("separate", "check_interactions", &request)
         };
         let mut wasm = WasmWay {
+            clock,
             plugin: instance(export)?,
             input,
             items: cfg.items,
@@ -304,7 +276,8 @@ fn run_with<C: Clock>(clock: C, cfg: &BatchingConfig) -> Result<Run, Error> {
             encoded: Vec::new(),
             answered: 0,
         };
-        let rows = measure_way(&clock, &mut wasm, cfg).map_err(fail)?;
+        let timed =
+            time_target(&clock, &mut wasm, WasmWay::<C>::PHASES.len() + 1, budget).map_err(fail)?;
         check(&format!("wasm {label}"), wasm.answered)?;
         if !batched {
             output_bytes = wasm.plugin.output.len() as u64;
@@ -316,20 +289,24 @@ fn run_with<C: Clock>(clock: C, cfg: &BatchingConfig) -> Result<Run, Error> {
                 cfg.items,
                 &format!("wasm (Cranelift): {}", describe(batched, cfg.items)),
             ),
-            Timed {
-                calls: 0,
-                stamps: rows,
-            },
-            WASM,
+            timed,
+            WasmWay::<C>::PHASES,
         ));
         let mut native = NativeWay {
+            clock,
             input,
             items: cfg.items,
             batched,
             encoded: Vec::new(),
             answered: 0,
         };
-        let rows = measure_way(&clock, &mut native, cfg).map_err(fail)?;
+        let timed = time_target(
+            &clock,
+            &mut native,
+            NativeWay::<C>::PHASES.len() + 1,
+            budget,
+        )
+        .map_err(fail)?;
         check(&format!("native {label}"), native.answered)?;
         recorded.push(Recorded::new(
             variant(
@@ -341,11 +318,8 @@ fn run_with<C: Clock>(clock: C, cfg: &BatchingConfig) -> Result<Run, Error> {
                     describe(batched, cfg.items)
                 ),
             ),
-            Timed {
-                calls: 0,
-                stamps: rows,
-            },
-            NATIVE,
+            timed,
+            NativeWay::<C>::PHASES,
         ));
         if crate::interrupt::requested() {
             break;
