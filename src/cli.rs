@@ -15,6 +15,7 @@ use crate::run::Run;
 use crate::scenario::batching::{self, BatchingConfig};
 use crate::scenario::codecs::{self, CodecsConfig};
 use crate::scenario::cold_start::{self, ColdStartConfig, Iterations, Rung};
+use crate::scenario::command::{self, CommandConfig};
 use crate::scenario::compute::{self, ComputeConfig};
 use crate::scenario::data_transfer::{self, DataTransferConfig, Way};
 use crate::scenario::host_functions::{self, HostFunctionsConfig};
@@ -135,6 +136,13 @@ enum Record {
         after_help = "Examples:\n  wprof record codecs\n  wprof record codecs --time-per-variant 2s"
     )]
     Codecs(CodecsArgs),
+    /// A WASI command (wasm32-wasip1, _start) run in fresh instances with
+    /// the arguments, environment, stdin and directories given; with the
+    /// Sightglass bench protocol, the span between bench.start and bench.end.
+    #[command(
+        after_help = "Examples:\n  wprof record command\n  wprof record command --plugin bench.wasm --arg 500000 --env MODE=fast --stdin in.txt --dir ./data::/data --expect-stdout want.txt"
+    )]
+    Command(CommandArgs),
 }
 
 /// Which plugin, export and input.
@@ -571,16 +579,16 @@ impl DataTransferArgs {
 #[derive(Debug, Args)]
 struct RunsArgs {
     /// How long each variant is measured once it has --min-runs, e.g.
-    /// 300ms, 2s [default: the scenario's: data-transfer 300ms, compute 1s,
-    /// the others 500ms].
+    /// 300ms, 2s [default: the scenario's: data-transfer 300ms, compute and
+    /// command 1s, the others 500ms].
     #[arg(long, value_parser = humantime::parse_duration)]
     time_per_variant: Option<std::time::Duration>,
     /// Fewest measured runs per variant [default: the scenario's: 10;
-    /// codecs 100, compute 5].
+    /// codecs 100, compute and command 5].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     min_runs: Option<u64>,
     /// Most measured runs per variant [default: the scenario's: 100 000;
-    /// codecs 200 000, compute 1000].
+    /// codecs 200 000, compute and command 1000].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     max_runs: Option<u64>,
     /// Runs per variant drawn into the Chrome trace [default: the
@@ -772,6 +780,78 @@ struct InspectArgs {
 }
 
 #[derive(Debug, Args)]
+struct CommandArgs {
+    /// The command module (.wasm or .wat) [default: the bundled bench-command].
+    #[arg(short, long, value_name = "FILE")]
+    plugin: Option<PathBuf>,
+    /// An argument for the command (repeat for more); argv[0] is its file name.
+    #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
+    args: Vec<String>,
+    /// An environment variable, NAME=VALUE (repeat for more).
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// A file whose bytes are the command's stdin [default: empty].
+    #[arg(long, value_name = "FILE")]
+    stdin: Option<PathBuf>,
+    /// A host directory to preopen, HOST or HOST::GUEST (repeat for more);
+    /// without any, the command has no file access.
+    #[arg(long, value_name = "HOST[::GUEST]", value_parser = parse_dir)]
+    dir: Vec<(PathBuf, String)>,
+    /// A file the command's stdout must equal, checked on the first and
+    /// the last run.
+    #[arg(long, value_name = "FILE")]
+    expect_stdout: Option<PathBuf>,
+    #[command(flatten)]
+    runs: RunsArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("`{s}`: expected NAME=VALUE"))
+}
+
+fn parse_dir(s: &str) -> Result<(PathBuf, String), String> {
+    match s.split_once("::") {
+        Some((host, guest)) if !host.is_empty() && !guest.is_empty() => {
+            Ok((PathBuf::from(host), guest.to_owned()))
+        }
+        Some(_) => Err(format!("`{s}`: expected HOST or HOST::GUEST")),
+        None => Ok((PathBuf::from(s), s.to_owned())),
+    }
+}
+
+impl CommandArgs {
+    fn config(&self) -> anyhow::Result<CommandConfig> {
+        let d = CommandConfig::default();
+        let r = self.runs.resolve(
+            command::NAME,
+            &self.output,
+            (d.time, d.min_runs, d.max_runs, d.trace_runs),
+        )?;
+        Ok(CommandConfig {
+            plugin: self.plugin.clone(),
+            args: self.args.clone(),
+            env: self.env.clone(),
+            stdin: self.stdin.clone(),
+            dirs: self.dir.clone(),
+            expect_stdout: self.expect_stdout.clone(),
+            time: r.time,
+            min_runs: r.min,
+            max_runs: r.max,
+            trace_runs: r.trace,
+            clock: self.runs.clock,
+            limits: self.limits.limits(),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
 struct ReportArgs {
     /// Run files written by `wprof record` (JSON).
     #[arg(required = true)]
@@ -939,6 +1019,10 @@ pub fn run() -> anyhow::Result<()> {
         Command::Record(Record::Codecs(args)) => {
             let cfg = args.config()?;
             record_one(&args.output, "codecs", &[], || codecs::run(&cfg))?;
+        }
+        Command::Record(Record::Command(args)) => {
+            let cfg = args.config()?;
+            record_one(&args.output, "command", &[], || command::run(&cfg))?;
         }
         Command::Record(Record::DataTransfer(args)) => {
             let cfg = args.config()?;
@@ -1297,5 +1381,11 @@ mod tests {
             panic!("not codecs")
         };
         assert_eq!(args.config().unwrap(), CodecsConfig::default());
+
+        let cli = Cli::try_parse_from(["wprof", "record", "command"]).unwrap();
+        let Command::Record(Record::Command(args)) = cli.command else {
+            panic!("not command")
+        };
+        assert_eq!(args.config().unwrap(), CommandConfig::default());
     }
 }

@@ -478,10 +478,10 @@ pub fn unsupplied_imports(module: &Module) -> Option<String> {
         .map(|i| {
             let abi = match i.module() {
                 m if m.starts_with("wasi") => {
-                    " (WASI: wprof runs no WASI modules yet, and grants no file access)"
+                    " (WASI: a WASI command runs under `wprof record command`; the plugin ABI grants no file access)"
                 }
                 m if m.starts_with("extism") => " (Extism's host functions: not supplied yet)",
-                "bench" => " (the Sightglass bench protocol: not supplied yet)",
+                "bench" => " (the Sightglass bench protocol: `wprof record command` supplies it)",
                 _ => "",
             };
             format!("{}::{}{abi}", i.module(), i.name())

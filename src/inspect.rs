@@ -312,7 +312,7 @@ fn recognise_core(out: &mut Inspection) {
                     format!(", imports {} WASI preview 1 functions", wasi.len())
                 }
             ),
-            supported: false,
+            supported: true,
         });
     } else if export("_initialize").is_some() && !wasi.is_empty() {
         abis.push(Abi {
@@ -330,7 +330,7 @@ fn recognise_core(out: &mut Inspection) {
             name: "sightglass-bench".into(),
             evidence: "imports bench::start and bench::end: the measured span lies between them"
                 .into(),
-            supported: false,
+            supported: true,
         });
     }
     // What a host must supply: every import, grouped by who would.
@@ -349,13 +349,26 @@ fn recognise_core(out: &mut Inspection) {
     if out.imports.iter().any(|i| i.name.ends_with("::path_open")) {
         needs.push("preopened directories: it opens files (path_open)".into());
     }
-    // Only a module with nothing to supply runs as it is.
-    out.run_with = (wprof && out.imports.is_empty()).then(|| {
-        format!(
+    // Only a module with nothing to supply runs as it is; a command gets
+    // WASI and the bench protocol from `record command`.
+    let command = abis.iter().any(|a| a.name == "wasi-command");
+    let others = out
+        .imports
+        .iter()
+        .any(|i| !i.name.starts_with("wasi_snapshot_preview1::") && !i.name.starts_with("bench::"));
+    out.run_with = if wprof && out.imports.is_empty() {
+        Some(format!(
             "wprof record hot-path --plugin {} --export {} --input <input.json>",
             out.path, abi_fns[0]
-        )
-    });
+        ))
+    } else if command && !others {
+        Some(format!(
+            "wprof record command --plugin {} [--arg ARG]... [--env NAME=VALUE]... [--stdin FILE] [--dir HOST::GUEST]...",
+            out.path
+        ))
+    } else {
+        None
+    };
     out.abis = abis;
     out.needs = needs;
 }

@@ -279,7 +279,7 @@ fn imports_the_abi_does_not_supply_are_listed_with_their_abi() {
         ),
         &[],
         "instantiate",
-        "the module imports wasi_snapshot_preview1::path_open (WASI: wprof runs no WASI modules yet, and grants no file access), env::host_fn, and the wprof ABI supplies no imports",
+        "the module imports wasi_snapshot_preview1::path_open (WASI: a WASI command runs under `wprof record command`; the plugin ABI grants no file access), env::host_fn, and the wprof ABI supplies no imports",
     );
 }
 

@@ -5,6 +5,7 @@
 pub mod batching;
 pub mod codecs;
 pub mod cold_start;
+pub mod command;
 pub mod compute;
 pub mod data_transfer;
 pub mod host_functions;
@@ -34,6 +35,7 @@ pub const NAMES: &[&str] = &[
     host_functions::NAME,
     compute::NAME,
     codecs::NAME,
+    command::NAME,
 ];
 
 /// Describes this machine for a run.
