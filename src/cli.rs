@@ -801,6 +801,9 @@ struct CommandArgs {
     /// the last run.
     #[arg(long, value_name = "FILE")]
     expect_stdout: Option<PathBuf>,
+    /// A file the command's stderr must equal, likewise.
+    #[arg(long, value_name = "FILE")]
+    expect_stderr: Option<PathBuf>,
     #[command(flatten)]
     runs: RunsArgs,
     #[command(flatten)]
@@ -841,6 +844,7 @@ impl CommandArgs {
             stdin: self.stdin.clone(),
             dirs: self.dir.clone(),
             expect_stdout: self.expect_stdout.clone(),
+            expect_stderr: self.expect_stderr.clone(),
             time: r.time,
             min_runs: r.min,
             max_runs: r.max,

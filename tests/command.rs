@@ -16,9 +16,10 @@ fn a_wasi_command_with_its_inputs_and_the_bench_span() {
         "want.txt",
         "t: 17984 primes below 200000; stdin 12 bytes\n/data/in.txt: 12 bytes\n",
     );
+    sb.write("empty.txt", "");
     sb.ok_line(
         "record command --arg 200000 --env BENCH_LABEL=t --env INPUT_FILE=/data/in.txt \
-         --stdin stdin.txt --dir data::/data --expect-stdout want.txt \
+         --stdin stdin.txt --dir data::/data --expect-stdout want.txt --expect-stderr empty.txt \
          --time-per-variant 50ms -o out",
     );
     let run = sb.json("out/command.json");
@@ -70,6 +71,8 @@ fn bad_commands_are_one_line_each() {
     let sb = Sandbox::new();
     sb.write("want.txt", "something else\n");
     sb.write("dc.wasm", common::bundled_wasm());
+    std::fs::create_dir(sb.path("data")).unwrap();
+    sb.write("data/in.txt", "x");
     sb.write(
         "exit3.wat",
         r#"(module
@@ -99,6 +102,10 @@ fn bad_commands_are_one_line_each() {
         (
             "record command --expect-stdout want.txt -o out",
             "bench-command: execute: stdout differs from want.txt at byte 0",
+        ),
+        (
+            "record command --env INPUT_FILE=/data/in.txt --dir data::/data --expect-stderr want.txt -o out",
+            "bench-command: execute: stderr differs from want.txt at byte 0 (0 bytes printed, 15 expected)",
         ),
         (
             "record command --env INPUT_FILE=/nowhere -o out",

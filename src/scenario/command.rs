@@ -45,8 +45,11 @@ pub struct CommandConfig {
     /// Host directories preopened for it, each with the path the guest
     /// sees. Default: none (no file access).
     pub dirs: Vec<(PathBuf, String)>,
-    /// A file its stdout must equal, on every run checked. Default: none.
+    /// A file its stdout must equal, checked on the first and the last
+    /// run. Default: none.
     pub expect_stdout: Option<PathBuf>,
+    /// A file its stderr must equal, likewise. Default: none.
+    pub expect_stderr: Option<PathBuf>,
     /// How long the runs go on once there are `min_runs`. Default: 1 s.
     pub time: Duration,
     /// Fewest measured runs. Default: 5.
@@ -72,6 +75,7 @@ impl Default for CommandConfig {
             stdin: None,
             dirs: Vec::new(),
             expect_stdout: None,
+            expect_stderr: None,
             time: Duration::from_secs(1),
             min_runs: 5,
             max_runs: 1000,
@@ -107,6 +111,7 @@ struct RunResult {
     stamps: [u64; 3],
     bench: Bench,
     stdout: Vec<u8>,
+    stderr: Vec<u8>,
 }
 
 /// Runs the command scenario.
@@ -144,13 +149,19 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         })?,
         None => Vec::new(),
     };
-    let expected = match &cfg.expect_stdout {
-        Some(path) => Some(
-            std::fs::read(path)
-                .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?,
-        ),
-        None => None,
+    let read_expected = |file: &Option<PathBuf>| -> Result<Option<(PathBuf, Vec<u8>)>, Error> {
+        file.as_ref()
+            .map(|path| {
+                std::fs::read(path)
+                    .map(|b| (path.clone(), b))
+                    .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))
+            })
+            .transpose()
     };
+    let expected = [
+        ("stdout", read_expected(&cfg.expect_stdout)?),
+        ("stderr", read_expected(&cfg.expect_stderr)?),
+    ];
     for (host_dir, _) in &cfg.dirs {
         if !host_dir.is_dir() {
             return Err(Error::Config(format!(
@@ -183,27 +194,30 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
             .map_err(|(phase, cause)| Error::plugin(&name, phase, cause))
     };
     let check = |r: &RunResult| -> Result<(), Error> {
-        if let Some(want) = &expected
-            && &r.stdout != want
-        {
-            let at = r
-                .stdout
-                .iter()
-                .zip(want.iter())
-                .position(|(a, b)| a != b)
-                .unwrap_or(r.stdout.len().min(want.len()));
-            return Err(Error::plugin(
-                &name,
-                Phase::Execute,
-                format!(
-                    "stdout differs from {} at byte {at} ({} bytes printed, {} expected)",
-                    cfg.expect_stdout
-                        .as_deref()
-                        .map_or(String::new(), |p| p.display().to_string()),
-                    r.stdout.len(),
-                    want.len()
-                ),
-            ));
+        for (stream, want) in &expected {
+            let Some((path, want)) = want else { continue };
+            let got = if *stream == "stdout" {
+                &r.stdout
+            } else {
+                &r.stderr
+            };
+            if got != want {
+                let at = got
+                    .iter()
+                    .zip(want.iter())
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(got.len().min(want.len()));
+                return Err(Error::plugin(
+                    &name,
+                    Phase::Execute,
+                    format!(
+                        "{stream} differs from {} at byte {at} ({} bytes printed, {} expected)",
+                        path.display(),
+                        got.len(),
+                        want.len()
+                    ),
+                ));
+            }
         }
         Ok(())
     };
@@ -312,7 +326,7 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         stdin.len() as u64,
         out_len,
     );
-    run.plugin.outputs_identical = expected.as_ref().map(|_| true);
+    run.plugin.outputs_identical = expected.iter().any(|e| e.1.is_some()).then_some(true);
     run.iterations = fewest_calls(&variants);
     run.settings = super::settings([
         ("args", json!(cfg.args)),
@@ -355,8 +369,8 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         run.notes.push(format!(
             "stdout of the last run ({} bytes){}: {}",
             r.stdout.len(),
-            if expected.is_some() {
-                ", equal to --expect-stdout on every checked run"
+            if expected[0].1.is_some() {
+                ", equal to --expect-stdout on the first and the last run"
             } else {
                 ""
             },
@@ -514,5 +528,6 @@ fn run_once<C: Clock>(
         stamps: [t0, t1, t2],
         bench,
         stdout: stdout.contents().to_vec(),
+        stderr: stderr.contents().to_vec(),
     })
 }
