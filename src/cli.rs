@@ -16,6 +16,7 @@ use crate::scenario::batching::{self, BatchingConfig};
 use crate::scenario::codecs::{self, CodecsConfig};
 use crate::scenario::cold_start::{self, ColdStartConfig, Iterations, Rung};
 use crate::scenario::command::{self, CommandConfig};
+use crate::scenario::component::{self, ComponentConfig};
 use crate::scenario::compute::{self, ComputeConfig};
 use crate::scenario::data_transfer::{self, DataTransferConfig, Way};
 use crate::scenario::host_functions::{self, HostFunctionsConfig};
@@ -143,6 +144,12 @@ enum Record {
         after_help = "Examples:\n  wprof record command\n  wprof record command --plugin bench.wasm --arg 500000 --env MODE=fast --stdin in.txt --dir ./data::/data --expect-stdout want.txt"
     )]
     Command(CommandArgs),
+    /// One export of a component called with JSON arguments (converted to
+    /// WIT values by its types), split into lower, execute, lift and free.
+    #[command(
+        after_help = "Examples:\n  wprof record component\n  wprof record component --plugin my.wasm --export greet --args '[\"world\"]'"
+    )]
+    Component(ComponentArgs),
 }
 
 /// Which plugin, export and input.
@@ -856,6 +863,53 @@ impl CommandArgs {
 }
 
 #[derive(Debug, Args)]
+struct ComponentArgs {
+    /// The component (.wasm or .wat) [default: the bundled transfer-component].
+    #[arg(short, long, value_name = "FILE")]
+    plugin: Option<PathBuf>,
+    /// The exported function to call.
+    #[arg(short, long, default_value_t = ComponentConfig::default().export)]
+    export: String,
+    /// Its arguments: a JSON array, one value per parameter [default: the
+    /// drug checker's request, for the bundled component's check-interactions].
+    #[arg(long, value_name = "JSON")]
+    args: Option<String>,
+    #[command(flatten)]
+    runs: RunsArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+impl ComponentArgs {
+    fn config(&self) -> anyhow::Result<ComponentConfig> {
+        let d = ComponentConfig::default();
+        let r = self.runs.resolve(
+            component::NAME,
+            &self.output,
+            (d.time, d.min_calls, d.max_calls, d.trace_calls),
+        )?;
+        let args = match &self.args {
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| anyhow::anyhow!("--args is not JSON: {e}"))?,
+            None => d.args,
+        };
+        Ok(ComponentConfig {
+            plugin: self.plugin.clone(),
+            export: self.export.clone(),
+            args,
+            time: r.time,
+            min_calls: r.min,
+            max_calls: r.max,
+            trace_calls: r.trace,
+            clock: self.runs.clock,
+            limits: self.limits.limits(),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
 struct ReportArgs {
     /// Run files written by `wprof record` (JSON).
     #[arg(required = true)]
@@ -1023,6 +1077,10 @@ pub fn run() -> anyhow::Result<()> {
         Command::Record(Record::Codecs(args)) => {
             let cfg = args.config()?;
             record_one(&args.output, "codecs", &[], || codecs::run(&cfg))?;
+        }
+        Command::Record(Record::Component(args)) => {
+            let cfg = args.config()?;
+            record_one(&args.output, "component", &[], || component::run(&cfg))?;
         }
         Command::Record(Record::Command(args)) => {
             let cfg = args.config()?;
@@ -1391,5 +1449,11 @@ mod tests {
             panic!("not command")
         };
         assert_eq!(args.config().unwrap(), CommandConfig::default());
+
+        let cli = Cli::try_parse_from(["wprof", "record", "component"]).unwrap();
+        let Command::Record(Record::Component(args)) = cli.command else {
+            panic!("not component")
+        };
+        assert_eq!(args.config().unwrap(), ComponentConfig::default());
     }
 }

@@ -443,16 +443,19 @@ fn component(name: &str, bytes: &[u8]) -> Result<Inspection, Error> {
                     funcs.join(", ")
                 }
             ),
-            supported: false,
+            supported: true,
         }],
+        run_with: funcs
+            .first()
+            .map(|f| format!("wprof record component --plugin {name} --export {f} --args '[...]'")),
         imports,
         exports,
         needs,
-        run_with: None,
     })
 }
 
-fn wit_func(f: &wasmtime::component::types::ComponentFunc) -> String {
+/// A component function's type, WIT-style.
+pub fn wit_func(f: &wasmtime::component::types::ComponentFunc) -> String {
     let params: Vec<String> = f
         .params()
         .map(|(n, t)| format!("{n}: {}", wit_type(&t)))
@@ -465,7 +468,8 @@ fn wit_func(f: &wasmtime::component::types::ComponentFunc) -> String {
     }
 }
 
-fn wit_type(t: &wasmtime::component::types::Type) -> String {
+/// A component value type, WIT-style (records spelled out).
+pub fn wit_type(t: &wasmtime::component::types::Type) -> String {
     use wasmtime::component::types::Type as T;
     match t {
         T::Bool => "bool".into(),

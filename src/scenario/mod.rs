@@ -6,6 +6,7 @@ pub mod batching;
 pub mod codecs;
 pub mod cold_start;
 pub mod command;
+pub mod component;
 pub mod compute;
 pub mod data_transfer;
 pub mod host_functions;
@@ -36,6 +37,7 @@ pub const NAMES: &[&str] = &[
     compute::NAME,
     codecs::NAME,
     command::NAME,
+    component::NAME,
 ];
 
 /// Describes this machine for a run.
