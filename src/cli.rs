@@ -1414,46 +1414,23 @@ mod tests {
         };
         assert_eq!(args.config(), SoakConfig::default());
 
-        let cli = Cli::try_parse_from(["wprof", "record", "data-transfer"]).unwrap();
-        let Command::Record(Record::DataTransfer(args)) = cli.command else {
-            panic!("not data-transfer")
-        };
-        assert_eq!(args.config().unwrap(), DataTransferConfig::default());
-
-        let cli = Cli::try_parse_from(["wprof", "record", "batching"]).unwrap();
-        let Command::Record(Record::Batching(args)) = cli.command else {
-            panic!("not batching")
-        };
-        assert_eq!(args.config().unwrap(), BatchingConfig::default());
-
-        let cli = Cli::try_parse_from(["wprof", "record", "host-functions"]).unwrap();
-        let Command::Record(Record::HostFunctions(args)) = cli.command else {
-            panic!("not host-functions")
-        };
-        assert_eq!(args.config().unwrap(), HostFunctionsConfig::default());
-
-        let cli = Cli::try_parse_from(["wprof", "record", "compute"]).unwrap();
-        let Command::Record(Record::Compute(args)) = cli.command else {
-            panic!("not compute")
-        };
-        assert_eq!(args.config().unwrap(), ComputeConfig::default());
-
-        let cli = Cli::try_parse_from(["wprof", "record", "codecs"]).unwrap();
-        let Command::Record(Record::Codecs(args)) = cli.command else {
-            panic!("not codecs")
-        };
-        assert_eq!(args.config().unwrap(), CodecsConfig::default());
-
-        let cli = Cli::try_parse_from(["wprof", "record", "command"]).unwrap();
-        let Command::Record(Record::Command(args)) = cli.command else {
-            panic!("not command")
-        };
-        assert_eq!(args.config().unwrap(), CommandConfig::default());
-
-        let cli = Cli::try_parse_from(["wprof", "record", "component"]).unwrap();
-        let Command::Record(Record::Component(args)) = cli.command else {
-            panic!("not component")
-        };
-        assert_eq!(args.config().unwrap(), ComponentConfig::default());
+        // The commands whose config() can refuse (--heap, --min-runs over
+        // --max-runs), each parsed bare.
+        macro_rules! bare_is_default {
+            ($name:literal, $variant:ident, $config:ty) => {
+                let cli = Cli::try_parse_from(["wprof", "record", $name]).unwrap();
+                let Command::Record(Record::$variant(args)) = cli.command else {
+                    panic!(concat!("not ", $name))
+                };
+                assert_eq!(args.config().unwrap(), <$config>::default());
+            };
+        }
+        bare_is_default!("data-transfer", DataTransfer, DataTransferConfig);
+        bare_is_default!("batching", Batching, BatchingConfig);
+        bare_is_default!("host-functions", HostFunctions, HostFunctionsConfig);
+        bare_is_default!("compute", Compute, ComputeConfig);
+        bare_is_default!("codecs", Codecs, CodecsConfig);
+        bare_is_default!("command", Command, CommandConfig);
+        bare_is_default!("component", Component, ComponentConfig);
     }
 }

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use wasmtime::Engine;
 
 use super::hot_path::{Marks, Target};
-use super::timed::{Budget, NoMarks, Recorded, clock_info, fewest_calls, p50, settle, time_target};
+use super::timed::{Budget, NoMarks, Recorded, p50, settle, time_target};
 use crate::error::Error;
 use crate::host::{self, CallError, Limits, Plugin, at};
 use crate::measure::{self, Clock, ClockChoice, ClockKind};
@@ -354,7 +354,6 @@ fn run_with<C: Clock + Copy>(clock: C, cfg: &BatchingConfig) -> Result<Run, Erro
         output_bytes,
     );
     run.plugin.outputs_identical = Some(true);
-    run.iterations = fewest_calls(&variants);
     run.settings = super::settings([
         ("items", json!(cfg.items)),
         (
@@ -364,10 +363,8 @@ fn run_with<C: Clock + Copy>(clock: C, cfg: &BatchingConfig) -> Result<Run, Erro
         ("min_iterations", json!(cfg.min_iterations)),
         ("max_iterations", json!(cfg.max_iterations)),
     ]);
-    run.clock = clock_info(&clock);
     run.setup = loaded.setup.clone();
-    run.variants = variants;
-    run.timeline = timeline;
+    super::timed::fill(&mut run, &clock, variants, timeline);
     run.summary = summary;
     run.verdicts = verdicts;
     run.notes.push(format!(

@@ -14,9 +14,7 @@ use wasmtime::Engine;
 
 use super::data_transfer::{Hooked, hooked_store};
 use super::hot_path::{Marks, Target};
-use super::timed::{
-    Budget, NoMarks, Recorded, Timed, clock_info, fewest_calls, named, p50, settle, time_target,
-};
+use super::timed::{Budget, NoMarks, Recorded, Timed, named, p50, settle, time_target};
 use crate::error::{Error, one_line};
 use crate::host::{self, CallError, Limits, Plugin, at};
 use crate::measure::{self, Clock, ClockChoice, ClockKind};
@@ -394,7 +392,6 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         output_bytes,
     );
     run.plugin.outputs_identical = Some(failures.is_empty());
-    run.iterations = fewest_calls(&variants);
     run.settings = super::settings([
         ("medications", json!(request.medications)),
         (
@@ -404,10 +401,8 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         ("min_calls", json!(cfg.min_calls)),
         ("max_calls", json!(cfg.max_calls)),
     ]);
-    run.clock = clock_info(&clock);
     run.setup = setup;
-    run.variants = variants;
-    run.timeline = timeline;
+    super::timed::fill(&mut run, &clock, variants, timeline);
     run.summary = summary;
     run.verdicts = verdicts;
     run.failures = failures;

@@ -18,7 +18,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 
-use super::timed::{Recorded, Timed, clock_info, fewest_calls, named, settle};
+use super::timed::{Recorded, Timed, named, settle};
 use crate::error::{Error, one_line};
 use crate::host::{self, Limits};
 use crate::measure::{self, Clock, ClockChoice, ClockKind};
@@ -327,7 +327,6 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         out_len,
     );
     run.plugin.outputs_identical = expected.iter().any(|e| e.1.is_some()).then_some(true);
-    run.iterations = fewest_calls(&variants);
     run.settings = super::settings([
         ("args", json!(cfg.args)),
         (
@@ -359,10 +358,8 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         ("min_runs", json!(cfg.min_runs)),
         ("max_runs", json!(cfg.max_runs)),
     ]);
-    run.clock = clock_info(&clock);
     run.setup = loaded.setup.clone();
-    run.variants = variants;
-    run.timeline = timeline;
+    super::timed::fill(&mut run, &clock, variants, timeline);
     run.verdicts = verdicts;
     if let Some(r) = &last {
         let text = String::from_utf8_lossy(&r.stdout);

@@ -16,9 +16,7 @@ use wasmtime::{Engine, Store};
 
 use super::data_transfer::{Hooked, hooked_store};
 use super::hot_path::{Marks, Target};
-use super::timed::{
-    Budget, NoMarks, Recorded, clock_info, fewest_calls, named, settle, time_target,
-};
+use super::timed::{Budget, NoMarks, Recorded, named, settle, time_target};
 use crate::error::{Error, one_line};
 use crate::host::{CallError, Limits, at};
 use crate::measure::{self, Clock, ClockChoice, ClockKind};
@@ -490,7 +488,6 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         in_bytes,
         out_bytes,
     );
-    run.iterations = fewest_calls(&variants);
     run.settings = super::settings([
         ("export", json!(cfg.export)),
         ("args", cfg.args.clone()),
@@ -501,10 +498,8 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         ("min_calls", json!(cfg.min_calls)),
         ("max_calls", json!(cfg.max_calls)),
     ]);
-    run.clock = clock_info(&clock);
     run.setup = setup;
-    run.variants = variants;
-    run.timeline = timeline;
+    super::timed::fill(&mut run, &clock, variants, timeline);
     run.notes
         .push(format!("results (the same on every call): {last}"));
     run.notes.push("input_bytes and output_bytes are the JSON texts' lengths: a component's values have no byte size of their own".into());

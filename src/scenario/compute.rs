@@ -9,9 +9,7 @@ use serde_json::json;
 use wasmtime::Engine;
 
 use super::hot_path::{Marks, Target};
-use super::timed::{
-    Budget, NoMarks, Recorded, Timed, clock_info, fewest_calls, named, settle, time_target,
-};
+use super::timed::{Budget, NoMarks, Recorded, Timed, named, settle, time_target};
 use crate::error::{Error, one_line};
 use crate::host::{self, CallError, Limits, Plugin, at};
 use crate::measure::{self, Clock, ClockChoice, ClockKind};
@@ -275,7 +273,6 @@ fn run_with<C: Clock>(clock: C, cfg: &ComputeConfig) -> Result<Run, Error> {
         expected.len() as u64,
     );
     run.plugin.outputs_identical = Some(failures.is_empty());
-    run.iterations = fewest_calls(&variants);
     run.settings = super::settings([
         ("image", json!(format!("{}x{}", cfg.width, cfg.height))),
         (
@@ -285,10 +282,8 @@ fn run_with<C: Clock>(clock: C, cfg: &ComputeConfig) -> Result<Run, Error> {
         ("min_calls", json!(cfg.min_calls)),
         ("max_calls", json!(cfg.max_calls)),
     ]);
-    run.clock = clock_info(&clock);
     run.setup = setup;
-    run.variants = variants;
-    run.timeline = timeline;
+    super::timed::fill(&mut run, &clock, variants, timeline);
     run.summary = summary;
     run.verdicts = verdicts;
     run.failures = failures;

@@ -20,9 +20,7 @@ use serde_json::json;
 use wasmtime::{Caller, Engine, Linker, Memory, Module};
 
 use super::hot_path::Target;
-use super::timed::{
-    Budget, NoMarks, Recorded, Timed, clock_info, fewest_calls, settle, time_target,
-};
+use super::timed::{Budget, NoMarks, Recorded, Timed, settle, time_target};
 use crate::error::{Error, one_line};
 use crate::host::{self, CallError, Limits, Plugin, at};
 use crate::measure::{self, Clock, ClockChoice, ClockKind};
@@ -880,7 +878,6 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         output_bytes: 8,
         outputs_identical: Some(failures.is_empty()),
     };
-    run.iterations = fewest_calls(&variants);
     run.settings = super::settings([
         (
             "sizes",
@@ -898,10 +895,8 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         ("max_calls", json!(cfg.max_calls)),
         ("memory_limit_bytes", json!(cfg.limits.memory_bytes)),
     ]);
-    run.clock = clock_info(&clock);
     run.setup = setup;
-    run.variants = variants;
-    run.timeline = timeline;
+    super::timed::fill(&mut run, &clock, variants, timeline);
     run.summary = summary;
     run.verdicts = verdicts;
     run.failures = failures;

@@ -13,9 +13,7 @@ use wasmtime::Engine;
 
 use super::data_transfer::{HostData, PLUGIN_WASM, linker};
 use super::hot_path::{Marks, Target};
-use super::timed::{
-    Budget, NoMarks, Recorded, Timed, clock_info, fewest_calls, named, p50, settle, time_target,
-};
+use super::timed::{Budget, NoMarks, Recorded, Timed, named, p50, settle, time_target};
 use crate::error::{Error, one_line};
 use crate::host::{self, CallError, Limits, Plugin, at};
 use crate::measure::{self, Clock, ClockChoice, ClockKind};
@@ -288,7 +286,6 @@ fn run_with<C: Clock>(clock: C, cfg: &HostFunctionsConfig) -> Result<Run, Error>
         serde_json::to_vec(&expected).map_or(0, |v| v.len() as u64),
     );
     run.plugin.outputs_identical = Some(failures.is_empty());
-    run.iterations = fewest_calls(&variants);
     run.settings = super::settings([
         ("record_bytes", json!(cfg.record_bytes)),
         ("lab_values", json!(n)),
@@ -299,10 +296,8 @@ fn run_with<C: Clock>(clock: C, cfg: &HostFunctionsConfig) -> Result<Run, Error>
         ("min_calls", json!(cfg.min_calls)),
         ("max_calls", json!(cfg.max_calls)),
     ]);
-    run.clock = clock_info(&clock);
     run.setup = loaded.setup.clone();
-    run.variants = variants;
-    run.timeline = timeline;
+    super::timed::fill(&mut run, &clock, variants, timeline);
     run.summary = summary;
     run.verdicts = verdicts;
     run.failures = failures;

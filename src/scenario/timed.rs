@@ -9,7 +9,7 @@ use super::hot_path::{Marks, Stamps, Target};
 use crate::host::CallError;
 use crate::measure::{self, Clock};
 use crate::phase::Phase;
-use crate::run::{ClockInfo, Span, Variant};
+use crate::run::{ClockInfo, Run, Span, Variant};
 
 /// How long a variant is measured: at least `min` calls, then until `time`
 /// has passed, at most `max`.
@@ -128,6 +128,21 @@ pub(crate) fn clock_info<C: Clock>(clock: &C) -> ClockInfo {
         read_cost_ns: measure::read_cost_ns(clock),
         resolution_ns: measure::resolution_ns(clock),
     }
+}
+
+/// Puts what every timed scenario measured into `run`: its variants and
+/// timeline, the fewest calls any variant had, and the clock's description
+/// (read now, at the end, when a calibrated clock knows its rate best).
+pub(crate) fn fill<C: Clock>(
+    run: &mut Run,
+    clock: &C,
+    variants: Vec<Variant>,
+    timeline: Vec<Span>,
+) {
+    run.iterations = fewest_calls(&variants);
+    run.clock = clock_info(clock);
+    run.variants = variants;
+    run.timeline = timeline;
 }
 
 /// The fewest calls any variant was measured for.
