@@ -22,10 +22,24 @@ pub struct CallConfig {
     pub limits: host::Limits,
 }
 
-/// Calls the export once (or its native build) and returns the output bytes.
-pub fn call(cfg: &CallConfig) -> Result<Vec<u8>, Error> {
+/// Calls the export once (or its native build): the output bytes, and an
+/// Extism plugin's log messages.
+pub fn call(cfg: &CallConfig) -> Result<host::Called, Error> {
     let plugin = cfg.plugin.resolve()?;
     let name = plugin.name.clone();
+    let engine = wasmtime::Engine::default();
+    let loaded = host::load(&name, &engine, &plugin.bytes, Vec::new())?;
+    if cfg.native && plugin.bundled.is_none() {
+        return Err(Error::Config(format!(
+            "{name}: no native build (only bundled plugins have one)"
+        )));
+    }
+    if crate::extism::is_extism(&loaded.module) {
+        let input = cfg.input.raw(&plugin)?;
+        let export =
+            host::choose_export(&name, cfg.export.as_deref(), plugin.bundled, &loaded.module)?;
+        return host::guarded_call(&name, &plugin.bytes, &export, &input, cfg.limits.clone());
+    }
     let input = serde_json::to_vec(&cfg.input.load(&plugin)?)
         .map_err(|e| Error::plugin(&name, Phase::Encode, e.to_string()))?;
     if cfg.native {
@@ -34,10 +48,13 @@ pub fn call(cfg: &CallConfig) -> Result<Vec<u8>, Error> {
                 "{name}: no native build (only bundled plugins have one)"
             ))
         })?;
-        return (b.native)(&input).map_err(|e| Error::plugin(&name, Phase::Execute, e));
+        return (b.native)(&input)
+            .map(|output| host::Called {
+                output,
+                logs: Vec::new(),
+            })
+            .map_err(|e| Error::plugin(&name, Phase::Execute, e));
     }
-    let engine = wasmtime::Engine::default();
-    let loaded = host::load(&name, &engine, &plugin.bytes, Vec::new())?;
     let export = host::choose_export(&name, cfg.export.as_deref(), plugin.bundled, &loaded.module)?;
     // On an engine with epoch interruption: one call is no timing, and a
     // plugin that never returns is stopped at the deadline.

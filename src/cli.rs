@@ -159,15 +159,51 @@ struct PluginArgs {
     #[arg(short, long, default_value = "drug-checker")]
     plugin: String,
     /// Export to call [default: the bundled plugin's, or the module's only
-    /// (i32, i32) -> i64 export].
+    /// (i32, i32) -> i64 export; for an Extism plugin its only () -> i32
+    /// export].
     #[arg(short, long)]
     export: Option<String>,
-    /// JSON input file [default: the bundled plugin's input.json].
+    /// JSON input file [default: the bundled plugin's input.json]. For an
+    /// Extism plugin, the input text itself, as `extism call --input` takes
+    /// it, or a file whose bytes are the input [default: empty].
     #[arg(short, long, conflicts_with = "input_json")]
     input: Option<PathBuf>,
     /// JSON input given inline.
     #[arg(long, value_name = "JSON")]
     input_json: Option<String>,
+    #[command(flatten)]
+    extism: ExtismArgs,
+}
+
+/// What an Extism plugin is given besides its input.
+#[derive(Debug, Args)]
+struct ExtismArgs {
+    /// An Extism plugin's config value (`config_get`); repeat for more.
+    #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    config: Vec<(String, String)>,
+    /// An Extism plugin's log level: its messages at this level and above
+    /// are reported [default: off, as in Extism without a logger].
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<crate::extism::LogLevel>,
+}
+
+impl ExtismArgs {
+    /// `limits` with these options.
+    fn limits(&self, limits: &LimitArgs) -> Limits {
+        Limits {
+            extism: crate::extism::ExtismOptions {
+                config: self.config.iter().cloned().collect(),
+                log_level: self.log_level,
+            },
+            ..limits.limits()
+        }
+    }
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
 }
 
 impl PluginArgs {
@@ -352,7 +388,7 @@ impl HotPathArgs {
             inside: self.inside.config(),
             target_ci_pct: self.target_ci,
             max_time: self.max_time,
-            limits: self.limits.limits(),
+            limits: self.plugin.extism.limits(&self.limits),
         }
     }
 }
@@ -371,12 +407,15 @@ struct ColdStartArgs {
     /// only (i32, i32) -> i64 export].
     #[arg(short, long)]
     export: Option<String>,
-    /// JSON input file of the first call [default: the bundled plugin's input.json].
+    /// JSON input file of the first call [default: the bundled plugin's
+    /// input.json]; for an Extism plugin, the input text or a file's bytes.
     #[arg(short, long, conflicts_with = "input_json")]
     input: Option<PathBuf>,
     /// JSON input given inline.
     #[arg(long, value_name = "JSON")]
     input_json: Option<String>,
+    #[command(flatten)]
+    extism: ExtismArgs,
     /// Rungs to measure, comma-separated; the first is the baseline.
     #[arg(long, value_delimiter = ',', default_values_t = ColdStartConfig::default().rungs)]
     rungs: Vec<Rung>,
@@ -455,7 +494,7 @@ impl ColdStartArgs {
                 precompiled: self.precompiled.clone(),
                 trace_iterations: self.trace_iterations,
                 inside: self.inside.config(),
-                limits: self.limits.limits(),
+                limits: self.extism.limits(&self.limits),
             })
             .collect())
     }
@@ -488,7 +527,7 @@ impl MemoryArgs {
             input,
             instances: self.instances,
             calls: self.calls,
-            limits: self.limits.limits(),
+            limits: self.plugin.extism.limits(&self.limits),
             inside: self.inside.config(),
         }
     }
@@ -532,7 +571,7 @@ impl SoakArgs {
             rate: self.rate,
             sample_every: self.sample_every,
             threshold_kb_per_hour: self.threshold,
-            limits: self.limits.limits(),
+            limits: self.plugin.extism.limits(&self.limits),
             trace_calls: self.trace_calls,
             inside: self.inside.config(),
         }
@@ -996,6 +1035,114 @@ fn record_one(
     finish(runs, plugins, &out, args)
 }
 
+/// A module `record hot-path` hands to the scenario for its kind, with
+/// notes saying so and naming what does not apply.
+enum Handed {
+    Component(ComponentConfig, Vec<String>),
+    Command(CommandConfig, Vec<String>),
+}
+
+/// Where `record hot-path` sends `cfg`'s module: a component to `record
+/// component`, a WASI command to `record command`; `None` for a plugin.
+fn handed_over(cfg: &HotPathConfig) -> anyhow::Result<Option<Handed>> {
+    use crate::inspect::ModuleKind;
+    let PluginSpec::File(path) = &cfg.plugin else {
+        return Ok(None);
+    };
+    let Ok(bytes) = std::fs::read(path) else {
+        // The plugin path reports an unreadable file in its own words.
+        return Ok(None);
+    };
+    let kind = crate::inspect::module_kind(&bytes);
+    let shown = path.display();
+    let mut notes = vec![format!(
+        "record hot-path: {shown} is a {}, so `record {}` ran it (the same flags there give more control)",
+        if kind == ModuleKind::Component {
+            "component"
+        } else {
+            "WASI command"
+        },
+        if kind == ModuleKind::Component {
+            component::NAME
+        } else {
+            command::NAME
+        },
+    )];
+    let inside = &cfg.inside;
+    let mut not_applicable = Vec::new();
+    if inside.fuel {
+        not_applicable.push("--fuel");
+    }
+    if inside.sample.guest || inside.sample.host {
+        not_applicable.push("--sample");
+    }
+    if !not_applicable.is_empty() {
+        notes.push(format!(
+            "{}: not applicable to a {} run: wprof times its calls only",
+            not_applicable.join(", "),
+            if kind == ModuleKind::Component {
+                "component"
+            } else {
+                "WASI command"
+            },
+        ));
+    }
+    let clock = cfg.clock;
+    let limits = cfg.limits.clone();
+    Ok(match kind {
+        ModuleKind::Plugin => None,
+        ModuleKind::Component => {
+            let export = cfg.export.clone().ok_or_else(|| {
+                crate::Error::Config(format!(
+                    "{shown} is a component: pass --export NAME (`wprof inspect {shown}` lists them) and its arguments as a JSON array (--input-json or --input FILE)"
+                ))
+            })?;
+            let text = match &cfg.input {
+                InputSpec::Inline(text) => text.clone(),
+                InputSpec::File(file) => std::fs::read_to_string(file)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?,
+                InputSpec::Default => "[]".to_owned(),
+            };
+            let args = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("the component's arguments are not JSON: {e}"))?;
+            Some(Handed::Component(
+                ComponentConfig {
+                    plugin: Some(path.clone()),
+                    export,
+                    args,
+                    clock,
+                    limits,
+                    ..ComponentConfig::default()
+                },
+                notes,
+            ))
+        }
+        ModuleKind::Command => {
+            let stdin = match &cfg.input {
+                InputSpec::File(file) => Some(file.clone()),
+                _ => None,
+            };
+            Some(Handed::Command(
+                CommandConfig {
+                    plugin: Some(path.clone()),
+                    stdin,
+                    clock,
+                    limits,
+                    ..CommandConfig::default()
+                },
+                notes,
+            ))
+        }
+    })
+}
+
+/// `run` with `notes` first among its notes.
+fn noted(mut run: Run, mut notes: Vec<String>) -> Run {
+    notes.append(&mut run.notes);
+    run.notes = notes;
+    run
+}
+
 /// Parses the command line and runs it.
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -1005,8 +1152,22 @@ pub fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Record(Record::HotPath(args)) => {
             let cfg = args.config();
-            let plugin = (&cfg.plugin, cfg.export.as_deref(), &cfg.input);
-            record_one(&args.output, "hot-path", &[plugin], || hot_path::run(&cfg))?;
+            match handed_over(&cfg)? {
+                Some(Handed::Component(c, notes)) => {
+                    record_one(&args.output, component::NAME, &[], || {
+                        component::run(&c).map(|r| noted(r, notes))
+                    })?;
+                }
+                Some(Handed::Command(c, notes)) => {
+                    record_one(&args.output, command::NAME, &[], || {
+                        command::run(&c).map(|r| noted(r, notes))
+                    })?;
+                }
+                None => {
+                    let plugin = (&cfg.plugin, cfg.export.as_deref(), &cfg.input);
+                    record_one(&args.output, "hot-path", &[plugin], || hot_path::run(&cfg))?;
+                }
+            }
         }
         Command::Record(Record::ColdStart(args)) => {
             let configs = args.configs()?;
@@ -1170,11 +1331,14 @@ pub fn run() -> anyhow::Result<()> {
                 export: args.plugin.export.clone(),
                 input,
                 native: args.native,
-                limits: args.limits.limits(),
+                limits: args.plugin.extism.limits(&args.limits),
             };
-            let output = call::call(&cfg)?;
+            let called = call::call(&cfg)?;
+            for line in &called.logs {
+                eprintln!("plugin log: {line}");
+            }
             let mut stdout = std::io::stdout().lock();
-            stdout.write_all(&output)?;
+            stdout.write_all(&called.output)?;
             writeln!(stdout)?;
         }
     }

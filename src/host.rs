@@ -90,6 +90,13 @@ pub fn load(
     bytes: &[u8],
     mut setup: Vec<PhaseTime>,
 ) -> Result<Loaded, Error> {
+    if wasmparser::Parser::is_component(bytes) {
+        return Err(Error::plugin(
+            plugin,
+            Phase::Validate,
+            "a component, not a core-module plugin: `wprof record component` (or `record hot-path`, which hands it over) runs it; this scenario's phases are a core module's and do not apply",
+        ));
+    }
     timed(&mut setup, Phase::Validate, || {
         Module::validate(engine, bytes)
     })
@@ -163,7 +170,33 @@ pub fn choose_export(
     if let Some(name) = given.or(bundled.map(|b| b.export)) {
         return Ok(name.to_owned());
     }
-    match &abi_exports(module)[..] {
+    if crate::extism::is_extism(module) {
+        return match &crate::extism::plugin_functions(module)[..] {
+            [only] => Ok(only.clone()),
+            [] => Err(Error::plugin(
+                plugin,
+                Phase::Instantiate,
+                "this Extism plugin exports no plugin function (() -> i32)",
+            )),
+            many => Err(Error::plugin(
+                plugin,
+                Phase::Instantiate,
+                format!(
+                    "cannot tell which Extism plugin function to call ({}): pass --export",
+                    many.join(", ")
+                ),
+            )),
+        };
+    }
+    let exports = abi_exports(module);
+    if exports.is_empty() && module.get_export("_start").is_some() {
+        return Err(Error::plugin(
+            plugin,
+            Phase::Instantiate,
+            "a WASI command (it exports _start), not a plugin: `wprof record command` (or `record hot-path`, which hands it over) runs it; this scenario's phases are a plugin's and do not apply",
+        ));
+    }
+    match &exports[..] {
         [only] => Ok(only.clone()),
         [] => Err(Error::plugin(
             plugin,
@@ -181,9 +214,10 @@ pub fn choose_export(
     }
 }
 
-/// A plugin's store data: what it may grow to, and what it may return. A
-/// hostile plugin meets these as a one-line error naming the limit and the
-/// value it reached, never as a host out of memory.
+/// What a plugin's store is given: what it may grow to and return, and for
+/// an Extism plugin its config and log level. A hostile plugin meets the
+/// limits as a one-line error naming the limit and the value it reached,
+/// never as a host out of memory.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Largest linear memory in bytes; `None`: as large as the module
@@ -199,6 +233,8 @@ pub struct Limits {
     /// How long one call may run: the guard call is stopped at it, and a
     /// later call that overruns it ends the run. Default: 10 s.
     pub deadline: std::time::Duration,
+    /// An Extism plugin's config and log level. Default: none, logging off.
+    pub extism: crate::extism::ExtismOptions,
 }
 
 impl Default for Limits {
@@ -209,6 +245,7 @@ impl Default for Limits {
             table_elements: Some(1_000_000),
             output_bytes: Some(64 << 20),
             deadline: std::time::Duration::from_secs(10),
+            extism: crate::extism::ExtismOptions::default(),
         }
     }
 }
@@ -248,16 +285,32 @@ impl wasmtime::ResourceLimiter for Limits {
     }
 }
 
+/// A store's data: its limits, and the Extism kernel's state (empty and
+/// unused for any other plugin).
+#[derive(Debug, Default)]
+pub struct HostState {
+    /// What the plugin may grow to and return.
+    pub limits: Limits,
+    /// Kernel memory, vars and logs of an Extism plugin.
+    pub extism: crate::extism::Kernel,
+}
+
 /// A new store for `engine` whose memory growth `limits` bounds, with the
 /// fuel `limits` gives (set before instantiation, so that even a start
 /// function runs on a metered engine).
-pub fn store(engine: &Engine, limits: Limits) -> Store<Limits> {
-    let mut store = Store::new(engine, limits);
-    store.limiter(|l| l);
+pub fn store(engine: &Engine, limits: Limits) -> Store<HostState> {
+    let mut store = Store::new(
+        engine,
+        HostState {
+            limits,
+            extism: Default::default(),
+        },
+    );
+    store.limiter(|h| &mut h.limits);
     // On an engine with epoch interruption, run until the epoch moves on
     // (the deadline guard or a sampler moves it); elsewhere, no effect.
     store.set_epoch_deadline(1);
-    if let Some(fuel) = store.data().fuel {
+    if let Some(fuel) = store.data().limits.fuel {
         // Fails only where metering is off, and then there is nothing to fill.
         let _ = store.set_fuel(fuel);
     }
@@ -266,13 +319,25 @@ pub fn store(engine: &Engine, limits: Limits) -> Store<Limits> {
 
 /// A live instance and its ABI entry points, with reusable host buffers.
 pub struct Plugin {
-    store: Store<Limits>,
+    store: Store<HostState>,
     memory: Memory,
-    alloc: TypedFunc<i32, i32>,
-    free: TypedFunc<(i32, i32), ()>,
-    func: TypedFunc<(i32, i32), i64>,
-    /// The output of the last call, copied out of linear memory.
+    abi: Abi,
+    /// The output of the last call, copied out of linear memory (or, for
+    /// an Extism plugin, out of kernel memory).
     pub output: Vec<u8>,
+}
+
+/// The calling convention of a plugin's functions.
+enum Abi {
+    /// wprof's own (plugins/README.md).
+    Wprof {
+        alloc: TypedFunc<i32, i32>,
+        free: TypedFunc<(i32, i32), ()>,
+        func: TypedFunc<(i32, i32), i64>,
+    },
+    /// Extism's: `() -> i32`, input and output in kernel memory
+    /// ([`crate::extism`]).
+    Extism { func: TypedFunc<(), i32> },
 }
 
 /// Result location returned by [`Plugin::execute`].
@@ -297,17 +362,21 @@ impl Plugin {
         export: &str,
         limits: Limits,
     ) -> anyhow::Result<Plugin> {
-        if let Some(why) = unsupplied_imports(module) {
-            bail!("{why}");
-        }
         let mut store = store(engine, limits);
-        let instance = Instance::new(&mut store, module, &[])?;
+        let instance = if crate::extism::is_extism(module) {
+            linker(engine, module)?.instantiate(&mut store, module)?
+        } else {
+            if let Some(why) = unsupplied_imports(module) {
+                bail!("{why}");
+            }
+            Instance::new(&mut store, module, &[])?
+        };
         Plugin::with_instance(store, instance, export)
     }
 
     /// As [`Plugin::limited`], with the imports `linker` supplies.
     pub fn linked(
-        linker: &wasmtime::Linker<Limits>,
+        linker: &wasmtime::Linker<HostState>,
         module: &Module,
         export: &str,
         limits: Limits,
@@ -319,7 +388,7 @@ impl Plugin {
 
     /// Instantiates a pre-linked module in a new store.
     pub fn from_pre(
-        pre: &InstancePre<Limits>,
+        pre: &InstancePre<HostState>,
         export: &str,
         limits: Limits,
     ) -> anyhow::Result<Plugin> {
@@ -329,12 +398,12 @@ impl Plugin {
     }
 
     /// The instance's store, e.g. to attach a sampler or read its fuel.
-    pub fn store_mut(&mut self) -> &mut Store<Limits> {
+    pub fn store_mut(&mut self) -> &mut Store<HostState> {
         &mut self.store
     }
 
     /// See [`Plugin::store_mut`].
-    pub fn store(&self) -> &Store<Limits> {
+    pub fn store(&self) -> &Store<HostState> {
         &self.store
     }
 
@@ -352,24 +421,66 @@ impl Plugin {
     }
 
     fn with_instance(
-        mut store: Store<Limits>,
+        mut store: Store<HostState>,
         instance: Instance,
         export: &str,
     ) -> anyhow::Result<Plugin> {
         let memory = instance
             .get_memory(&mut store, "memory")
             .ok_or_else(|| anyhow!("the module exports no memory named `memory`"))?;
-        let alloc = typed(&instance, &mut store, ALLOC_EXPORT, "(i32) -> i32")?;
-        let free = typed(&instance, &mut store, FREE_EXPORT, "(i32, i32) -> ()")?;
-        let func = typed(&instance, &mut store, export, "(i32, i32) -> i64")?;
+        let extism = instance.get_export(&mut store, ALLOC_EXPORT).is_none()
+            && instance
+                .module(&store)
+                .imports()
+                .any(|i| i.module() == crate::extism::MODULE);
+        let abi = if extism {
+            // Extism runs a WASI reactor's start-up export before any call.
+            if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
+                init.call(&mut store, ())?;
+            }
+            Abi::Extism {
+                func: typed(&instance, &mut store, export, "() -> i32", "Extism")?,
+            }
+        } else {
+            Abi::Wprof {
+                alloc: typed(&instance, &mut store, ALLOC_EXPORT, "(i32) -> i32", "wprof")?,
+                free: typed(
+                    &instance,
+                    &mut store,
+                    FREE_EXPORT,
+                    "(i32, i32) -> ()",
+                    "wprof",
+                )?,
+                func: typed(&instance, &mut store, export, "(i32, i32) -> i64", "wprof")?,
+            }
+        };
         Ok(Plugin {
             store,
             memory,
-            alloc,
-            free,
-            func,
+            abi,
             output: Vec::new(),
         })
+    }
+
+    /// An Extism plugin's log messages so far, at the kept level, as
+    /// `level: message`, with a last line counting those not kept.
+    pub fn logs(&self) -> Vec<String> {
+        let k = &self.store.data().extism;
+        let mut lines: Vec<String> = k.logs.iter().map(|(l, m)| format!("{l}: {m}")).collect();
+        if k.log_calls > k.logs.len() as u64 && self.store.data().limits.extism.log_level.is_some()
+        {
+            lines.push(format!(
+                "({} log calls in all; the first {} at the kept level are shown)",
+                k.log_calls,
+                k.logs.len()
+            ));
+        }
+        lines
+    }
+
+    /// Whether this is an Extism plugin.
+    pub fn is_extism(&self) -> bool {
+        matches!(self.abi, Abi::Extism { .. })
     }
 
     /// copy-in: allocates a guest buffer and writes `input` into it.
@@ -382,8 +493,16 @@ impl Plugin {
                 input.len()
             )));
         };
+        let alloc = match &self.abi {
+            Abi::Wprof { alloc, .. } => alloc,
+            Abi::Extism { .. } => {
+                let HostState { limits, extism } = self.store.data_mut();
+                extism.set_input(input, limits.memory_bytes).map_err(fail)?;
+                return Ok((0, len));
+            }
+        };
         crate::watchdog::enter(Phase::CopyIn);
-        let ptr = self.alloc.call(&mut self.store, len);
+        let ptr = alloc.call(&mut self.store, len);
         crate::watchdog::leave();
         let ptr = ptr.map_err(at(Phase::CopyIn))?;
         match self
@@ -413,17 +532,43 @@ impl Plugin {
 
     /// Calls `wprof_alloc(len)` alone: a buffer for [`Plugin::write_at`].
     pub fn alloc(&mut self, len: i32) -> Result<i32, CallError> {
+        let Abi::Wprof { alloc, .. } = &self.abi else {
+            return Err(at(Phase::CopyIn)(anyhow!(
+                "an Extism plugin has no buffers in linear memory for the host"
+            )));
+        };
         crate::watchdog::enter(Phase::CopyIn);
-        let ptr = self.alloc.call(&mut self.store, len);
+        let ptr = alloc.call(&mut self.store, len);
         crate::watchdog::leave();
         ptr.map_err(at(Phase::CopyIn))
     }
 
     /// execute: calls the export on the input buffer (which it takes over).
+    /// An Extism plugin that returns non-zero or sets an error fails here,
+    /// with its message.
     #[inline(always)]
     pub fn execute(&mut self, (ptr, len): (i32, i32)) -> Result<Packed, CallError> {
+        let func = match &self.abi {
+            Abi::Wprof { func, .. } => func,
+            Abi::Extism { func } => {
+                crate::watchdog::enter(Phase::Execute);
+                let rc = func.call(&mut self.store, ());
+                crate::watchdog::leave();
+                let rc = rc.map_err(at(Phase::Execute))?;
+                let error = self.store.data().extism.error();
+                return match (rc, error) {
+                    (0, None) => Ok(Packed(0)),
+                    (rc, Some(msg)) => Err(at(Phase::Execute)(anyhow!(
+                        "the plugin returned an error (code {rc}): {msg}"
+                    ))),
+                    (rc, None) => Err(at(Phase::Execute)(anyhow!(
+                        "the plugin returned code {rc} without setting an error"
+                    ))),
+                };
+            }
+        };
         crate::watchdog::enter(Phase::Execute);
-        let packed = self.func.call(&mut self.store, (ptr, len));
+        let packed = func.call(&mut self.store, (ptr, len));
         crate::watchdog::leave();
         packed.map(Packed).map_err(at(Phase::Execute))
     }
@@ -432,6 +577,18 @@ impl Plugin {
     /// plugin flagged as an error is reported as a failed execute.
     #[inline(always)]
     pub fn copy_out(&mut self, packed: Packed) -> Result<(i32, i32), CallError> {
+        if let Abi::Extism { .. } = self.abi {
+            let out = self
+                .store
+                .data()
+                .extism
+                .output()
+                .map_err(at(Phase::CopyOut))?;
+            check_output(out.len(), self.store.data().limits.output_bytes)?;
+            self.output.clear();
+            self.output.extend_from_slice(out);
+            return Ok((0, out.len() as i32));
+        }
         let (ptr, len, is_error) = unpack(packed.0);
         let data = self.memory.data(&self.store);
         let Some(bytes) = data.get(ptr as usize..ptr as usize + len as usize) else {
@@ -440,15 +597,7 @@ impl Plugin {
                 data.len()
             )));
         };
-        if let Some(limit) = self.store.data().output_bytes
-            && bytes.len() > limit
-        {
-            return Err(at(Phase::CopyOut)(anyhow!(
-                "output of {} bytes is over the {} KiB output limit",
-                bytes.len(),
-                limit / 1024
-            )));
-        }
+        check_output(bytes.len(), self.store.data().limits.output_bytes)?;
         if is_error {
             let msg = String::from_utf8_lossy(bytes);
             return Err(at(Phase::Execute)(anyhow!(
@@ -460,27 +609,52 @@ impl Plugin {
         Ok((ptr as i32, len as i32))
     }
 
-    /// free: releases the guest's result buffer.
+    /// free: releases the guest's result buffer (for an Extism plugin,
+    /// every kernel memory block of the call).
     #[inline(always)]
     pub fn free(&mut self, (ptr, len): (i32, i32)) -> Result<(), CallError> {
+        let free = match &self.abi {
+            Abi::Wprof { free, .. } => free,
+            Abi::Extism { .. } => {
+                self.store.data_mut().extism.release();
+                return Ok(());
+            }
+        };
         crate::watchdog::enter(Phase::Free);
-        let freed = self.free.call(&mut self.store, (ptr, len));
+        let freed = free.call(&mut self.store, (ptr, len));
         crate::watchdog::leave();
         freed.map_err(at(Phase::Free))
     }
 }
 
-/// The wprof ABI supplies no imports: a module that has some is named with
-/// them, and with the ABI that would supply each, where wprof knows it.
+/// An output of `len` bytes against the output limit.
+#[inline(always)]
+fn check_output(len: usize, limit: Option<usize>) -> Result<(), CallError> {
+    match limit {
+        Some(limit) if len > limit => Err(at(Phase::CopyOut)(anyhow!(
+            "output of {len} bytes is over the {} KiB output limit",
+            limit / 1024
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The imports of `module` that neither the wprof ABI (none) nor Extism's
+/// host functions supply, named with the ABI that would supply each, where
+/// wprof knows it.
 pub fn unsupplied_imports(module: &Module) -> Option<String> {
+    let extism = crate::extism::is_extism(module);
     let imports: Vec<String> = module
         .imports()
+        .filter(|i| !(extism && i.module() == crate::extism::MODULE))
         .map(|i| {
             let abi = match i.module() {
                 m if m.starts_with("wasi") => {
                     " (WASI: a WASI command runs under `wprof record command`; the plugin ABI grants no file access)"
                 }
-                m if m.starts_with("extism") => " (Extism's host functions: not supplied yet)",
+                "extism:host/user" => {
+                    " (a host function the Extism application defines: wprof cannot supply it)"
+                }
                 "bench" => " (the Sightglass bench protocol: `wprof record command` supplies it)",
                 _ => "",
             };
@@ -488,11 +662,32 @@ pub fn unsupplied_imports(module: &Module) -> Option<String> {
         })
         .collect();
     (!imports.is_empty()).then(|| {
-        format!(
-            "the module imports {}, and the wprof ABI supplies no imports",
-            imports.join(", ")
-        )
+        if extism {
+            format!(
+                "the module imports {}, which wprof's Extism host does not supply (it supplies extism:host/env)",
+                imports.join(", ")
+            )
+        } else {
+            format!(
+                "the module imports {}, and the wprof ABI supplies no imports",
+                imports.join(", ")
+            )
+        }
     })
+}
+
+/// A linker with what `module` imports from wprof: nothing for a wprof
+/// plugin, Extism's host functions for an Extism plugin. Fails naming the
+/// imports neither supplies.
+pub fn linker(engine: &Engine, module: &Module) -> anyhow::Result<wasmtime::Linker<HostState>> {
+    if let Some(why) = unsupplied_imports(module) {
+        bail!("{why}");
+    }
+    let mut linker = wasmtime::Linker::new(engine);
+    if crate::extism::is_extism(module) {
+        crate::extism::add_to_linker(&mut linker)?;
+    }
+    Ok(linker)
 }
 
 /// One call of `export` on `input` in a fresh instance of `bytes`, on an
@@ -500,14 +695,14 @@ pub fn unsupplied_imports(module: &Module) -> Option<String> {
 /// passed: run before anything is timed, so that a plugin that never returns
 /// (in its start function or its first call) is reported, not waited for.
 /// The timing engines carry no epoch checks, which would slow every call
-/// (later calls have [`crate::watchdog`]). Returns the output.
+/// (later calls have [`crate::watchdog`]).
 pub fn guarded_call(
     plugin: &str,
     bytes: &[u8],
     export: &str,
     input: &[u8],
     limits: Limits,
-) -> Result<Vec<u8>, Error> {
+) -> Result<Called, Error> {
     guarded(plugin, bytes, limits.deadline, |engine, module| {
         let mut p =
             Plugin::limited(engine, module, export, limits).map_err(at(Phase::Instantiate))?;
@@ -515,8 +710,21 @@ pub fn guarded_call(
         let packed = p.execute(buf)?;
         let out = p.copy_out(packed)?;
         p.free(out)?;
-        Ok(std::mem::take(&mut p.output))
+        Ok(Called {
+            output: std::mem::take(&mut p.output),
+            logs: p.logs(),
+        })
     })
+}
+
+/// What one guarded call returned.
+#[derive(Debug)]
+pub struct Called {
+    /// The output.
+    pub output: Vec<u8>,
+    /// An Extism plugin's log messages at the kept level, as `level:
+    /// message` (none for a wprof plugin).
+    pub logs: Vec<String>,
 }
 
 /// Runs the plugin's `wprof_init` once the same way, so that a start-up
@@ -597,9 +805,10 @@ fn guarded<T>(
 
 fn typed<P, R>(
     instance: &Instance,
-    store: &mut Store<Limits>,
+    store: &mut Store<HostState>,
     name: &str,
     sig: &str,
+    abi: &str,
 ) -> anyhow::Result<TypedFunc<P, R>>
 where
     P: wasmtime::WasmParams,
@@ -610,7 +819,7 @@ where
         .ok_or_else(|| anyhow!("the module has no exported function `{name}`"))?;
     func.typed::<P, R>(&*store).map_err(|_| {
         anyhow!(
-            "export `{name}` has type {}, but the wprof ABI needs {sig}",
+            "export `{name}` has type {}, but the {abi} ABI needs {sig}",
             func.ty(&*store)
         )
     })

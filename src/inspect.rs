@@ -274,18 +274,16 @@ fn recognise_core(out: &mut Inspection) {
             supported: true,
         });
     }
-    let extism = [
-        has_import_module("extism:host/env"),
-        has_import_module("extism:host/user"),
-    ]
-    .concat();
+    let user_fns = has_import_module("extism:host/user");
+    let extism = [has_import_module("extism:host/env"), user_fns.clone()].concat();
+    let calls: Vec<String> = out
+        .exports
+        .iter()
+        .filter(|e| e.kind == "func" && e.signature == "() -> i32")
+        .filter(|e| !["_start", "_initialize", "__wasm_call_ctors"].contains(&e.name.as_str()))
+        .map(|e| e.name.clone())
+        .collect();
     if !extism.is_empty() {
-        let calls: Vec<String> = out
-            .exports
-            .iter()
-            .filter(|e| e.kind == "func" && e.signature == "() -> i32")
-            .map(|e| e.name.clone())
-            .collect();
         abis.push(Abi {
             name: "extism".into(),
             evidence: format!(
@@ -297,7 +295,9 @@ fn recognise_core(out: &mut Inspection) {
                     calls.join(", ")
                 }
             ),
-            supported: false,
+            // wprof supplies extism:host/env; host functions of the
+            // Extism application itself (extism:host/user) it cannot.
+            supported: user_fns.is_empty(),
         });
     }
     let wasi = has_import_module("wasi_snapshot_preview1");
@@ -339,7 +339,8 @@ fn recognise_core(out: &mut Inspection) {
         let module = i.name.split_once("::").map_or("", |(m, _)| m);
         let who = match module {
             "wasi_snapshot_preview1" => "WASI preview 1",
-            "extism:host/env" | "extism:host/user" => "the Extism host",
+            "extism:host/env" => "the Extism host (wprof supplies it)",
+            "extism:host/user" => "the Extism application (its own host functions)",
             "bench" => "the Sightglass bench protocol",
             "wprof_host" => "wprof's boundary scenarios",
             _ => "a host function of your own",
@@ -356,10 +357,20 @@ fn recognise_core(out: &mut Inspection) {
         .imports
         .iter()
         .any(|i| !i.name.starts_with("wasi_snapshot_preview1::") && !i.name.starts_with("bench::"));
+    let extism_only = !out.imports.is_empty()
+        && out
+            .imports
+            .iter()
+            .all(|i| i.name.starts_with("extism:host/env::"));
     out.run_with = if wprof && out.imports.is_empty() {
         Some(format!(
             "wprof record hot-path --plugin {} --export {} --input <input.json>",
             out.path, abi_fns[0]
+        ))
+    } else if extism_only && !calls.is_empty() {
+        Some(format!(
+            "wprof record hot-path --plugin {} --export {} --input <text> [--config KEY=VALUE]...",
+            out.path, calls[0]
         ))
     } else if command && !others {
         Some(format!(
@@ -547,7 +558,7 @@ pub fn render(i: &Inspection, out: &mut dyn std::io::Write) -> std::io::Result<(
             if a.supported {
                 ""
             } else {
-                " (wprof cannot run such a module of yours yet)"
+                " (wprof cannot run this one)"
             },
             a.evidence
         )?;
@@ -563,4 +574,35 @@ pub fn render(i: &Inspection, out: &mut dyn std::io::Write) -> std::io::Result<(
         writeln!(out, "run it with:\n  {r}")?;
     }
     Ok(())
+}
+
+/// What kind of module `bytes` is, as far as choosing a scenario goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModuleKind {
+    /// A core module: a wprof or Extism plugin (or not yet known).
+    Plugin,
+    /// A core module exporting `_start`: a WASI command.
+    Command,
+    /// A component.
+    Component,
+}
+
+/// The kind of `bytes` (binary; anything else is left to the plugin path,
+/// which reports it).
+pub fn module_kind(bytes: &[u8]) -> ModuleKind {
+    if Parser::is_component(bytes) {
+        return ModuleKind::Component;
+    }
+    for payload in Parser::new(0).parse_all(bytes) {
+        if let Ok(Payload::ExportSection(exports)) = payload {
+            let start = exports
+                .into_iter()
+                .flatten()
+                .any(|e| e.name == "_start" && e.kind == ExternalKind::Func);
+            if start {
+                return ModuleKind::Command;
+            }
+        }
+    }
+    ModuleKind::Plugin
 }

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod compare;
 pub mod error;
 pub mod export;
+pub mod extism;
 pub mod heap;
 pub mod host;
 pub mod inspect;

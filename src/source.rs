@@ -123,4 +123,34 @@ impl InputSpec {
         };
         serde_json::from_str(&text).map_err(|e| fail(format!("{what} is not valid JSON: {e}")))
     }
+
+    /// The input as the bytes an Extism plugin receives. As with `extism
+    /// call --input`, the text given is the input itself, unless it names a
+    /// file, whose bytes are then the input. No input: empty, as in Extism.
+    pub fn raw(&self, plugin: &PluginBytes) -> Result<Vec<u8>, Error> {
+        match self {
+            InputSpec::Default => Ok(Vec::new()),
+            InputSpec::File(path) if path.is_file() => std::fs::read(path).map_err(|e| {
+                Error::plugin(
+                    &plugin.name,
+                    Phase::CopyIn,
+                    format!("cannot read input {}: {e}", path.display()),
+                )
+            }),
+            InputSpec::File(path) => Ok(path.as_os_str().as_encoded_bytes().to_vec()),
+            InputSpec::Inline(text) => Ok(text.as_bytes().to_vec()),
+        }
+    }
+
+    /// How [`InputSpec::raw`] read the input, for the run's notes.
+    pub fn raw_source(&self) -> &'static str {
+        match self {
+            InputSpec::Default => "no --input: the input is empty",
+            InputSpec::File(path) if path.is_file() => "--input names a file: its bytes",
+            InputSpec::File(_) => {
+                "--input's text itself (it names no file), as `extism call --input` takes it"
+            }
+            InputSpec::Inline(_) => "--input-json's text, as bytes",
+        }
+    }
 }

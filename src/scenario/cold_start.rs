@@ -21,8 +21,8 @@ use std::{fmt, fs};
 use anyhow::{Context as _, anyhow, bail};
 use serde_json::json;
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, Linker, Module, OptLevel, PoolingAllocationConfig,
-    Store, Strategy,
+    Config, Engine, InstanceAllocationStrategy, Module, OptLevel, PoolingAllocationConfig, Store,
+    Strategy,
 };
 
 use super::inside::Instrument;
@@ -626,9 +626,9 @@ fn measure_rung(
             })
             .map_err(fail(Phase::Deserialize))?;
             let pre = host::timed(&mut setup, Phase::Link, || {
-                Linker::new(&engine).instantiate_pre(&module)
+                host::linker(&engine, &module).and_then(|l| Ok(l.instantiate_pre(&module)?))
             })
-            .map_err(|e| fail(Phase::Link)(e.into()))?;
+            .map_err(fail(Phase::Link))?;
             let metrics = engine.pooling_allocator_metrics();
             let (mut live_instances, mut live_memories) = (0u64, 0usize);
             drive(cfg, rung, rec, |rec| {

@@ -531,7 +531,10 @@ pub(crate) struct HostData {
 }
 
 /// A linker that supplies the transfer plugin's imports from `data`.
-pub(crate) fn linker(engine: &Engine, data: &HostData) -> Result<Linker<Limits>, CallError> {
+pub(crate) fn linker(
+    engine: &Engine,
+    data: &HostData,
+) -> Result<Linker<crate::host::HostState>, CallError> {
     let link = |e: wasmtime::Error| at(Phase::Link)(anyhow::Error::from(e));
     let mut linker = Linker::new(engine);
     let d = data.clone();
@@ -539,7 +542,7 @@ pub(crate) fn linker(engine: &Engine, data: &HostData) -> Result<Linker<Limits>,
         .func_wrap(
             "wprof_host",
             "read_input",
-            move |mut caller: Caller<'_, Limits>, dst: i32, len: i32| -> i32 {
+            move |mut caller: Caller<'_, crate::host::HostState>, dst: i32, len: i32| -> i32 {
                 let Some(memory) = d.memory.get() else {
                     return -1;
                 };
@@ -566,7 +569,11 @@ pub(crate) fn linker(engine: &Engine, data: &HostData) -> Result<Linker<Limits>,
         .func_wrap(
             "wprof_host",
             "read_patient",
-            move |mut caller: Caller<'_, Limits>, id: i32, dst: i32, len: i32| -> i32 {
+            move |mut caller: Caller<'_, crate::host::HostState>,
+                  id: i32,
+                  dst: i32,
+                  len: i32|
+                  -> i32 {
                 let Some(memory) = d.memory.get() else {
                     return -1;
                 };

@@ -167,40 +167,108 @@ pub(crate) fn decode(bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct WasmTarget<'a> {
+/// What a wasm call of the hot path sends and receives: JSON, which the
+/// host encodes and decodes as part of the call (a wprof plugin), or plain
+/// bytes (an Extism plugin, whose input and output are bytes).
+pub(crate) trait Payload {
+    /// The call's phases.
+    const PHASES: &'static [Phase];
+    /// Whether the call has encode and decode phases.
+    const ENCODED: bool;
+    /// The variant's description.
+    const DESCRIPTION: &'static str;
+    /// encode, into a reused buffer (nothing for plain bytes).
+    fn encode(&self, buf: &mut Vec<u8>) -> anyhow::Result<()>;
+    /// What copy-in writes: the encoded buffer, or the bytes themselves.
+    fn bytes<'b>(&'b self, encoded: &'b [u8]) -> &'b [u8];
+}
+
+/// A host value sent as JSON.
+#[derive(Clone, Copy)]
+pub(crate) struct Json<'a>(pub(crate) &'a Value);
+
+impl Payload for Json<'_> {
+    const PHASES: &'static [Phase] = &Phase::WASM_CALL;
+    const ENCODED: bool = true;
+    const DESCRIPTION: &'static str = "wprof ABI, JSON";
+    #[inline(always)]
+    fn encode(&self, buf: &mut Vec<u8>) -> anyhow::Result<()> {
+        encode(self.0, buf)
+    }
+    #[inline(always)]
+    fn bytes<'b>(&'b self, encoded: &'b [u8]) -> &'b [u8] {
+        encoded
+    }
+}
+
+/// Plain bytes.
+#[derive(Clone, Copy)]
+pub(crate) struct Raw<'a>(pub(crate) &'a [u8]);
+
+impl Payload for Raw<'_> {
+    const PHASES: &'static [Phase] = &super::CALL_PHASES;
+    const ENCODED: bool = false;
+    const DESCRIPTION: &'static str =
+        "Extism's ABI (extism:host/env) on wprof's host, bytes in and out";
+    #[inline(always)]
+    fn encode(&self, _: &mut Vec<u8>) -> anyhow::Result<()> {
+        Ok(())
+    }
+    #[inline(always)]
+    fn bytes<'b>(&'b self, _: &'b [u8]) -> &'b [u8] {
+        self.0
+    }
+}
+
+struct WasmTarget<P> {
     plugin: Plugin,
-    input: &'a Value,
+    input: P,
     encoded: Vec<u8>,
 }
 
-impl Target for WasmTarget<'_> {
-    const PHASES: &'static [Phase] = &Phase::WASM_CALL;
+impl<P: Payload> Target for WasmTarget<P> {
+    const PHASES: &'static [Phase] = P::PHASES;
 
     #[inline(always)]
     fn call_marked<M: Marks>(&mut self, m: &mut M) -> Result<(), CallError> {
+        // `P::ENCODED` is a constant: each build of this has only its own
+        // phases, and the marks' indices fold to constants.
+        let e = usize::from(P::ENCODED);
         m.mark(0);
-        encode(self.input, &mut self.encoded).map_err(at(Phase::Encode))?;
-        m.mark(1);
-        let buf = self.plugin.copy_in(&self.encoded)?;
-        m.mark(2);
+        if P::ENCODED {
+            self.input
+                .encode(&mut self.encoded)
+                .map_err(at(Phase::Encode))?;
+            m.mark(1);
+        }
+        let buf = self.plugin.copy_in(self.input.bytes(&self.encoded))?;
+        m.mark(e + 1);
         let packed = self.plugin.execute(buf)?;
-        m.mark(3);
+        m.mark(e + 2);
         let out = self.plugin.copy_out(packed)?;
-        m.mark(4);
-        decode(&self.plugin.output).map_err(at(Phase::Decode))?;
-        m.mark(5);
+        m.mark(e + 3);
+        if P::ENCODED {
+            decode(&self.plugin.output).map_err(at(Phase::Decode))?;
+            m.mark(e + 4);
+        }
         self.plugin.free(out)?;
-        m.mark(6);
+        m.mark(2 * e + 4);
         Ok(())
     }
 
     #[inline(always)]
     fn call(&mut self) -> Result<(), CallError> {
-        encode(self.input, &mut self.encoded).map_err(at(Phase::Encode))?;
-        let buf = self.plugin.copy_in(&self.encoded)?;
+        if P::ENCODED {
+            self.input
+                .encode(&mut self.encoded)
+                .map_err(at(Phase::Encode))?;
+        }
+        let buf = self.plugin.copy_in(self.input.bytes(&self.encoded))?;
         let packed = self.plugin.execute(buf)?;
         let out = self.plugin.copy_out(packed)?;
-        decode(&self.plugin.output).map_err(at(Phase::Decode))?;
+        if P::ENCODED {
+            decode(&self.plugin.output).map_err(at(Phase::Decode))?;
+        }
         self.plugin.free(out)
     }
 }
@@ -340,10 +408,10 @@ struct Measured {
     clock: ClockInfo,
 }
 
-fn measure<C: Clock>(
+fn measure<C: Clock, P: Payload>(
     clock: C,
     cfg: &HotPathConfig,
-    wasm: &mut WasmTarget,
+    wasm: &mut WasmTarget<P>,
     mut native: Option<&mut NativeTarget>,
 ) -> Result<Measured, CallError> {
     let iterations = cfg.iterations as usize;
@@ -352,7 +420,7 @@ fn measure<C: Clock>(
     if let Some(n) = native.as_deref_mut() {
         warm_up(&clock, n, cfg.warmup)?;
     }
-    let mut wasm_rec = Recording::new::<WasmTarget>(iterations, rounds);
+    let mut wasm_rec = Recording::new::<WasmTarget<P>>(iterations, rounds);
     let mut native_rec = native
         .as_ref()
         .map(|_| Recording::new::<NativeTarget>(iterations, rounds));
@@ -612,18 +680,22 @@ fn count<T: Target>(
 
 /// The fuel pass: fuel per phase of a call, whether it is the same every
 /// call, and what metering costs (batches alternating with plain calls).
-fn fuel_pass(
-    wasm: &mut WasmTarget,
+fn fuel_pass<P: Payload + Copy>(
+    wasm: &mut WasmTarget<P>,
     bytes: &[u8],
     export: &str,
+    limits: &Limits,
     per_batch: usize,
     secs: f64,
 ) -> Result<Fuel, PassError> {
     const CALLS: u64 = 100;
-    let mut metered = twin(wasm, Instrument::Fuel, bytes, export)?;
-    encode(wasm.input, &mut wasm.encoded).map_err(at(Phase::Encode))?;
+    let mut metered = twin(wasm, Instrument::Fuel, bytes, export, limits)?;
+    wasm.input
+        .encode(&mut wasm.encoded)
+        .map_err(at(Phase::Encode))?;
     // Encode and decode run no wasm: fuel is counted on the ABI call.
-    let counts = super::inside::fuel_counts(&mut metered.plugin, &wasm.encoded, CALLS)?;
+    let counts =
+        super::inside::fuel_counts(&mut metered.plugin, wasm.input.bytes(&wasm.encoded), CALLS)?;
     let mut alt = super::inside::Alternation::run(
         secs,
         || batch(wasm, per_batch),
@@ -635,14 +707,15 @@ fn fuel_pass(
 
 /// The same calls as `wasm`'s into a second instance, on an engine with
 /// `instrument`.
-fn twin<'a>(
-    wasm: &WasmTarget<'a>,
+fn twin<P: Copy>(
+    wasm: &WasmTarget<P>,
     instrument: Instrument,
     bytes: &[u8],
     export: &str,
-) -> anyhow::Result<WasmTarget<'a>> {
+    limits: &Limits,
+) -> anyhow::Result<WasmTarget<P>> {
     Ok(WasmTarget {
-        plugin: super::inside::instrumented(instrument, bytes, export, Limits::default())?,
+        plugin: super::inside::instrumented(instrument, bytes, export, limits.clone())?,
         input: wasm.input,
         encoded: Vec::new(),
     })
@@ -650,14 +723,15 @@ fn twin<'a>(
 
 /// The guest sampler's pass: sampled calls on an epoch-interrupted engine,
 /// alternating with plain calls to measure what sampling costs.
-fn guest_pass(
-    wasm: &mut WasmTarget,
+fn guest_pass<P: Payload + Copy>(
+    wasm: &mut WasmTarget<P>,
     bytes: &[u8],
     export: &str,
+    limits: &Limits,
     per_batch: usize,
     inside: &InsideConfig,
 ) -> Result<Profile, PassError> {
-    let mut sampled = twin(wasm, Instrument::Epoch, bytes, export)?;
+    let mut sampled = twin(wasm, Instrument::Epoch, bytes, export, limits)?;
     let mut sampler = measure::guest::GuestSampler::new(
         inside.guest_hz,
         &format!("{NAME};wasm"),
@@ -672,7 +746,7 @@ fn guest_pass(
             let start = Instant::now();
             let mut marks = PhaseMarks {
                 cell: &cell,
-                phases: WasmTarget::PHASES,
+                phases: WasmTarget::<P>::PHASES,
             };
             for _ in 0..per_batch {
                 sampled.call_marked(&mut marks)?;
@@ -688,14 +762,15 @@ fn guest_pass(
 
 /// The host sampler's pass: plain calls into an instance whose engine
 /// writes the perf map, under pprof-rs, alternating with unsampled calls.
-fn host_pass(
-    wasm: &mut WasmTarget,
+fn host_pass<P: Payload + Copy>(
+    wasm: &mut WasmTarget<P>,
     bytes: &[u8],
     export: &str,
+    limits: &Limits,
     per_batch: usize,
     inside: &InsideConfig,
 ) -> Result<Profile, PassError> {
-    let mut mapped = twin(wasm, Instrument::PerfMap, bytes, export)?;
+    let mut mapped = twin(wasm, Instrument::PerfMap, bytes, export, limits)?;
     let mut sampler = measure::host_sampler::HostSampler::new(inside.host_hz, NAME);
     let alt = super::inside::Alternation::run(
         inside.sample_secs,
@@ -713,9 +788,9 @@ fn host_pass(
 
 /// Runs the passes that look inside calls, in turn.
 #[allow(clippy::too_many_arguments)]
-fn inside_passes(
+fn inside_passes<P: Payload + Copy>(
     cfg: &HotPathConfig,
-    wasm: &mut WasmTarget,
+    wasm: &mut WasmTarget<P>,
     native: Option<&mut NativeTarget>,
     bytes: &[u8],
     export: &str,
@@ -770,19 +845,26 @@ fn inside_passes(
         }
     };
     if ic.fuel {
-        match fuel_pass(wasm, bytes, export, per_batch, ic.sample_secs.min(1.0)) {
+        match fuel_pass(
+            wasm,
+            bytes,
+            export,
+            &cfg.limits,
+            per_batch,
+            ic.sample_secs.min(1.0),
+        ) {
             Ok(f) => found.fuel = Some(f),
             Err(e) => keep("fuel", e)?,
         }
     }
     if ic.sample.guest {
-        match guest_pass(wasm, bytes, export, per_batch, ic) {
+        match guest_pass(wasm, bytes, export, &cfg.limits, per_batch, ic) {
             Ok(p) => found.profiles.push(p),
             Err(e) => keep("guest sampler", e)?,
         }
     }
     if ic.sample.host {
-        match host_pass(wasm, bytes, export, per_batch, ic) {
+        match host_pass(wasm, bytes, export, &cfg.limits, per_batch, ic) {
             Ok(p) => found.profiles.push(p),
             Err(e) => keep("host sampler", e)?,
         }
@@ -805,11 +887,62 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
         &plugin.bytes,
         plugin.read.clone().into_iter().collect(),
     )?;
-    let input = cfg.input.load(&plugin)?;
     let export = host::choose_export(&name, cfg.export.as_deref(), plugin.bundled, &loaded.module)?;
-    let encoded = serde_json::to_vec(&input)
+    let ctx = Context {
+        wall,
+        started_at,
+        clock_kind,
+        plugin,
+        loaded,
+        export,
+    };
+    if crate::extism::is_extism(&ctx.loaded.module) {
+        let input = cfg.input.raw(&ctx.plugin)?;
+        run_with(cfg, ctx, Raw(&input), None)
+    } else {
+        let input = cfg.input.load(&ctx.plugin)?;
+        run_with(cfg, ctx, Json(&input), Some(&input))
+    }
+}
+
+/// What `run` resolved before it knows the plugin's ABI.
+struct Context {
+    wall: Instant,
+    started_at: String,
+    clock_kind: ClockKind,
+    plugin: crate::source::PluginBytes,
+    loaded: host::Loaded,
+    export: String,
+}
+
+/// The hot path of a plugin whose calls send `input`; `native_input` is the
+/// value the native build takes, where it has one.
+fn run_with<P: Payload + Copy>(
+    cfg: &HotPathConfig,
+    ctx: Context,
+    input: P,
+    native_input: Option<&Value>,
+) -> Result<Run, Error> {
+    let Context {
+        wall,
+        started_at,
+        clock_kind,
+        plugin,
+        loaded,
+        export,
+    } = ctx;
+    let name = plugin.name.clone();
+    let mut encoded = Vec::new();
+    input
+        .encode(&mut encoded)
         .map_err(|e| Error::plugin(&name, Phase::Encode, e.to_string()))?;
-    host::guarded_call(&name, &plugin.bytes, &export, &encoded, cfg.limits.clone())?;
+    let first = host::guarded_call(
+        &name,
+        &plugin.bytes,
+        &export,
+        input.bytes(&encoded),
+        cfg.limits.clone(),
+    )?;
     let _watch = crate::watchdog::watch(&name, cfg.limits.deadline);
     let mut setup = loaded.setup.clone();
     let instance = host::timed(&mut setup, Phase::Instantiate, || {
@@ -820,33 +953,46 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
     let call_error = |e: CallError| e.into_error(&name);
     let mut wasm = WasmTarget {
         plugin: instance,
-        input: &input,
+        input,
         encoded: Vec::new(),
     };
     // One call each before timing: surfaces traps early and checks that both
     // builds agree.
     wasm.call().map_err(call_error)?;
     let wasm_output = wasm.plugin.output.clone();
-    let mut notes = Vec::new();
-    let native_fn = match (cfg.native, plugin.bundled) {
-        (true, Some(b)) => Some(b.native),
-        (true, None) => {
+    let mut notes: Vec<String> = first
+        .logs
+        .iter()
+        .map(|l| format!("plugin log (first call): {l}"))
+        .collect();
+    if !P::ENCODED {
+        notes.push(format!("input: {}", cfg.input.raw_source()));
+    }
+    let native_fn = match (cfg.native, plugin.bundled, native_input) {
+        (true, Some(b), Some(_)) => Some(b.native),
+        (true, _, None) => {
+            notes.push("native: not measured: wprof has no native build of an Extism plugin (its host functions exist only in wasm)".to_owned());
+            None
+        }
+        (true, None, _) => {
             notes.push("native: not measured: this module is not a bundled plugin, so wprof has no native build of it".to_owned());
             None
         }
-        (false, _) => {
+        (false, _, _) => {
             notes.push("native: not measured (--no-native)".to_owned());
             None
         }
     };
-    let mut native = native_fn.map(|func| NativeTarget {
-        func,
-        input: &input,
-        encoded: Vec::new(),
-    });
+    let mut native = native_fn
+        .zip(native_input)
+        .map(|(func, input)| NativeTarget {
+            func,
+            input,
+            encoded: Vec::new(),
+        });
     let mut outputs_identical = None;
     if let Some(n) = native.as_mut() {
-        encode(&input, &mut n.encoded).map_err(|e| call_error(at(Phase::Encode)(e)))?;
+        encode(n.input, &mut n.encoded).map_err(|e| call_error(at(Phase::Encode)(e)))?;
         let out = n.execute().map_err(|e| call_error(at(Phase::Execute)(e)))?;
         outputs_identical = Some(out == wasm_output);
         if out != wasm_output {
@@ -864,16 +1010,17 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
     .map_err(call_error)?;
 
     let ns_per_tick = measured.clock.ns_per_tick;
-    let input_bytes = wasm.encoded.len() as u64;
+    let input_bytes = input.bytes(&wasm.encoded).len() as u64;
     let bytes = (input_bytes, wasm_output.len() as u64);
     let engine_desc = format!(
-        "wasmtime {} (cranelift, speed), wprof ABI, JSON",
-        super::WASMTIME_VERSION
+        "wasmtime {} (cranelift, speed), {}",
+        super::WASMTIME_VERSION,
+        P::DESCRIPTION
     );
     let mut variants = vec![summarise(
         "wasm",
         engine_desc,
-        WasmTarget::PHASES,
+        WasmTarget::<P>::PHASES,
         &measured.wasm,
         ns_per_tick,
     )];
@@ -889,7 +1036,7 @@ pub fn run(cfg: &HotPathConfig) -> Result<Run, Error> {
             bytes,
         )
     };
-    let mut spans = timeline("wasm", WasmTarget::PHASES, &measured.wasm);
+    let mut spans = timeline("wasm", WasmTarget::<P>::PHASES, &measured.wasm);
     if let Some(rec) = &measured.native {
         variants.push(summarise(
             "native",

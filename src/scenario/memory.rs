@@ -14,9 +14,7 @@ use std::time::Instant;
 use anyhow::{Context as _, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig,
-};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, Module, PoolingAllocationConfig};
 
 use crate::error::{Error, one_line};
 use crate::export::fmt_bytes;
@@ -317,9 +315,9 @@ pub fn probe(p: &Probe) -> anyhow::Result<ProbeAnswer> {
     let limits = p.limits.clone();
     let pre = if p.mode == Mode::Pooling {
         Some(
-            Linker::new(&engine)
-                .instantiate_pre(&module)
-                .map_err(|e| anyhow!("link: {}", one_line(&e.into())))?,
+            crate::host::linker(&engine, &module)
+                .and_then(|l| Ok(l.instantiate_pre(&module)?))
+                .map_err(|e| anyhow!("link: {}", one_line(&e)))?,
         )
     } else {
         None
@@ -505,6 +503,7 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
         .map_err(|e| e.into_error(&name))?;
     reference.free(out).map_err(|e| e.into_error(&name))?;
     let output_bytes = reference.output.len() as u64;
+    let extism = reference.is_extism();
     drop(reference);
 
     let estimate = estimate_per_instance(&loaded.module) * cfg.instances;
@@ -559,6 +558,9 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
         "each variant ran in its own fresh process; readings are of that whole process (wprof included)".to_owned(),
         "linear memory resident counts every resident page of each instance's memory, including pages still shared with the module's copy-on-write image (counted once in rss), so `other` can come out negative".to_owned(),
     ];
+    if extism {
+        notes.push("an Extism plugin: its kernel memory (input, output, vars) is a host buffer, counted in rss and not in linear memory".to_owned());
+    }
     let mut variants = Vec::new();
     let mut failures = Vec::new();
     let mut perf: Option<CounterInfo> = None;

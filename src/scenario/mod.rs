@@ -302,8 +302,12 @@ pub(crate) fn prepare(
         plugin.read.clone().into_iter().collect(),
     )?;
     let export = crate::host::choose_export(&name, export, plugin.bundled, &loaded.module)?;
-    let input = serde_json::to_vec(&input.load(&plugin)?)
-        .map_err(|e| crate::Error::plugin(&name, Phase::Encode, e.to_string()))?;
+    let input = if crate::extism::is_extism(&loaded.module) {
+        input.raw(&plugin)?
+    } else {
+        serde_json::to_vec(&input.load(&plugin)?)
+            .map_err(|e| crate::Error::plugin(&name, Phase::Encode, e.to_string()))?
+    };
     crate::host::guarded_call(&name, &plugin.bytes, &export, &input, limits.clone())?;
     let instance = Plugin::limited(&engine, &loaded.module, &export, limits)
         .map_err(|e| crate::host::at(Phase::Instantiate)(e).into_error(&name))?;

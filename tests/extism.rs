@@ -1,0 +1,367 @@
+//! Unmodified Extism plugins on wprof's host of `extism:host/env`: the
+//! bundled count-vowels plugin (built with extism-pdk from crates.io) under
+//! `call`, `record hot-path`, `cold-start`, `memory` and `soak`, with
+//! Extism's phases; config, vars, logs, errors and the HTTP refusal.
+
+mod common;
+
+use common::Sandbox;
+use wprof::host::{Limits, Plugin};
+
+fn plugin() -> String {
+    format!(
+        "{}/plugins/count-vowels/count-vowels.wasm",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn phases(variant: &serde_json::Value) -> Vec<String> {
+    variant["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn notes(run: &serde_json::Value) -> Vec<String> {
+    run["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn call_counts_vowels_with_config() {
+    let sb = Sandbox::new();
+    let p = plugin();
+    let ran = sb.ok(&[
+        "call",
+        "-p",
+        &p,
+        "-e",
+        "count_vowels",
+        "--input",
+        "Hello, World!",
+    ]);
+    assert_eq!(
+        ran.stdout.trim(),
+        r#"{"count":3,"total":3,"vowels":"aeiouAEIOU"}"#
+    );
+    // The config value reaches the plugin through config_get.
+    let ran = sb.ok(&[
+        "call",
+        "-p",
+        &p,
+        "-e",
+        "count_vowels",
+        "--input",
+        "Hello, World!",
+        "--config",
+        "vowels=lo",
+    ]);
+    assert_eq!(ran.stdout.trim(), r#"{"count":5,"total":5,"vowels":"lo"}"#);
+    // An input that names a file is the file's bytes.
+    sb.write("in.txt", "aaaa");
+    let ran = sb.ok(&["call", "-p", &p, "-e", "count_vowels", "--input", "in.txt"]);
+    assert!(ran.stdout.starts_with(r#"{"count":4,"#), "{}", ran.stdout);
+}
+
+#[test]
+fn vars_live_as_long_as_the_instance_and_kernel_memory_is_reused() {
+    let bytes = std::fs::read(plugin()).unwrap();
+    let engine = wasmtime::Engine::default();
+    let module = wasmtime::Module::new(&engine, &bytes).unwrap();
+    let mut p = Plugin::limited(&engine, &module, "count_vowels", Limits::default()).unwrap();
+    assert!(p.is_extism());
+    let mut totals = Vec::new();
+    for _ in 0..3 {
+        let buf = p.copy_in(b"Hello, World!").unwrap();
+        let packed = p.execute(buf).unwrap();
+        let out = p.copy_out(packed).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&p.output).unwrap();
+        totals.push(v["total"].as_u64().unwrap());
+        p.free(out).unwrap();
+    }
+    assert_eq!(totals, [3, 6, 9]);
+}
+
+#[test]
+fn hot_path_shows_extisms_phases() {
+    let sb = Sandbox::new();
+    let p = plugin();
+    sb.ok(&[
+        "record",
+        "hot-path",
+        "-p",
+        &p,
+        "--export",
+        "count_vowels",
+        "--input",
+        "Hello, World!",
+        "-n",
+        "2000",
+        "-w",
+        "100",
+        "--sample",
+        "guest",
+        "--sample-secs",
+        "0.3",
+        "--fuel",
+        "-o",
+        "out",
+    ]);
+    let run = sb.json("out/hot-path.json");
+    let variants = run["variants"].as_array().unwrap();
+    assert_eq!(variants.len(), 1, "no native build of an Extism plugin");
+    let wasm = &variants[0];
+    assert_eq!(
+        phases(wasm),
+        ["copy-in", "execute", "copy-out", "free", "call"]
+    );
+    assert!(
+        wasm["description"]
+            .as_str()
+            .unwrap()
+            .contains("extism:host/env"),
+        "{}",
+        wasm["description"]
+    );
+    assert_eq!(run["plugin"]["input_bytes"], 13);
+    let out = r#"{"count":3,"total":3,"vowels":"aeiouAEIOU"}"#;
+    assert_eq!(run["plugin"]["output_bytes"], out.len());
+    let notes = notes(&run);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("native: not measured: wprof has no native build of an Extism")),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("input: --input's text itself"))
+    );
+    // Execute is where the plugin runs: it dominates a call whose other
+    // phases are host memcpys of 13 and 43 bytes.
+    let p50 = |ph: &str| {
+        wasm["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["phase"] == ph)
+            .unwrap()["stats"]["p50_ns"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(p50("execute") > p50("copy-in") && p50("execute") > p50("copy-out"));
+    // Fuel is counted in execute only: copy-in, copy-out and free run no wasm.
+    let fuel = &wasm["fuel"];
+    let used = |ph: &str| {
+        fuel["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["phase"] == ph)
+            .unwrap()["fuel"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(used("execute") > 1000, "{fuel}");
+    assert_eq!(used("copy-in"), 0, "{fuel}");
+    assert_eq!(used("execute"), used("call"), "{fuel}");
+    // The guest sampler names the plugin's own function.
+    let stacks = run["profiles"][0]["stacks"].to_string();
+    assert!(stacks.contains("count_vowels"), "{stacks}");
+}
+
+#[test]
+fn cold_start_memory_and_soak_run_it() {
+    let sb = Sandbox::new();
+    let p = plugin();
+    let args = |scenario: &str, extra: &str| -> Vec<String> {
+        let mut v: Vec<String> = vec!["record".into(), scenario.into(), "-p".into(), p.clone()];
+        v.extend(["--export", "count_vowels", "--input", "Hello, World!"].map(String::from));
+        v.extend(extra.split_whitespace().map(String::from));
+        v
+    };
+    let run = |a: Vec<String>| sb.ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    run(args(
+        "cold-start",
+        "--rungs cranelift,aot-mmap,pooling -n 3 -w 0 --counters none -o out",
+    ));
+    let cold = sb.json("out/cold-start.json");
+    let rungs: Vec<&str> = cold["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(rungs, ["cranelift", "aot-mmap", "pooling"]);
+    for v in cold["variants"].as_array().unwrap() {
+        let ph = phases(v);
+        assert!(ph.contains(&"instantiate".to_owned()), "{ph:?}");
+        assert!(ph.contains(&"execute".to_owned()), "{ph:?}");
+    }
+    run(args(
+        "memory",
+        "--instances 3 --calls 10 --counters none -o out",
+    ));
+    let mem = sb.json("out/memory.json");
+    assert!(!mem["variants"].as_array().unwrap().is_empty());
+    assert!(
+        notes(&mem)
+            .iter()
+            .any(|n| n.starts_with("an Extism plugin: its kernel memory")),
+        "{:?}",
+        notes(&mem)
+    );
+    run(args(
+        "soak",
+        "--duration 300ms --rate 500 --sample-every 100ms --counters none -o out",
+    ));
+    let soak = sb.json("out/soak.json");
+    assert!(
+        soak["iterations"].as_u64().unwrap() > 0,
+        "{}",
+        soak["iterations"]
+    );
+}
+
+#[test]
+fn logs_are_reported_at_the_chosen_level() {
+    let sb = Sandbox::new();
+    let p = plugin();
+    let ran = sb.ok(&[
+        "call",
+        "-p",
+        &p,
+        "-e",
+        "log_input",
+        "--input",
+        "hi",
+        "--log-level",
+        "warn",
+    ]);
+    assert_eq!(ran.stdout.trim(), "hi");
+    let logs: Vec<&str> = ran.stderr.lines().collect();
+    assert_eq!(
+        logs,
+        ["plugin log: warn: warn: hi", "plugin log: error: error: hi"]
+    );
+    // Off by default, as in Extism without a logger.
+    let ran = sb.ok(&["call", "-p", &p, "-e", "log_input", "--input", "hi"]);
+    assert_eq!(ran.stderr, "");
+    // In a recorded run, the first call's messages are notes.
+    sb.ok(&[
+        "record",
+        "hot-path",
+        "-p",
+        &p,
+        "-e",
+        "log_input",
+        "--input",
+        "hi",
+        "--log-level",
+        "error",
+        "-n",
+        "100",
+        "-w",
+        "0",
+        "--counters",
+        "none",
+        "-o",
+        "out",
+    ]);
+    let run = sb.json("out/hot-path.json");
+    assert!(
+        notes(&run).contains(&"plugin log (first call): error: error: hi".to_owned()),
+        "{:?}",
+        notes(&run)
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_and_writes_nothing() {
+    let sb = Sandbox::new();
+    let p = plugin();
+    sb.write(
+        "user.wat",
+        r#"(module
+            (import "extism:host/env" "output_set" (func (param i64 i64)))
+            (import "extism:host/user" "lookup" (func (param i64) (result i64)))
+            (memory (export "memory") 1)
+            (func (export "run") (result i32) i32.const 0))"#,
+    );
+    sb.write(
+        "silent.wat",
+        r#"(module
+            (import "extism:host/env" "output_set" (func (param i64 i64)))
+            (memory (export "memory") 1)
+            (func (export "run") (result i32) i32.const 7))"#,
+    );
+    for (args, want) in [
+        (
+            vec!["-e", "reject", "--input", "xyz"],
+            r#"execute: the plugin returned an error (code 1): cannot count vowels in "xyz": rejected"#,
+        ),
+        (
+            vec!["-e", "fetch", "--input", "https://example.com"],
+            "execute: Extism host function http_request: refused: wprof makes no HTTP requests",
+        ),
+        (
+            vec!["--input", "x"],
+            "instantiate: cannot tell which Extism plugin function to call (count_vowels, fetch, log_input, reject): pass --export",
+        ),
+        (
+            vec!["-e", "nope"],
+            "instantiate: the module has no exported function `nope`",
+        ),
+    ] {
+        let mut line = vec!["record", "hot-path", "-p", &p, "-n", "10", "-o", "out"];
+        line.extend(args);
+        let ran = sb.wprof(&line);
+        assert_eq!(ran.code, Some(1), "{line:?}: {}", ran.stderr);
+        let first = ran.stderr.lines().next().unwrap();
+        assert!(
+            first.starts_with(&format!("wprof: error: {p}: {want}")),
+            "{line:?}: {first}"
+        );
+        assert!(
+            !sb.path("out").exists() || std::fs::read_dir(sb.path("out")).unwrap().next().is_none(),
+            "{line:?} wrote files"
+        );
+    }
+    let ran = sb.line("record hot-path -p user.wat -e run -n 10 -o out");
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("extism:host/user::lookup (a host function the Extism application defines: wprof cannot supply it)"),
+        "{}",
+        ran.stderr
+    );
+    let ran = sb.line("call -p silent.wat -e run");
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("execute: the plugin returned code 7 without setting an error"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn inspect_says_how_to_run_it() {
+    let sb = Sandbox::new();
+    let p = plugin();
+    let ran = sb.ok(&["inspect", &p]);
+    let text = ran.stdout.replace(&p, "count-vowels.wasm");
+    let (first, rest) = text.split_once('\n').unwrap();
+    let (head, _) = first.rsplit_once(", ").unwrap();
+    common::golden(
+        "inspect.count-vowels.txt",
+        &format!("{head}, <size> bytes\n{rest}"),
+    );
+}
