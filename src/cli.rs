@@ -850,6 +850,10 @@ struct CommandArgs {
     /// A file the command's stderr must equal, likewise.
     #[arg(long, value_name = "FILE")]
     expect_stderr: Option<PathBuf>,
+    /// Also measure N whole cold starts after the runs, each from the
+    /// module's bytes: validate, compile, link, instantiate, run.
+    #[arg(long, value_name = "N", default_value_t = CommandConfig::default().cold_runs)]
+    cold_runs: u64,
     #[command(flatten)]
     runs: RunsArgs,
     #[command(flatten)]
@@ -896,6 +900,7 @@ impl CommandArgs {
             max_runs: r.max,
             trace_runs: r.trace,
             clock: self.runs.clock,
+            cold_runs: self.cold_runs,
             limits: self.limits.limits(),
         })
     }
@@ -913,6 +918,10 @@ struct ComponentArgs {
     /// drug checker's request, for the bundled component's check-interactions].
     #[arg(long, value_name = "JSON")]
     args: Option<String>,
+    /// Also measure N whole cold starts after the calls, each from the
+    /// component's bytes: compile, link, instantiate, the first call.
+    #[arg(long, value_name = "N", default_value_t = ComponentConfig::default().cold_runs)]
+    cold_runs: u64,
     #[command(flatten)]
     runs: RunsArgs,
     #[command(flatten)]
@@ -943,6 +952,7 @@ impl ComponentArgs {
             max_calls: r.max,
             trace_calls: r.trace,
             clock: self.runs.clock,
+            cold_runs: self.cold_runs,
             limits: self.limits.limits(),
         })
     }
@@ -1035,69 +1045,105 @@ fn record_one(
     finish(runs, plugins, &out, args)
 }
 
-/// A module `record hot-path` hands to the scenario for its kind, with
-/// notes saying so and naming what does not apply.
+/// A module `record hot-path` or `record cold-start` hands to the scenario
+/// for its kind, with notes saying so and naming what does not apply.
 enum Handed {
     Component(ComponentConfig, Vec<String>),
     Command(CommandConfig, Vec<String>),
 }
 
-/// Where `record hot-path` sends `cfg`'s module: a component to `record
-/// component`, a WASI command to `record command`; `None` for a plugin.
-fn handed_over(cfg: &HotPathConfig) -> anyhow::Result<Option<Handed>> {
+impl Handed {
+    /// Records it as its own scenario.
+    fn record(self, output: &OutputArgs) -> anyhow::Result<()> {
+        match self {
+            Handed::Component(c, notes) => record_one(output, component::NAME, &[], || {
+                component::run(&c).map(|r| noted(r, notes))
+            }),
+            Handed::Command(c, notes) => record_one(output, command::NAME, &[], || {
+                command::run(&c).map(|r| noted(r, notes))
+            }),
+        }
+    }
+}
+
+/// What `wprof` was asked to run, for a handover.
+struct Asked<'a> {
+    /// `hot-path` or `cold-start`.
+    scenario: &'static str,
+    plugin: &'a PluginSpec,
+    export: Option<&'a str>,
+    input: &'a InputSpec,
+    limits: &'a Limits,
+    /// Options of `scenario` that the other kinds' scenarios do not have.
+    not_applicable: Vec<&'static str>,
+    /// Whole cold starts to measure.
+    cold_runs: u64,
+}
+
+/// The fuel and sampling options given: a plugin's passes, which the
+/// component and command scenarios do not have.
+fn inside_options(inside: &InsideConfig) -> Vec<&'static str> {
+    let mut given = Vec::new();
+    if inside.fuel {
+        given.push("--fuel");
+    }
+    if inside.sample.guest || inside.sample.host {
+        given.push("--sample");
+    }
+    given
+}
+
+/// Where `asked`'s module goes when it is not a core-module plugin: a
+/// component to `record component`, a WASI command to `record command`;
+/// `None` for a plugin (and for a file the plugin path reports itself).
+fn handed_over(asked: Asked) -> anyhow::Result<Option<Handed>> {
     use crate::inspect::ModuleKind;
-    let PluginSpec::File(path) = &cfg.plugin else {
+    let PluginSpec::File(path) = asked.plugin else {
         return Ok(None);
     };
     let Ok(bytes) = std::fs::read(path) else {
-        // The plugin path reports an unreadable file in its own words.
         return Ok(None);
     };
     let kind = crate::inspect::module_kind(&bytes);
+    let (what, to) = match kind {
+        ModuleKind::Plugin => return Ok(None),
+        ModuleKind::Component => ("component", component::NAME),
+        ModuleKind::Command => ("WASI command", command::NAME),
+    };
     let shown = path.display();
     let mut notes = vec![format!(
-        "record hot-path: {shown} is a {}, so `record {}` ran it (the same flags there give more control)",
-        if kind == ModuleKind::Component {
-            "component"
+        "record {}: {shown} is a {what}, so `record {to}` ran it (the same flags there give more control){}",
+        asked.scenario,
+        if asked.cold_runs > 0 {
+            format!(
+                "; its cold-start variant times {} from the bytes each time, {} times",
+                if kind == ModuleKind::Component {
+                    "compile, link, instantiate and the first call"
+                } else {
+                    "validate, compile, link, instantiate and the run"
+                },
+                asked.cold_runs
+            )
         } else {
-            "WASI command"
-        },
-        if kind == ModuleKind::Component {
-            component::NAME
-        } else {
-            command::NAME
-        },
+            String::new()
+        }
     )];
-    let inside = &cfg.inside;
-    let mut not_applicable = Vec::new();
-    if inside.fuel {
-        not_applicable.push("--fuel");
-    }
-    if inside.sample.guest || inside.sample.host {
-        not_applicable.push("--sample");
-    }
-    if !not_applicable.is_empty() {
+    if !asked.not_applicable.is_empty() {
         notes.push(format!(
-            "{}: not applicable to a {} run: wprof times its calls only",
-            not_applicable.join(", "),
-            if kind == ModuleKind::Component {
-                "component"
-            } else {
-                "WASI command"
-            },
+            "{}: not applicable to a {what} run",
+            asked.not_applicable.join(", ")
         ));
     }
-    let clock = cfg.clock;
-    let limits = cfg.limits.clone();
-    Ok(match kind {
-        ModuleKind::Plugin => None,
+    let limits = asked.limits.clone();
+    Ok(Some(match kind {
+        ModuleKind::Plugin => unreachable!("returned above"),
         ModuleKind::Component => {
-            let export = cfg.export.clone().ok_or_else(|| {
+            let export = asked.export.map(str::to_owned).ok_or_else(|| {
                 crate::Error::Config(format!(
                     "{shown} is a component: pass --export NAME (`wprof inspect {shown}` lists them) and its arguments as a JSON array (--input-json or --input FILE)"
                 ))
             })?;
-            let text = match &cfg.input {
+            let text = match asked.input {
                 InputSpec::Inline(text) => text.clone(),
                 InputSpec::File(file) => std::fs::read_to_string(file)
                     .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?,
@@ -1105,35 +1151,35 @@ fn handed_over(cfg: &HotPathConfig) -> anyhow::Result<Option<Handed>> {
             };
             let args = serde_json::from_str(&text)
                 .map_err(|e| anyhow::anyhow!("the component's arguments are not JSON: {e}"))?;
-            Some(Handed::Component(
+            Handed::Component(
                 ComponentConfig {
                     plugin: Some(path.clone()),
                     export,
                     args,
-                    clock,
+                    cold_runs: asked.cold_runs,
                     limits,
                     ..ComponentConfig::default()
                 },
                 notes,
-            ))
+            )
         }
         ModuleKind::Command => {
-            let stdin = match &cfg.input {
+            let stdin = match asked.input {
                 InputSpec::File(file) => Some(file.clone()),
                 _ => None,
             };
-            Some(Handed::Command(
+            Handed::Command(
                 CommandConfig {
                     plugin: Some(path.clone()),
                     stdin,
-                    clock,
+                    cold_runs: asked.cold_runs,
                     limits,
                     ..CommandConfig::default()
                 },
                 notes,
-            ))
+            )
         }
-    })
+    }))
 }
 
 /// `run` with `notes` first among its notes.
@@ -1152,17 +1198,17 @@ pub fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Record(Record::HotPath(args)) => {
             let cfg = args.config();
-            match handed_over(&cfg)? {
-                Some(Handed::Component(c, notes)) => {
-                    record_one(&args.output, component::NAME, &[], || {
-                        component::run(&c).map(|r| noted(r, notes))
-                    })?;
-                }
-                Some(Handed::Command(c, notes)) => {
-                    record_one(&args.output, command::NAME, &[], || {
-                        command::run(&c).map(|r| noted(r, notes))
-                    })?;
-                }
+            let asked = Asked {
+                scenario: "hot-path",
+                plugin: &cfg.plugin,
+                export: cfg.export.as_deref(),
+                input: &cfg.input,
+                limits: &cfg.limits,
+                not_applicable: inside_options(&cfg.inside),
+                cold_runs: 0,
+            };
+            match handed_over(asked)? {
+                Some(handed) => handed.record(&args.output)?,
                 None => {
                     let plugin = (&cfg.plugin, cfg.export.as_deref(), &cfg.input);
                     record_one(&args.output, "hot-path", &[plugin], || hot_path::run(&cfg))?;
@@ -1171,6 +1217,25 @@ pub fn run() -> anyhow::Result<()> {
         }
         Command::Record(Record::ColdStart(args)) => {
             let configs = args.configs()?;
+            if let [cfg] = &configs[..] {
+                let mut not_applicable = vec!["the rungs (winch, aot, pooling, wizer)"];
+                not_applicable.extend(inside_options(&cfg.inside));
+                let asked = Asked {
+                    scenario: "cold-start",
+                    plugin: &cfg.plugin,
+                    export: cfg.export.as_deref(),
+                    input: &cfg.input,
+                    limits: &cfg.limits,
+                    not_applicable,
+                    cold_runs: match cfg.iterations {
+                        Iterations::Exactly(n) => n,
+                        Iterations::Timed { min, .. } => min.max(10),
+                    },
+                };
+                if let Some(handed) = handed_over(asked)? {
+                    return handed.record(&args.output);
+                }
+            }
             let out = args.output.config()?;
             out.prepare()?;
             let spinner = progress(&args.output, "recording cold-start");

@@ -1,6 +1,7 @@
-//! `record hot-path` on a module that is not a core-module plugin hands it
-//! to the scenario for its kind; the plugin scenarios refuse such a module
-//! on one line that names the kind and the command that runs it.
+//! `record hot-path` and `record cold-start` on a module that is not a
+//! core-module plugin hand it to the scenario for its kind (cold-start with
+//! that scenario's cold-start variant); memory and soak refuse such a
+//! module on one line that names the kind and the command that runs it.
 
 mod common;
 
@@ -87,7 +88,7 @@ fn plugin_scenarios_name_the_kind_and_the_command_for_it() {
     let sb = Sandbox::new();
     let component = repo("plugins/transfer-component/transfer-component.wasm");
     let command = repo("plugins/bench-command/bench-command.wasm");
-    for scenario in ["cold-start", "memory", "soak"] {
+    for scenario in ["memory", "soak"] {
         for (module, want) in [
             (
                 &component,
@@ -109,4 +110,89 @@ fn plugin_scenarios_name_the_kind_and_the_command_for_it() {
             );
         }
     }
+}
+
+fn phases(variant: &serde_json::Value) -> Vec<String> {
+    variant["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn cold_variant(run: &serde_json::Value) -> &serde_json::Value {
+    run["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "cold-start")
+        .expect("a cold-start variant")
+}
+
+#[test]
+fn cold_start_of_a_command_and_of_a_component() {
+    let sb = Sandbox::new();
+    let c = repo("plugins/bench-command/bench-command.wasm");
+    sb.ok(&["record", "cold-start", "-p", &c, "-n", "2", "-o", "out"]);
+    let run = sb.json("out/command.json");
+    let cold = cold_variant(&run);
+    assert_eq!(
+        phases(cold),
+        [
+            "validate",
+            "compile",
+            "link",
+            "instantiate",
+            "execute",
+            "call"
+        ]
+    );
+    assert_eq!(cold["phases"][0]["stats"]["n"], 2);
+    let notes = notes(&run);
+    assert!(
+        notes[0].contains("is a WASI command, so `record command` ran it"),
+        "{notes:?}"
+    );
+    assert!(
+        notes[1].starts_with("the rungs (winch, aot, pooling, wizer): not applicable"),
+        "{notes:?}"
+    );
+    // Compiling is most of a cold start, and it is timed each time.
+    let p50 = |name: &str| {
+        cold["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["phase"] == name)
+            .unwrap()["stats"]["p50_ns"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(p50("compile") > p50("link"), "{cold}");
+
+    let comp = repo("plugins/transfer-component/transfer-component.wasm");
+    sb.ok(&[
+        "record",
+        "cold-start",
+        "-p",
+        &comp,
+        "--export",
+        "checksum",
+        "--input-json",
+        "[[7]]",
+        "-n",
+        "2",
+        "-o",
+        "out",
+    ]);
+    let run = sb.json("out/component.json");
+    assert_eq!(
+        phases(cold_variant(&run)),
+        ["compile", "link", "instantiate", "execute", "call"]
+    );
+    assert_eq!(
+        run["variants"][0]["facts"]["results"][0].as_u64().unwrap(),
+        transfer::checksum(&[7])
+    );
 }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wasmtime::{Caller, Engine, Linker, Store};
+use wasmtime::{Caller, Engine, Linker, Module, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
@@ -60,6 +60,10 @@ pub struct CommandConfig {
     pub trace_runs: u64,
     /// Clock. Default: auto (the TSC where invariant).
     pub clock: ClockChoice,
+    /// Whole cold starts measured after the runs, each from the module's
+    /// bytes: validate, compile, link, instantiate and run, as
+    /// `record cold-start` measures a plugin's. Default: 0 (none).
+    pub cold_runs: u64,
     /// Memory, table and output limits (stdout and stderr are captured up
     /// to the output limit), and the per-call deadline. Default:
     /// [`Limits::default`].
@@ -81,6 +85,7 @@ impl Default for CommandConfig {
             max_runs: 1000,
             trace_runs: 5,
             clock: ClockChoice::Auto,
+            cold_runs: 0,
             limits: Limits::default(),
         }
     }
@@ -255,6 +260,33 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
     if let Some(r) = &last {
         check(r)?;
     }
+    // Cold starts after the warm runs, so they take nothing from the
+    // runs' time budget; compiling takes milliseconds, a clock read nothing.
+    let mut cold = Vec::with_capacity(cfg.cold_runs as usize * COLD_PHASES.len() + 1);
+    let link_err = |e: wasmtime::Error| (Phase::Link, one_line(&anyhow::Error::from(e)));
+    for _ in 0..cfg.cold_runs {
+        if interrupted || crate::interrupt::requested() {
+            interrupted = true;
+            break;
+        }
+        let t0 = clock.now();
+        Module::validate(&engine, &bytes).map_err(|e| {
+            Error::plugin(&name, Phase::Validate, one_line(&anyhow::Error::from(e)))
+        })?;
+        let t1 = clock.now();
+        let m = Module::from_binary(&engine, &bytes)
+            .map_err(|e| Error::plugin(&name, Phase::Compile, one_line(&anyhow::Error::from(e))))?;
+        let t2 = clock.now();
+        let pre = linker
+            .instantiate_pre(&m)
+            .map_err(link_err)
+            .map_err(|(phase, cause)| Error::plugin(&name, phase, cause))?;
+        let t3 = clock.now();
+        let r = run_once(&clock, &pre, cfg, &argv0, &stdin, bench_imported)
+            .map_err(|(phase, cause)| Error::plugin(&name, phase, cause))?;
+        check(&r)?;
+        cold.extend_from_slice(&[t0, t1, t2, t3, r.stamps[1], r.stamps[2]]);
+    }
 
     let timed = |stamps: Vec<u64>| Timed {
         calls: stamps.len() / 2,
@@ -286,6 +318,19 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
             ),
             timed(spans),
             &[Phase::Execute],
+        ));
+    }
+    if !cold.is_empty() {
+        recorded.push(Recorded::new(
+            named(
+                "cold-start",
+                "from the module's bytes each time: validate, compile (Cranelift), link (InstancePre), a fresh WASI context and instance, and _start",
+            ),
+            Timed {
+                calls: cold.len() / (COLD_PHASES.len() + 1),
+                stamps: cold,
+            },
+            &COLD_PHASES,
         ));
     }
     let out_len = last.as_ref().map_or(0, |r| r.stdout.len() as u64);
@@ -428,6 +473,15 @@ fn linker<C: Clock + Copy + Send + Sync + 'static>(
     })?;
     Ok(linker)
 }
+
+/// The phases of a cold start of a command.
+const COLD_PHASES: [Phase; 5] = [
+    Phase::Validate,
+    Phase::Compile,
+    Phase::Link,
+    Phase::Instantiate,
+    Phase::Execute,
+];
 
 /// One run in a fresh instance. `Err` carries the phase and the cause,
 /// with the exit code or trap and the tail of stderr.

@@ -46,6 +46,10 @@ pub struct ComponentConfig {
     pub trace_calls: u64,
     /// Clock. Default: auto (the TSC where invariant).
     pub clock: ClockChoice,
+    /// Whole cold starts measured after the calls, each from the
+    /// component's bytes: compile (validation included), link, instantiate
+    /// and the first call. Default: 0 (none).
+    pub cold_runs: u64,
     /// Memory limits and the per-call deadline. Default: [`Limits::default`].
     pub limits: Limits,
 }
@@ -61,6 +65,7 @@ impl Default for ComponentConfig {
             max_calls: 200_000,
             trace_calls: 20,
             clock: ClockChoice::Auto,
+            cold_runs: 0,
             limits: Limits::default(),
         }
     }
@@ -312,6 +317,14 @@ impl Target for Call {
     }
 }
 
+/// The phases of a component's cold start.
+const COLD_PHASES: [Phase; 4] = [
+    Phase::Compile,
+    Phase::Link,
+    Phase::Instantiate,
+    Phase::Execute,
+];
+
 /// Runs the component scenario.
 pub fn run(cfg: &ComponentConfig) -> Result<Run, Error> {
     match cfg.clock.resolve().map_err(Error::Config)? {
@@ -468,6 +481,51 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         stamps,
         phases: phases.to_vec(),
     }];
+    let mut recorded = recorded;
+    let mut cold = Vec::with_capacity(cfg.cold_runs as usize * (COLD_PHASES.len() + 1));
+    for _ in 0..cfg.cold_runs {
+        if crate::interrupt::requested() {
+            break;
+        }
+        let t0 = clock.now();
+        let c = Component::from_binary(&engine, &bytes).map_err(fail(Phase::Compile))?;
+        let t1 = clock.now();
+        let pre = linker.instantiate_pre(&c).map_err(fail(Phase::Link))?;
+        let t2 = clock.now();
+        let mut store = hooked_store(&engine, cfg.limits.clone(), clock);
+        crate::watchdog::enter(Phase::Instantiate);
+        let instance = pre.instantiate(&mut store);
+        crate::watchdog::leave();
+        let instance = instance.map_err(fail(Phase::Instantiate))?;
+        let func = instance
+            .get_func(&mut store, cfg.export.as_str())
+            .ok_or_else(|| Error::plugin(&name, Phase::Instantiate, "the export went missing"))?;
+        let t3 = clock.now();
+        crate::watchdog::enter(Phase::Execute);
+        let called = func.call(&mut store, &call.params, &mut call.results);
+        crate::watchdog::leave();
+        called.map_err(fail(Phase::Execute))?;
+        let t4 = clock.now();
+        cold.extend_from_slice(&[t0, t1, t2, t3, t4]);
+    }
+    if !cold.is_empty() {
+        let first = Json::Array(call.results.iter().map(to_json).collect());
+        if first != last {
+            return Err(Error::plugin(
+                &name,
+                Phase::Lift,
+                format!("a fresh instance's results differ: {first}, not {last}"),
+            ));
+        }
+        recorded.push(Recorded {
+            variant: named(
+                "cold-start",
+                "from the component's bytes each time: compile (Cranelift; validation included), link (InstancePre), instantiate, and the first call (lower, execute, lift)",
+            ),
+            stamps: cold,
+            phases: COLD_PHASES.to_vec(),
+        });
+    }
     let in_bytes = cfg.args.to_string().len() as u64;
     let out_bytes = last.to_string().len() as u64;
     let (variants, timeline) = settle(recorded, clock.ns_per_tick(), cfg.trace_calls, |_| {
@@ -497,6 +555,7 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         ),
         ("min_calls", json!(cfg.min_calls)),
         ("max_calls", json!(cfg.max_calls)),
+        ("cold_runs", json!(cfg.cold_runs)),
     ]);
     run.setup = setup;
     super::timed::fill(&mut run, &clock, variants, timeline);
