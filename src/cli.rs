@@ -854,6 +854,10 @@ struct CommandArgs {
     /// module's bytes: validate, compile, link, instantiate, run.
     #[arg(long, value_name = "N", default_value_t = CommandConfig::default().cold_runs)]
     cold_runs: u64,
+    /// Also keep N instances alive after their runs and read what each
+    /// costs in memory (resident, linear memory, heap).
+    #[arg(long, value_name = "N", default_value_t = CommandConfig::default().instances)]
+    instances: u64,
     #[command(flatten)]
     runs: RunsArgs,
     #[command(flatten)]
@@ -901,6 +905,7 @@ impl CommandArgs {
             trace_runs: r.trace,
             clock: self.runs.clock,
             cold_runs: self.cold_runs,
+            instances: self.instances,
             limits: self.limits.limits(),
         })
     }
@@ -1078,6 +1083,8 @@ struct Asked<'a> {
     not_applicable: Vec<&'static str>,
     /// Whole cold starts to measure.
     cold_runs: u64,
+    /// Instances to keep alive for memory readings.
+    instances: u64,
 }
 
 /// The fuel and sampling options given: a plugin's passes, which the
@@ -1124,6 +1131,11 @@ fn handed_over(asked: Asked) -> anyhow::Result<Option<Handed>> {
                 },
                 asked.cold_runs
             )
+        } else if asked.instances > 0 {
+            format!(
+                "; {} instances are kept alive after their runs for the memory readings, in this one process",
+                asked.instances
+            )
         } else {
             String::new()
         }
@@ -1137,6 +1149,14 @@ fn handed_over(asked: Asked) -> anyhow::Result<Option<Handed>> {
     let limits = asked.limits.clone();
     Ok(Some(match kind {
         ModuleKind::Plugin => unreachable!("returned above"),
+        ModuleKind::Component if asked.instances > 0 => {
+            return Err(crate::Error::plugin(
+                shown.to_string(),
+                crate::phase::Phase::Instantiate,
+                "a component: record memory does not apply: its linear memory is not visible through Wasmtime's component API, so its figures could not be split; `wprof record component` times its calls",
+            )
+            .into());
+        }
         ModuleKind::Component => {
             let export = asked.export.map(str::to_owned).ok_or_else(|| {
                 crate::Error::Config(format!(
@@ -1173,6 +1193,7 @@ fn handed_over(asked: Asked) -> anyhow::Result<Option<Handed>> {
                     plugin: Some(path.clone()),
                     stdin,
                     cold_runs: asked.cold_runs,
+                    instances: asked.instances,
                     limits,
                     ..CommandConfig::default()
                 },
@@ -1206,6 +1227,7 @@ pub fn run() -> anyhow::Result<()> {
                 limits: &cfg.limits,
                 not_applicable: inside_options(&cfg.inside),
                 cold_runs: 0,
+                instances: 0,
             };
             match handed_over(asked)? {
                 Some(handed) => handed.record(&args.output)?,
@@ -1231,6 +1253,7 @@ pub fn run() -> anyhow::Result<()> {
                         Iterations::Exactly(n) => n,
                         Iterations::Timed { min, .. } => min.max(10),
                     },
+                    instances: 0,
                 };
                 if let Some(handed) = handed_over(asked)? {
                     return handed.record(&args.output);
@@ -1278,6 +1301,21 @@ pub fn run() -> anyhow::Result<()> {
         }
         Command::Record(Record::Memory(args)) => {
             let cfg = args.config();
+            let mut not_applicable = vec!["the modes (jit, aot, pooling, each in its own process)"];
+            not_applicable.extend(inside_options(&cfg.inside));
+            let asked = Asked {
+                scenario: "memory",
+                plugin: &cfg.plugin,
+                export: cfg.export.as_deref(),
+                input: &cfg.input,
+                limits: &cfg.limits,
+                not_applicable,
+                cold_runs: 0,
+                instances: cfg.instances.max(1),
+            };
+            if let Some(handed) = handed_over(asked)? {
+                return handed.record(&args.output);
+            }
             let plugin = (&cfg.plugin, cfg.export.as_deref(), &cfg.input);
             record_one(&args.output, "memory", &[plugin], || memory::run(&cfg))?;
         }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Sandbox;
+use common::{Sandbox, notes, phases};
 use wprof::host::{Limits, Plugin};
 
 fn plugin() -> String {
@@ -13,24 +13,6 @@ fn plugin() -> String {
         "{}/plugins/count-vowels/count-vowels.wasm",
         env!("CARGO_MANIFEST_DIR")
     )
-}
-
-fn phases(variant: &serde_json::Value) -> Vec<String> {
-    variant["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["phase"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn notes(run: &serde_json::Value) -> Vec<String> {
-    run["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[test]

@@ -1,23 +1,15 @@
-//! `record hot-path` and `record cold-start` on a module that is not a
-//! core-module plugin hand it to the scenario for its kind (cold-start with
-//! that scenario's cold-start variant); memory and soak refuse such a
-//! module on one line that names the kind and the command that runs it.
+//! `record hot-path`, `record cold-start` and `record memory` on a module
+//! that is not a core-module plugin hand it to the scenario for its kind
+//! (with that scenario's cold-start variant, or its memory readings); what
+//! cannot apply (soak; memory of a component) is refused on one line that
+//! names the kind and the command that runs it.
 
 mod common;
 
-use common::Sandbox;
+use common::{Sandbox, notes, phases};
 
 fn repo(path: &str) -> String {
     format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn notes(run: &serde_json::Value) -> Vec<String> {
-    run["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[test]
@@ -88,7 +80,7 @@ fn plugin_scenarios_name_the_kind_and_the_command_for_it() {
     let sb = Sandbox::new();
     let component = repo("plugins/transfer-component/transfer-component.wasm");
     let command = repo("plugins/bench-command/bench-command.wasm");
-    for scenario in ["memory", "soak"] {
+    for scenario in ["soak"] {
         for (module, want) in [
             (
                 &component,
@@ -110,15 +102,6 @@ fn plugin_scenarios_name_the_kind_and_the_command_for_it() {
             );
         }
     }
-}
-
-fn phases(variant: &serde_json::Value) -> Vec<String> {
-    variant["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["phase"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 fn cold_variant(run: &serde_json::Value) -> &serde_json::Value {
@@ -194,5 +177,59 @@ fn cold_start_of_a_command_and_of_a_component() {
     assert_eq!(
         run["variants"][0]["facts"]["results"][0].as_u64().unwrap(),
         transfer::checksum(&[7])
+    );
+}
+
+#[test]
+fn memory_of_a_command_and_not_of_a_component() {
+    let sb = Sandbox::new();
+    let c = repo("plugins/bench-command/bench-command.wasm");
+    sb.ok(&[
+        "record",
+        "memory",
+        "-p",
+        &c,
+        "--instances",
+        "5",
+        "-o",
+        "out",
+    ]);
+    let run = sb.json("out/command.json");
+    let v = run["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "run")
+        .unwrap();
+    let per = &v["memory"]["per_instance"];
+    assert_eq!(per["instances"], 5);
+    // The sieve's 200 000 flags live in each instance's linear memory,
+    // and a kept instance holds them resident.
+    assert!(
+        per["linear_resident_bytes"].as_f64().unwrap() >= 195_000.0,
+        "{per}"
+    );
+    assert!(
+        per["linear_size_bytes"].as_f64().unwrap()
+            >= per["linear_resident_bytes"].as_f64().unwrap()
+    );
+    assert!(
+        notes(&run)[0].contains("5 instances are kept alive"),
+        "{:?}",
+        notes(&run)
+    );
+
+    let comp = repo("plugins/transfer-component/transfer-component.wasm");
+    let ran = sb.wprof(&[
+        "record", "memory", "-p", &comp, "--export", "checksum", "-o", "out2",
+    ]);
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+    assert!(
+        ran.stderr.starts_with(&format!(
+            "wprof: error: {comp}: instantiate: a component: record memory does not apply"
+        )),
+        "{}",
+        ran.stderr
     );
 }

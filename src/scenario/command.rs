@@ -23,7 +23,7 @@ use crate::error::{Error, one_line};
 use crate::host::{self, Limits};
 use crate::measure::{self, Clock, ClockChoice, ClockKind};
 use crate::phase::Phase;
-use crate::run::Run;
+use crate::run::{MemoryPoint, MemoryProfile, PerInstance, Run};
 
 /// The scenario's name, as given to `wprof record`.
 pub const NAME: &str = "command";
@@ -60,6 +60,10 @@ pub struct CommandConfig {
     pub trace_runs: u64,
     /// Clock. Default: auto (the TSC where invariant).
     pub clock: ClockChoice,
+    /// Instances kept alive after their run for the memory readings: what
+    /// each costs in resident memory, of it linear memory. Default: 0 (no
+    /// readings).
+    pub instances: u64,
     /// Whole cold starts measured after the runs, each from the module's
     /// bytes: validate, compile, link, instantiate and run, as
     /// `record cold-start` measures a plugin's. Default: 0 (none).
@@ -86,6 +90,7 @@ impl Default for CommandConfig {
             trace_runs: 5,
             clock: ClockChoice::Auto,
             cold_runs: 0,
+            instances: 0,
             limits: Limits::default(),
         }
     }
@@ -117,6 +122,9 @@ struct RunResult {
     bench: Bench,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
+    /// The instance's store and its exported memory, kept alive as long as
+    /// the result is (for the memory readings).
+    kept: (Store<State>, Option<wasmtime::Memory>),
 }
 
 /// Runs the command scenario.
@@ -333,6 +341,15 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
             &COLD_PHASES,
         ));
     }
+    let memory = if cfg.instances > 0 && !interrupted {
+        Some(instance_memory(cfg.instances, || {
+            let r = once(&clock)?;
+            check(&r)?;
+            Ok(r.kept)
+        })?)
+    } else {
+        None
+    };
     let out_len = last.as_ref().map_or(0, |r| r.stdout.len() as u64);
     let (mut variants, timeline) = settle(recorded, clock.ns_per_tick(), cfg.trace_runs, |_| {
         (stdin.len() as u64, out_len)
@@ -405,6 +422,12 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
     ]);
     run.setup = loaded.setup.clone();
     super::timed::fill(&mut run, &clock, variants, timeline);
+    if let Some(m) = memory
+        && let Some(v) = run.variants.iter_mut().find(|v| v.name == "run")
+    {
+        v.memory = Some(m);
+        run.notes.push("memory: read in this process (wprof included) before and after the instances, each kept alive after its run; linear memory resident counted with mincore over each instance's memory".into());
+    }
     run.verdicts = verdicts;
     if let Some(r) = &last {
         let text = String::from_utf8_lossy(&r.stdout);
@@ -472,6 +495,54 @@ fn linker<C: Clock + Copy + Send + Sync + 'static>(
         Ok(())
     })?;
     Ok(linker)
+}
+
+/// What `n` instances kept alive after their runs (each made by `one`)
+/// cost in memory: readings before and after, and the figures per instance.
+fn instance_memory(
+    n: u64,
+    mut one: impl FnMut() -> Result<(Store<State>, Option<wasmtime::Memory>), Error>,
+) -> Result<MemoryProfile, Error> {
+    let read = |label: &str, instances: u64| {
+        measure::memory::read(label)
+            .map(|p| MemoryPoint { instances, ..p })
+            .map_err(|e| Error::Config(format!("cannot read this process's memory: {e}")))
+    };
+    let before = read("before", 0)?;
+    let mut kept = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        kept.push(one()?);
+    }
+    let after = read("instances", n)?;
+    let (mut linear, mut size) = (0u64, 0u64);
+    for (store, memory) in &kept {
+        if let Some(m) = memory {
+            let len = m.data_size(store);
+            size += len as u64;
+            linear += measure::memory::resident_bytes(m.data_ptr(store), len).unwrap_or(0);
+        }
+    }
+    let k = n as f64;
+    let rss = (after.rss_bytes as f64 - before.rss_bytes as f64) / k;
+    let heap = after
+        .heap_bytes
+        .zip(before.heap_bytes)
+        .map(|(a, b)| (a as f64 - b as f64) / k);
+    let per_instance = PerInstance {
+        instances: n,
+        rss_bytes: rss,
+        linear_resident_bytes: linear as f64 / k,
+        heap_bytes: heap,
+        other_bytes: heap.map(|h| rss - linear as f64 / k - h),
+        linear_size_bytes: size as f64 / k,
+        virtual_bytes: (after.virtual_bytes as f64 - before.virtual_bytes as f64) / k,
+    };
+    drop(kept);
+    Ok(MemoryProfile {
+        points: vec![before, after],
+        per_instance: Some(per_instance),
+        ..MemoryProfile::default()
+    })
 }
 
 /// The phases of a cold start of a command.
@@ -575,10 +646,12 @@ fn run_once<C: Clock>(
             ),
         ));
     }
+    let memory = instance.get_memory(&mut store, "memory");
     Ok(RunResult {
         stamps: [t0, t1, t2],
         bench,
         stdout: stdout.contents().to_vec(),
         stderr: stderr.contents().to_vec(),
+        kept: (store, memory),
     })
 }

@@ -232,3 +232,23 @@ pub fn golden(name: &str, actual: &str) {
         path.display()
     );
 }
+
+/// A variant's phase names, in order (the call row last).
+pub fn phases(variant: &Value) -> Vec<String> {
+    variant["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A run's notes.
+pub fn notes(run: &Value) -> Vec<String> {
+    run["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect()
+}
