@@ -151,9 +151,14 @@ impl Arena {
             );
         }
         if (self.mem.len() as u64) < end {
+            let end = usize::try_from(end).map_err(|_| anyhow!("alloc({len}): no such size"))?;
             // Grows by doubling (Vec's reserve), so after the first calls
-            // a steady call allocates nothing.
-            self.mem.resize(end as usize, 0);
+            // a steady call allocates nothing; a failed reservation is an
+            // error for the plugin, not an abort of the host.
+            self.mem
+                .try_reserve(end - self.mem.len())
+                .map_err(|e| anyhow!("alloc({len}): {e}"))?;
+            self.mem.resize(end, 0);
         }
         self.blocks.push(Block {
             start,
@@ -514,4 +519,47 @@ pub fn plugin_functions(module: &wasmtime::Module) -> Vec<String> {
         })
         .map(|e| e.name().to_owned())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_are_found_by_their_start_and_freed_from_the_top() {
+        let mut a = Arena::default();
+        let x = a.alloc(3, None).unwrap();
+        let y = a.alloc(10, None).unwrap();
+        assert_eq!((x, y), (BASE, BASE + 8));
+        assert_eq!(a.length(x), 3);
+        assert_eq!(a.length(x + 1), 0, "not the start of a block");
+        assert_eq!(a.alloc(0, None).unwrap(), 0, "no bytes: no block");
+        a.free(x);
+        assert_eq!(a.length(x), 0);
+        assert_eq!(a.top(), y + 10, "a freed block below the top stays");
+        a.free(y);
+        assert_eq!(a.top(), BASE, "freeing the top releases both");
+    }
+
+    #[test]
+    fn hostile_offsets_and_sizes_are_errors_not_panics() {
+        let mut a = Arena::default();
+        let x = a.alloc(16, Some(1 << 20)).unwrap();
+        for (offs, n) in [
+            (0, 1),
+            (x + 12, 8),
+            (u64::MAX - 3, 8),
+            (u64::MAX, 1),
+            (x, u64::MAX),
+        ] {
+            assert!(a.bytes(offs, n).is_err(), "{offs} +{n}");
+        }
+        assert!(a.bytes(x + 8, 8).is_ok());
+        let e = a.alloc(2 << 20, Some(1 << 20)).unwrap_err().to_string();
+        assert!(e.contains("over the 1024 KiB limit"), "{e}");
+        assert!(a.alloc(u64::MAX, None).is_err());
+        assert!(a.alloc(u64::MAX / 2, None).is_err());
+        let k = Kernel::default();
+        assert!(k.input_bytes(0, 1).is_err(), "no input yet");
+    }
 }
