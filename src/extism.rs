@@ -503,6 +503,18 @@ pub fn is_extism(module: &wasmtime::Module) -> bool {
     module.imports().any(|i| i.module() == MODULE)
 }
 
+/// Whether the module in `bytes` imports Extism's host functions, read
+/// without compiling it (false for anything that does not parse).
+pub fn imports_extism(bytes: &[u8]) -> bool {
+    use wasmparser::{Parser, Payload};
+    Parser::new(0).parse_all(bytes).any(|p| match p {
+        Ok(Payload::ImportSection(imports)) => {
+            imports.into_imports().flatten().any(|i| i.module == MODULE)
+        }
+        _ => false,
+    })
+}
+
 /// An Extism plugin's callable functions: `() -> i32` exports, less the
 /// start-up ones.
 pub fn plugin_functions(module: &wasmtime::Module) -> Vec<String> {

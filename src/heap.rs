@@ -28,8 +28,10 @@ struct Request {
     /// A bundled plugin's name or a module path.
     plugin: String,
     export: Option<String>,
-    /// The input, as JSON text.
-    input: String,
+    /// The input: JSON text, or for an Extism plugin the bytes it receives.
+    input: Vec<u8>,
+    /// Whether `input` is JSON, encoded and decoded in each call.
+    json: bool,
     calls: u64,
     /// Where dhat writes its profile.
     out: PathBuf,
@@ -66,7 +68,10 @@ pub fn child() -> anyhow::Result<()> {
         plugin.bundled,
         &loaded.module,
     )?;
-    let input: Value = serde_json::from_str(&req.input)?;
+    let input: Option<Value> = req
+        .json
+        .then(|| serde_json::from_slice(&req.input))
+        .transpose()?;
     // The default deadline: the timed passes made these same calls first,
     // under the one asked for, so this is only a backstop.
     let _watch = crate::watchdog::watch(&plugin.name, crate::host::Limits::default().deadline);
@@ -74,11 +79,19 @@ pub fn child() -> anyhow::Result<()> {
         .map_err(|e| at(Phase::Instantiate)(e).into_error(&plugin.name))?;
     let mut buf = Vec::new();
     let mut wasm_call = || -> Result<(), host::CallError> {
-        encode(&input, &mut buf).map_err(at(Phase::Encode))?;
-        let ptr = instance.copy_in(&buf)?;
+        let bytes = match &input {
+            Some(v) => {
+                encode(v, &mut buf).map_err(at(Phase::Encode))?;
+                &buf[..]
+            }
+            None => &req.input[..],
+        };
+        let ptr = instance.copy_in(bytes)?;
         let packed = instance.execute(ptr)?;
         let out = instance.copy_out(packed)?;
-        decode(&instance.output).map_err(at(Phase::Decode))?;
+        if input.is_some() {
+            decode(&instance.output).map_err(at(Phase::Decode))?;
+        }
         instance.free(out)
     };
     // One call first, so one-off growth (buffers reaching their size) is not
@@ -90,8 +103,8 @@ pub fn child() -> anyhow::Result<()> {
         wasm_call().map_err(|e| e.into_error(&plugin.name))?;
     }
     let wasm = per_call(&before, &dhat::HeapStats::get(), req.calls);
-    let native = match plugin.bundled {
-        Some(b) => {
+    let native = match (plugin.bundled, &input) {
+        (Some(b), Some(input)) => {
             let mut native_call = || -> anyhow::Result<()> {
                 encode(&input, &mut buf)?;
                 let out = (b.native)(&buf).map_err(|e| anyhow!("native build: {e}"))?;
@@ -106,7 +119,7 @@ pub fn child() -> anyhow::Result<()> {
             }
             Some(per_call(&before, &dhat::HeapStats::get(), req.calls))
         }
-        None => None,
+        _ => None,
     };
     drop(profiler);
     serde_json::to_writer(std::io::stdout().lock(), &Answer { wasm, native })?;
@@ -124,7 +137,12 @@ pub fn pass(
 ) -> Result<HeapProfile, Error> {
     let resolved = plugin.resolve()?;
     let name = resolved.name.clone();
-    let input_text = input.load(&resolved)?.to_string();
+    let json = !crate::extism::imports_extism(&resolved.bytes);
+    let input_bytes = if json {
+        input.load(&resolved)?.to_string().into_bytes()
+    } else {
+        input.raw(&resolved)?
+    };
     let fail = |cause: String| Error::plugin(&name, Phase::Execute, format!("heap pass: {cause}"));
     let exe = std::env::current_exe()
         .map_err(|e| fail(format!("cannot find wprof's binary: {e}")))?
@@ -153,7 +171,8 @@ pub fn pass(
             PluginSpec::File(p) => p.display().to_string(),
         },
         export: export.map(str::to_owned),
-        input: input_text,
+        input: input_bytes,
+        json,
         calls,
         out: tmp.path().to_owned(),
     };

@@ -347,3 +347,36 @@ fn inspect_says_how_to_run_it() {
         &format!("{head}, <size> bytes\n{rest}"),
     );
 }
+
+#[test]
+fn a_steady_call_allocates_nothing_on_the_host() {
+    let sb = Sandbox::new();
+    let p = plugin();
+    sb.ok(&[
+        "record",
+        "hot-path",
+        "-p",
+        &p,
+        "-e",
+        "count_vowels",
+        "--input",
+        "Hello, World!",
+        "-n",
+        "200",
+        "-w",
+        "0",
+        "--counters",
+        "none",
+        "--heap",
+        "--heap-calls",
+        "200",
+        "-o",
+        "out",
+    ]);
+    let run = sb.json("out/hot-path.json");
+    // Kernel memory and var buffers are reused: what little a call
+    // allocates is the var's buffer growing as its number gains digits.
+    let bytes = run["heap"]["wasm"]["bytes"].as_f64().unwrap();
+    assert!(bytes < 16.0, "{}", run["heap"]);
+    assert!(sb.path("out/hot-path.dhat.json").is_file());
+}
