@@ -106,7 +106,7 @@ pub fn child() -> anyhow::Result<()> {
     let native = match (plugin.bundled, &input) {
         (Some(b), Some(input)) => {
             let mut native_call = || -> anyhow::Result<()> {
-                encode(&input, &mut buf)?;
+                encode(input, &mut buf)?;
                 let out = (b.native)(&buf).map_err(|e| anyhow!("native build: {e}"))?;
                 decode(&out)?;
                 drop(out);
