@@ -515,13 +515,16 @@ pub fn imports_extism(bytes: &[u8]) -> bool {
     })
 }
 
+/// Exports a runtime calls at start-up, never plugin functions.
+pub const START_UP_EXPORTS: [&str; 3] = ["_start", "_initialize", "__wasm_call_ctors"];
+
 /// An Extism plugin's callable functions: `() -> i32` exports, less the
 /// start-up ones.
 pub fn plugin_functions(module: &wasmtime::Module) -> Vec<String> {
     use wasmtime::{ExternType, ValType};
     module
         .exports()
-        .filter(|e| !["_start", "_initialize", "__wasm_call_ctors"].contains(&e.name()))
+        .filter(|e| !START_UP_EXPORTS.contains(&e.name()))
         .filter(|e| match e.ty() {
             ExternType::Func(f) => {
                 f.params().len() == 0

@@ -160,7 +160,8 @@ impl CallError {
 }
 
 /// The export to call: the one given, else the bundled plugin's, else the
-/// module's only export with the wprof call signature.
+/// module's only export with the wprof call signature (for an Extism
+/// plugin, its only plugin function).
 pub fn choose_export(
     plugin: &str,
     given: Option<&str>,
@@ -170,44 +171,36 @@ pub fn choose_export(
     if let Some(name) = given.or(bundled.map(|b| b.export)) {
         return Ok(name.to_owned());
     }
-    if crate::extism::is_extism(module) {
-        return match &crate::extism::plugin_functions(module)[..] {
-            [only] => Ok(only.clone()),
-            [] => Err(Error::plugin(
+    // Each ABI's candidates, what none of them is called, and what one is.
+    let (candidates, none, noun) = if crate::extism::is_extism(module) {
+        (
+            crate::extism::plugin_functions(module),
+            "this Extism plugin exports no plugin function (() -> i32)",
+            "Extism plugin function",
+        )
+    } else {
+        let exports = abi_exports(module);
+        if exports.is_empty() && module.get_export("_start").is_some() {
+            return Err(Error::plugin(
                 plugin,
                 Phase::Instantiate,
-                "this Extism plugin exports no plugin function (() -> i32)",
-            )),
-            many => Err(Error::plugin(
-                plugin,
-                Phase::Instantiate,
-                format!(
-                    "cannot tell which Extism plugin function to call ({}): pass --export",
-                    many.join(", ")
-                ),
-            )),
-        };
-    }
-    let exports = abi_exports(module);
-    if exports.is_empty() && module.get_export("_start").is_some() {
-        return Err(Error::plugin(
-            plugin,
-            Phase::Instantiate,
-            "a WASI command (it exports _start), not a plugin: `wprof record command` (or `record hot-path`, which hands it over) runs it; this scenario's phases are a plugin's and do not apply",
-        ));
-    }
-    match &exports[..] {
-        [only] => Ok(only.clone()),
-        [] => Err(Error::plugin(
-            plugin,
-            Phase::Instantiate,
+                "a WASI command (it exports _start), not a plugin: `wprof record command` (or `record hot-path`, which hands it over) runs it; this scenario's phases are a plugin's and do not apply",
+            ));
+        }
+        (
+            exports,
             "no export has the wprof signature (i32, i32) -> i64: pass --export",
-        )),
+            "export",
+        )
+    };
+    match &candidates[..] {
+        [only] => Ok(only.clone()),
+        [] => Err(Error::plugin(plugin, Phase::Instantiate, none)),
         many => Err(Error::plugin(
             plugin,
             Phase::Instantiate,
             format!(
-                "cannot tell which export to call ({}): pass --export",
+                "cannot tell which {noun} to call ({}): pass --export",
                 many.join(", ")
             ),
         )),

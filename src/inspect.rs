@@ -280,7 +280,7 @@ fn recognise_core(out: &mut Inspection) {
         .exports
         .iter()
         .filter(|e| e.kind == "func" && e.signature == "() -> i32")
-        .filter(|e| !["_start", "_initialize", "__wasm_call_ctors"].contains(&e.name.as_str()))
+        .filter(|e| !crate::extism::START_UP_EXPORTS.contains(&e.name.as_str()))
         .map(|e| e.name.clone())
         .collect();
     if !extism.is_empty() {
