@@ -8,6 +8,16 @@
 //! feature: that reader parses addresses with `from_str_radix(_, 16)`, which
 //! rejects the `0x` Wasmtime writes, so it names no wasm frame at all.
 //!
+//! Stacks are unwound by framehop (pprof-rs's `framehop-unwinder`), not by
+//! pprof-rs's default, libgcc's `_Unwind_Backtrace`: a sample that lands in
+//! the epilogue of a Cranelift function (after `pop rbp`, before `ret`) has
+//! CFI that still says CFA = rbp + 16, and libgcc follows it into whatever
+//! rbp now holds and segfaults (about one run in twelve of
+//! `record hot-path --sample both` did). framehop checks every stack read
+//! (pprof-rs's pipe probe) and walks frame pointers through code it has no
+//! unwind tables for, which Cranelift's code keeps; a bad read ends the
+//! stack instead of the process.
+//!
 //! Cheap (a signal and an unwind per sample, no change to the wasm code),
 //! so it suits long runs; coarser than the guest sampler.
 
@@ -95,11 +105,9 @@ impl HostSampler {
         }
     }
 
-    /// The names at a frame: a wasm function from the perf map, else the
-    /// host's symbols (inlined ones too), innermost first.
-    fn names_of(&self, frame: &backtrace::Frame, map: &PerfMap) -> Vec<String> {
-        // The return address is one past the call: look up the call itself.
-        let ip = (frame.ip() as usize).saturating_sub(1);
+    /// The names at the instruction `ip`: a wasm function from the perf
+    /// map, else the host's symbols (inlined ones too), innermost first.
+    fn names_of(&self, ip: usize, map: &PerfMap) -> Vec<String> {
         if let Some(n) = self.names.borrow().get(&ip) {
             return n.clone();
         }
@@ -107,9 +115,12 @@ impl HostSampler {
             Some(n) => vec![wasm_name(n)],
             None => {
                 let mut names = Vec::new();
-                backtrace::resolve_frame(frame, |sym| {
+                backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
                     if let Some(n) = sym.name() {
-                        names.push(super::frame_name(without_hash(&n.to_string())));
+                        // The raw symbol, so that frame_name's demangling
+                        // drops v0 crate hashes (`std[e282…]::`) too.
+                        let raw = n.as_str().map_or_else(|| n.to_string(), str::to_owned);
+                        names.push(super::frame_name(without_hash(&raw)));
                     }
                 });
                 if names.is_empty() {
@@ -121,6 +132,50 @@ impl HostSampler {
         self.names.borrow_mut().insert(ip, names.clone());
         names
     }
+}
+
+/// Starts pprof-rs's profiler at `hz`.
+fn start(hz: u32) -> anyhow::Result<ProfilerGuard<'static>> {
+    ProfilerGuardBuilder::default()
+        .frequency(hz as i32)
+        // Samples whose interrupted instruction lies in these are dropped.
+        // pprof-rs keys each sample by its frames' function starts, found by
+        // libgcc's `_Unwind_FindEnclosingFunction` inside the handler, which
+        // takes libgcc's lock and may malloc: interrupted inside malloc or
+        // libgcc, the handler would deadlock (a cold start with `--sample
+        // host` did, in malloc on a compiler thread). The vDSO has no file for
+        // framehop to read unwind tables from.
+        .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+        .build()
+        .context("cannot start the host sampler")
+}
+
+/// Builds framehop's unwinder before the first real sample. pprof-rs builds
+/// it lazily, in the signal handler, the first time a sample is taken: that
+/// reads and copies every loaded object's unwind tables, which allocates and
+/// would deadlock if the signal had interrupted malloc. Here the signal is
+/// raised on this thread at a known point, under a throwaway profiler whose
+/// one sample is discarded with it.
+fn prime_unwinder() -> anyhow::Result<()> {
+    static PRIMED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    PRIMED
+        .get_or_init(|| {
+            let guard = start(1).map_err(|e| format!("{e:#}"))?;
+            // SAFETY: raise only delivers SIGPROF to this thread, whose
+            // handler pprof-rs installed just now; it runs before raise returns.
+            let rc = unsafe { libc::raise(libc::SIGPROF) };
+            drop(guard);
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "cannot start the host sampler: raise(SIGPROF): {}",
+                    std::io::Error::last_os_error()
+                ))
+            }
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
 }
 
 /// Drops the `::h0123456789abcdef` hash a symbol name may still carry.
@@ -140,12 +195,8 @@ impl Sampler for HostSampler {
     }
 
     fn resume(&mut self) -> anyhow::Result<()> {
-        let guard = ProfilerGuardBuilder::default()
-            .frequency(self.hz as i32)
-            // Unwinding from inside these could deadlock on their locks.
-            .blocklist(&["libc", "libgcc", "pthread", "vdso"])
-            .build()
-            .context("cannot start the host sampler")?;
+        prime_unwinder()?;
+        let guard = start(self.hz)?;
         self.guard = Some(guard);
         self.since = Some(Instant::now());
         Ok(())
@@ -165,31 +216,19 @@ impl Sampler for HostSampler {
         drop(guard);
         let map = PerfMap::read(&perf_map_path());
         for (frames, count) in report.data {
-            // Innermost first; the signal handler's own frames come before
-            // the interrupted one.
-            let mut names: Vec<String> = Vec::new();
-            let mut in_handler = frames.frames.iter().any(|f| {
-                self.names_of(f, &map)
-                    .iter()
-                    .any(|n| n.ends_with("perf_signal_handler"))
-            });
-            let mut skip_next = false;
-            for f in frames.frames.iter() {
-                let resolved = self.names_of(f, &map);
-                if in_handler {
-                    if resolved.iter().any(|n| n.ends_with("perf_signal_handler")) {
-                        in_handler = false;
-                        // The kernel's signal trampoline follows.
-                        skip_next = true;
-                    }
-                    continue;
-                }
-                if skip_next {
-                    skip_next = false;
-                    continue;
-                }
-                names.extend(resolved);
-            }
+            // Innermost first, from the interrupted instruction: framehop
+            // starts at the signal's context, so no handler frames precede it.
+            // The first address is the interrupted instruction itself; the
+            // others are return addresses, one past their calls: look up the
+            // calls (a return address can be the next function's first byte).
+            let names: Vec<String> = frames
+                .frames
+                .iter()
+                .enumerate()
+                .flat_map(|(i, f)| {
+                    self.names_of(if i == 0 { f.ip } else { f.ip.saturating_sub(1) }, &map)
+                })
+                .collect();
             let mut key = self.prefix.clone();
             for n in names.iter().rev() {
                 key.push(';');
