@@ -115,7 +115,9 @@ impl HostSampler {
             Some(n) => vec![wasm_name(n)],
             None => {
                 let mut names = Vec::new();
-                backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
+                // backtrace takes return addresses: it looks up one byte
+                // before what it is given.
+                backtrace::resolve((ip + 1) as *mut std::ffi::c_void, |sym| {
                     if let Some(n) = sym.name() {
                         // The raw symbol, so that frame_name's demangling
                         // drops v0 crate hashes (`std[e282…]::`) too.
