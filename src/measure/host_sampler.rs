@@ -248,7 +248,7 @@ impl Sampler for HostSampler {
         let seconds = self.active.as_secs_f64();
         Ok(Profile {
             sampler: "host".to_owned(),
-            method: "pprof-rs: SIGPROF on the process's CPU time, stacks unwound in the handler; wasm JIT frames named from Wasmtime's perf map, host frames from debug info".to_owned(),
+            method: "pprof-rs: SIGPROF on the process's CPU time, stacks unwound in the handler by framehop; wasm JIT frames named from Wasmtime's perf map, host frames from debug info".to_owned(),
             requested_hz: f64::from(self.hz),
             achieved_hz: if seconds > 0.0 { samples as f64 / seconds } else { 0.0 },
             samples,
