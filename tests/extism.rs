@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Sandbox, notes, phases};
+use common::{Ran, Sandbox, notes, phases};
 use wprof::host::{Limits, Plugin};
 
 fn plugin() -> String {
@@ -15,39 +15,33 @@ fn plugin() -> String {
     )
 }
 
+/// `wprof call` on the plugin's `export` with `input`, then `extra`.
+fn call(sb: &Sandbox, export: &str, input: &str, extra: &[&str]) -> Ran {
+    let p = plugin();
+    let mut args = vec!["call", "-p", &p, "-e", export, "--input", input];
+    args.extend_from_slice(extra);
+    sb.ok(&args)
+}
+
 #[test]
 fn call_counts_vowels_with_config() {
     let sb = Sandbox::new();
-    let p = plugin();
-    let ran = sb.ok(&[
-        "call",
-        "-p",
-        &p,
-        "-e",
-        "count_vowels",
-        "--input",
-        "Hello, World!",
-    ]);
+    let ran = call(&sb, "count_vowels", "Hello, World!", &[]);
     assert_eq!(
         ran.stdout.trim(),
         r#"{"count":3,"total":3,"vowels":"aeiouAEIOU"}"#
     );
     // The config value reaches the plugin through config_get.
-    let ran = sb.ok(&[
-        "call",
-        "-p",
-        &p,
-        "-e",
+    let ran = call(
+        &sb,
         "count_vowels",
-        "--input",
         "Hello, World!",
-        "--config",
-        "vowels=lo",
-    ]);
+        &["--config", "vowels=lo"],
+    );
     assert_eq!(ran.stdout.trim(), r#"{"count":5,"total":5,"vowels":"lo"}"#);
     // An input that names a file is the file's bytes.
     sb.write("in.txt", "aaaa");
-    let ran = sb.ok(&["call", "-p", &p, "-e", "count_vowels", "--input", "in.txt"]);
+    let ran = call(&sb, "count_vowels", "in.txt", &[]);
     assert!(ran.stdout.starts_with(r#"{"count":4,"#), "{}", ran.stdout);
 }
 
@@ -216,17 +210,7 @@ fn cold_start_memory_and_soak_run_it() {
 fn logs_are_reported_at_the_chosen_level() {
     let sb = Sandbox::new();
     let p = plugin();
-    let ran = sb.ok(&[
-        "call",
-        "-p",
-        &p,
-        "-e",
-        "log_input",
-        "--input",
-        "hi",
-        "--log-level",
-        "warn",
-    ]);
+    let ran = call(&sb, "log_input", "hi", &["--log-level", "warn"]);
     assert_eq!(ran.stdout.trim(), "hi");
     let logs: Vec<&str> = ran.stderr.lines().collect();
     assert_eq!(
@@ -234,7 +218,7 @@ fn logs_are_reported_at_the_chosen_level() {
         ["plugin log: warn: warn: hi", "plugin log: error: error: hi"]
     );
     // Off by default, as in Extism without a logger.
-    let ran = sb.ok(&["call", "-p", &p, "-e", "log_input", "--input", "hi"]);
+    let ran = call(&sb, "log_input", "hi", &[]);
     assert_eq!(ran.stderr, "");
     // In a recorded run, the first call's messages are notes.
     sb.ok(&[
