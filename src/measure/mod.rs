@@ -64,6 +64,27 @@ impl ClockChoice {
     }
 }
 
+/// Evaluates `$body` with `$clock` bound to the clock `$kind` names.
+///
+/// Each clock is its own type so that a timed loop compiles to that clock's
+/// read with no dispatch; this is the one place that maps a [`ClockKind`] to
+/// its type, so a new clock is added here and nowhere else.
+macro_rules! with_clock {
+    ($kind:expr, |$clock:ident| $body:expr) => {
+        match $kind {
+            $crate::measure::ClockKind::Tsc => {
+                let $clock = $crate::measure::Tsc::new();
+                $body
+            }
+            $crate::measure::ClockKind::Monotonic => {
+                let $clock = $crate::measure::Monotonic::new();
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_clock;
+
 impl FromStr for ClockChoice {
     type Err = String;
 

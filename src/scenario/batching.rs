@@ -19,7 +19,7 @@ use super::hot_path::{Marks, Target};
 use super::timed::{Budget, NoMarks, Recorded, p50, settle, time_target};
 use crate::error::Error;
 use crate::host::{self, CallError, Limits, Plugin, at};
-use crate::measure::{self, Clock, ClockChoice, ClockKind};
+use crate::measure::{self, Clock, ClockChoice};
 use crate::phase::Phase;
 use crate::run::{Run, Variant};
 
@@ -216,10 +216,8 @@ fn answers(value: &Value, batched: bool) -> u64 {
 
 /// Runs the batching scenario.
 pub fn run(cfg: &BatchingConfig) -> Result<Run, Error> {
-    match cfg.clock.resolve().map_err(Error::Config)? {
-        ClockKind::Tsc => run_with(measure::Tsc::new(), cfg),
-        ClockKind::Monotonic => run_with(measure::Monotonic::new(), cfg),
-    }
+    let kind = cfg.clock.resolve().map_err(Error::Config)?;
+    measure::with_clock!(kind, |clock| run_with(clock, cfg))
 }
 
 fn run_with<C: Clock + Copy>(clock: C, cfg: &BatchingConfig) -> Result<Run, Error> {

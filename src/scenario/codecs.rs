@@ -17,7 +17,7 @@ use super::hot_path::{Marks, Target};
 use super::timed::{Budget, NoMarks, Recorded, Timed, named, p50, settle, time_target};
 use crate::error::{Error, one_line};
 use crate::host::{self, CallError, Limits, Plugin, at};
-use crate::measure::{self, Clock, ClockChoice, ClockKind};
+use crate::measure::{self, Clock, ClockChoice};
 use crate::phase::Phase;
 use crate::run::{Run, Variant};
 
@@ -208,10 +208,8 @@ impl Target for Component<'_> {
 
 /// Runs the codecs scenario.
 pub fn run(cfg: &CodecsConfig) -> Result<Run, Error> {
-    match cfg.clock.resolve().map_err(Error::Config)? {
-        ClockKind::Tsc => run_with(measure::Tsc::new(), cfg),
-        ClockKind::Monotonic => run_with(measure::Monotonic::new(), cfg),
-    }
+    let kind = cfg.clock.resolve().map_err(Error::Config)?;
+    measure::with_clock!(kind, |clock| run_with(clock, cfg))
 }
 
 fn run_with<C: Clock + Copy + Send + Sync + 'static>(

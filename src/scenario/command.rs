@@ -21,7 +21,7 @@ use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use super::timed::{Recorded, Timed, named, settle};
 use crate::error::{Error, one_line};
 use crate::host::{self, Limits};
-use crate::measure::{self, Clock, ClockChoice, ClockKind};
+use crate::measure::{self, Clock, ClockChoice};
 use crate::phase::Phase;
 use crate::run::{MemoryPoint, MemoryProfile, PerInstance, Run};
 
@@ -129,10 +129,8 @@ struct RunResult {
 
 /// Runs the command scenario.
 pub fn run(cfg: &CommandConfig) -> Result<Run, Error> {
-    match cfg.clock.resolve().map_err(Error::Config)? {
-        ClockKind::Tsc => run_with(measure::Tsc::new(), cfg),
-        ClockKind::Monotonic => run_with(measure::Monotonic::new(), cfg),
-    }
+    let kind = cfg.clock.resolve().map_err(Error::Config)?;
+    measure::with_clock!(kind, |clock| run_with(clock, cfg))
 }
 
 fn run_with<C: Clock + Copy + Send + Sync + 'static>(

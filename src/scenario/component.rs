@@ -19,7 +19,7 @@ use super::hot_path::{Marks, Target};
 use super::timed::{Budget, NoMarks, Recorded, named, settle, time_target};
 use crate::error::{Error, one_line};
 use crate::host::{CallError, Limits, at};
-use crate::measure::{self, Clock, ClockChoice, ClockKind};
+use crate::measure::{self, Clock, ClockChoice};
 use crate::phase::Phase;
 use crate::run::Run;
 
@@ -327,10 +327,8 @@ const COLD_PHASES: [Phase; 4] = [
 
 /// Runs the component scenario.
 pub fn run(cfg: &ComponentConfig) -> Result<Run, Error> {
-    match cfg.clock.resolve().map_err(Error::Config)? {
-        ClockKind::Tsc => run_with(measure::Tsc::new(), cfg),
-        ClockKind::Monotonic => run_with(measure::Monotonic::new(), cfg),
-    }
+    let kind = cfg.clock.resolve().map_err(Error::Config)?;
+    measure::with_clock!(kind, |clock| run_with(clock, cfg))
 }
 
 fn run_with<C: Clock + Copy + Send + Sync + 'static>(

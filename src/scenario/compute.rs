@@ -12,7 +12,7 @@ use super::hot_path::{Marks, Target};
 use super::timed::{Budget, NoMarks, Recorded, Timed, named, settle, time_target};
 use crate::error::{Error, one_line};
 use crate::host::{self, CallError, Limits, Plugin, at};
-use crate::measure::{self, Clock, ClockChoice, ClockKind};
+use crate::measure::{self, Clock, ClockChoice};
 use crate::phase::Phase;
 use crate::run::{Run, Variant};
 
@@ -146,10 +146,8 @@ impl Target for Wasm<'_> {
 
 /// Runs the compute scenario.
 pub fn run(cfg: &ComputeConfig) -> Result<Run, Error> {
-    match cfg.clock.resolve().map_err(Error::Config)? {
-        ClockKind::Tsc => run_with(measure::Tsc::new(), cfg),
-        ClockKind::Monotonic => run_with(measure::Monotonic::new(), cfg),
-    }
+    let kind = cfg.clock.resolve().map_err(Error::Config)?;
+    measure::with_clock!(kind, |clock| run_with(clock, cfg))
 }
 
 fn run_with<C: Clock>(clock: C, cfg: &ComputeConfig) -> Result<Run, Error> {

@@ -23,7 +23,7 @@ use super::hot_path::Target;
 use super::timed::{Budget, NoMarks, Recorded, Timed, settle, time_target};
 use crate::error::{Error, one_line};
 use crate::host::{self, CallError, Limits, Plugin, at};
-use crate::measure::{self, Clock, ClockChoice, ClockKind};
+use crate::measure::{self, Clock, ClockChoice};
 use crate::phase::Phase;
 use crate::run::{Run, Variant};
 
@@ -621,10 +621,8 @@ fn project(stamps: &[u64], all: &[Phase], keep: &[Phase]) -> Vec<u64> {
 
 /// Runs the data-transfer scenario.
 pub fn run(cfg: &DataTransferConfig) -> Result<Run, Error> {
-    match cfg.clock.resolve().map_err(Error::Config)? {
-        ClockKind::Tsc => run_with(measure::Tsc::new(), cfg),
-        ClockKind::Monotonic => run_with(measure::Monotonic::new(), cfg),
-    }
+    let kind = cfg.clock.resolve().map_err(Error::Config)?;
+    measure::with_clock!(kind, |clock| run_with(clock, cfg))
 }
 
 fn run_with<C: Clock + Copy + Send + Sync + 'static>(

@@ -1003,10 +1003,12 @@ fn run_with<P: Payload + Copy>(
         }
     }
 
-    let measured = match clock_kind {
-        ClockKind::Tsc => measure(measure::Tsc::new(), cfg, &mut wasm, native.as_mut()),
-        ClockKind::Monotonic => measure(measure::Monotonic::new(), cfg, &mut wasm, native.as_mut()),
-    }
+    let measured = measure::with_clock!(clock_kind, |clock| measure(
+        clock,
+        cfg,
+        &mut wasm,
+        native.as_mut()
+    ))
     .map_err(call_error)?;
 
     let ns_per_tick = measured.clock.ns_per_tick;
