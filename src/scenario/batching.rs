@@ -340,13 +340,9 @@ fn run_with<C: Clock + Copy>(clock: C, cfg: &BatchingConfig) -> Result<Run, Erro
     let mut run = super::new_run(NAME, started_at);
     run.wall_s = wall.elapsed().as_secs_f64();
     run.plugin = super::plugin_info(
-        &crate::source::PluginBytes {
-            name: name.to_owned(),
-            source: "bundled:drug-checker-ways".into(),
-            bytes: PLUGIN_WASM.to_vec(),
-            read: None,
-            bundled: None,
-        },
+        name,
+        "bundled:drug-checker-ways",
+        PLUGIN_WASM,
         "check_interactions,check_batch",
         serde_json::to_vec(&request).map_or(0, |v| v.len() as u64),
         output_bytes,

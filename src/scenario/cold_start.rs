@@ -1161,7 +1161,14 @@ pub fn run(cfg: &ColdStartConfig) -> Result<Run, Error> {
 
     Ok(Run {
         wall_s: wall.elapsed().as_secs_f64(),
-        plugin: super::plugin_info(&plugin, &export, bytes.0, bytes.1),
+        plugin: super::plugin_info(
+            &plugin.name,
+            &plugin.source,
+            &plugin.bytes,
+            &export,
+            bytes.0,
+            bytes.1,
+        ),
         iterations,
         settings,
         clock: clock_info,

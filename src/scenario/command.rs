@@ -375,13 +375,9 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
     let mut run = super::new_run(NAME, started_at);
     run.wall_s = wall.elapsed().as_secs_f64();
     run.plugin = super::plugin_info(
-        &crate::source::PluginBytes {
-            name: name.clone(),
-            source,
-            bytes: bytes.clone(),
-            read: None,
-            bundled: None,
-        },
+        &name,
+        &source,
+        &bytes,
         "_start",
         stdin.len() as u64,
         out_len,

@@ -532,18 +532,7 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
 
     let mut run = super::new_run(NAME, started_at);
     run.wall_s = wall.elapsed().as_secs_f64();
-    run.plugin = super::plugin_info(
-        &crate::source::PluginBytes {
-            name: name.clone(),
-            source,
-            bytes,
-            read: None,
-            bundled: None,
-        },
-        &cfg.export,
-        in_bytes,
-        out_bytes,
-    );
+    run.plugin = super::plugin_info(&name, &source, &bytes, &cfg.export, in_bytes, out_bytes);
     run.settings = super::settings([
         ("export", json!(cfg.export)),
         ("args", cfg.args.clone()),

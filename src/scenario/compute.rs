@@ -259,13 +259,9 @@ fn run_with<C: Clock>(clock: C, cfg: &ComputeConfig) -> Result<Run, Error> {
     let mut run = super::new_run(NAME, started_at);
     run.wall_s = wall.elapsed().as_secs_f64();
     run.plugin = super::plugin_info(
-        &crate::source::PluginBytes {
-            name: name.to_owned(),
-            source: "bundled:blur, bundled:blur-simd".into(),
-            bytes: SIMD_WASM.to_vec(),
-            read: None,
-            bundled: None,
-        },
+        name,
+        "bundled:blur, bundled:blur-simd",
+        SIMD_WASM,
         "blur",
         input.len() as u64,
         expected.len() as u64,

@@ -868,21 +868,16 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
 
     let mut run = super::new_run(NAME, started_at);
     run.wall_s = wall.elapsed().as_secs_f64();
-    run.plugin = crate::run::PluginInfo {
-        name: name.to_owned(),
-        source: "bundled:transfer".into(),
-        size_bytes: PLUGIN_WASM.len() as u64,
-        sha256: super::sha256(PLUGIN_WASM),
-        export: cfg
-            .ways
-            .iter()
-            .map(|w| w.export())
-            .collect::<Vec<_>>()
-            .join(","),
-        input_bytes: cfg.sizes.iter().copied().max().unwrap_or(0),
-        output_bytes: 8,
-        outputs_identical: Some(failures.is_empty()),
-    };
+    let exports: Vec<&str> = cfg.ways.iter().map(|w| w.export()).collect();
+    run.plugin = super::plugin_info(
+        name,
+        "bundled:transfer",
+        PLUGIN_WASM,
+        &exports.join(","),
+        cfg.sizes.iter().copied().max().unwrap_or(0),
+        8,
+    );
+    run.plugin.outputs_identical = Some(failures.is_empty());
     run.settings = super::settings([
         (
             "sizes",

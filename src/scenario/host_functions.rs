@@ -272,13 +272,9 @@ fn run_with<C: Clock>(clock: C, cfg: &HostFunctionsConfig) -> Result<Run, Error>
     let mut run = super::new_run(NAME, started_at);
     run.wall_s = wall.elapsed().as_secs_f64();
     run.plugin = super::plugin_info(
-        &crate::source::PluginBytes {
-            name: name.to_owned(),
-            source: "bundled:transfer".into(),
-            bytes: PLUGIN_WASM.to_vec(),
-            read: None,
-            bundled: None,
-        },
+        name,
+        "bundled:transfer",
+        PLUGIN_WASM,
         "analyze_json,analyze_pull",
         input_bytes,
         serde_json::to_vec(&expected).map_or(0, |v| v.len() as u64),

@@ -701,7 +701,14 @@ pub fn run(cfg: &MemoryConfig) -> Result<Run, Error> {
     ]);
     Ok(Run {
         wall_s: wall.elapsed().as_secs_f64(),
-        plugin: super::plugin_info(&plugin, &export, input.len() as u64, output_bytes),
+        plugin: super::plugin_info(
+            &plugin.name,
+            &plugin.source,
+            &plugin.bytes,
+            &export,
+            input.len() as u64,
+            output_bytes,
+        ),
         iterations: cfg.instances,
         settings,
         clock: ClockInfo {

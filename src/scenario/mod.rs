@@ -248,18 +248,21 @@ pub(crate) struct Prepared {
     pub(crate) instance: Plugin,
 }
 
-/// The run's description of the plugin.
+/// The run's description of the plugin `name`: its `bytes`, read from
+/// `source`, called through `export`.
 pub(crate) fn plugin_info(
-    plugin: &crate::source::PluginBytes,
+    name: &str,
+    source: &str,
+    bytes: &[u8],
     export: &str,
     input_bytes: u64,
     output_bytes: u64,
 ) -> crate::run::PluginInfo {
     crate::run::PluginInfo {
-        name: plugin.name.clone(),
-        source: plugin.source.clone(),
-        size_bytes: plugin.bytes.len() as u64,
-        sha256: sha256(&plugin.bytes),
+        name: name.to_owned(),
+        source: source.to_owned(),
+        size_bytes: bytes.len() as u64,
+        sha256: sha256(bytes),
         export: export.to_owned(),
         input_bytes,
         output_bytes,

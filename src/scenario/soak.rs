@@ -451,7 +451,9 @@ pub fn run(cfg: &SoakConfig) -> Result<Run, Error> {
     Ok(Run {
         wall_s: wall.elapsed().as_secs_f64(),
         plugin: super::plugin_info(
-            &plugin,
+            &plugin.name,
+            &plugin.source,
+            &plugin.bytes,
             &export,
             input.len() as u64,
             instance.output.len() as u64,
