@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use wasmtime::Engine;
 
 use super::hot_path::{Marks, Target};
-use super::timed::{Budget, NoMarks, Recorded, p50, settle, time_target};
+use super::timed::{Budget, Recorded, p50, settle, time_target};
 use crate::error::Error;
 use crate::host::{self, CallError, Limits, Plugin, at};
 use crate::measure::{self, Clock, ClockChoice};
@@ -152,10 +152,6 @@ impl<C: Clock + Copy> Target for WasmWay<'_, C> {
         s.write(Self::PHASES.len(), m);
         Ok(())
     }
-
-    fn call(&mut self) -> Result<(), CallError> {
-        self.call_marked(&mut NoMarks)
-    }
 }
 
 /// The same, natively.
@@ -198,10 +194,6 @@ impl<C: Clock + Copy> Target for NativeWay<'_, C> {
         }
         s.write(Self::PHASES.len(), m);
         Ok(())
-    }
-
-    fn call(&mut self) -> Result<(), CallError> {
-        self.call_marked(&mut NoMarks)
     }
 }
 

@@ -14,7 +14,7 @@ use wasmtime::Engine;
 
 use super::data_transfer::{Hooked, hooked_store};
 use super::hot_path::{Marks, Target};
-use super::timed::{Budget, NoMarks, Recorded, Timed, named, p50, settle, time_target};
+use super::timed::{Budget, Recorded, Timed, named, p50, settle, time_target};
 use crate::error::{Error, one_line};
 use crate::host::{self, CallError, Limits, Plugin, at};
 use crate::measure::{self, Clock, ClockChoice};
@@ -105,11 +105,6 @@ impl Target for Native<'_> {
             .collect();
         Ok(())
     }
-
-    #[inline(always)]
-    fn call(&mut self) -> Result<(), CallError> {
-        self.call_marked(&mut NoMarks)
-    }
 }
 
 /// A core-module way: JSON (`msgpack == false`) or MessagePack.
@@ -152,11 +147,6 @@ impl Target for Core<'_> {
         self.last = found;
         Ok(())
     }
-
-    #[inline(always)]
-    fn call(&mut self) -> Result<(), CallError> {
-        self.call_marked(&mut NoMarks)
-    }
 }
 
 /// The component way: `check-interactions(check-request) ->
@@ -198,11 +188,6 @@ impl Target for Component<'_> {
             })
             .collect();
         Ok(())
-    }
-
-    #[inline(always)]
-    fn call(&mut self) -> Result<(), CallError> {
-        self.call_marked(&mut NoMarks)
     }
 }
 

@@ -16,7 +16,7 @@ use wasmtime::{Engine, Store};
 
 use super::data_transfer::{Hooked, hooked_store};
 use super::hot_path::{Marks, Target};
-use super::timed::{Budget, NoMarks, Recorded, named, settle, time_target};
+use super::timed::{Budget, Recorded, named, settle, time_target};
 use crate::error::{Error, one_line};
 use crate::host::{CallError, Limits, at};
 use crate::measure::{self, Clock, ClockChoice};
@@ -309,11 +309,6 @@ impl Target for Call {
             m.mark(3);
         }
         Ok(())
-    }
-
-    #[inline(always)]
-    fn call(&mut self) -> Result<(), CallError> {
-        self.call_marked(&mut NoMarks)
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::json;
 use wasmtime::Engine;
 
 use super::hot_path::{Marks, Target};
-use super::timed::{Budget, NoMarks, Recorded, Timed, named, settle, time_target};
+use super::timed::{Budget, Recorded, Timed, named, settle, time_target};
 use crate::error::{Error, one_line};
 use crate::host::{self, CallError, Limits, Plugin, at};
 use crate::measure::{self, Clock, ClockChoice};
@@ -109,11 +109,6 @@ impl Target for Native<'_> {
         self.output = out;
         Ok(())
     }
-
-    #[inline(always)]
-    fn call(&mut self) -> Result<(), CallError> {
-        self.call_marked(&mut NoMarks)
-    }
 }
 
 struct Wasm<'a> {
@@ -136,11 +131,6 @@ impl Target for Wasm<'_> {
         self.plugin.free(out)?;
         m.mark(4);
         Ok(())
-    }
-
-    #[inline(always)]
-    fn call(&mut self) -> Result<(), CallError> {
-        self.call_marked(&mut NoMarks)
     }
 }
 

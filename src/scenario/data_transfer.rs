@@ -465,11 +465,6 @@ impl Target for ComponentWay<'_> {
         self.last = sum;
         Ok(())
     }
-
-    #[inline(always)]
-    fn call(&mut self) -> Result<(), CallError> {
-        self.call_marked(&mut NoMarks)
-    }
 }
 
 /// A component instance of `component`, its calls into wasm stamped by a

@@ -13,7 +13,7 @@ use wasmtime::Engine;
 
 use super::data_transfer::{HostData, PLUGIN_WASM, linker};
 use super::hot_path::{Marks, Target};
-use super::timed::{Budget, NoMarks, Recorded, Timed, named, p50, settle, time_target};
+use super::timed::{Budget, Recorded, Timed, named, p50, settle, time_target};
 use crate::error::{Error, one_line};
 use crate::host::{self, CallError, Limits, Plugin, at};
 use crate::measure::{self, Clock, ClockChoice};
@@ -99,11 +99,6 @@ impl Target for Native<'_> {
         self.last = Some(a);
         Ok(())
     }
-
-    #[inline(always)]
-    fn call(&mut self) -> Result<(), CallError> {
-        self.call_marked(&mut NoMarks)
-    }
 }
 
 /// The JSON way (`pull == false`) or the host-function way.
@@ -153,11 +148,6 @@ impl Target for Wasm<'_> {
         m.mark(6);
         self.last = Some(a);
         Ok(())
-    }
-
-    #[inline(always)]
-    fn call(&mut self) -> Result<(), CallError> {
-        self.call_marked(&mut NoMarks)
     }
 }
 
