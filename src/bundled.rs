@@ -21,26 +21,31 @@ pub struct Bundled {
     pub native: NativeFn,
 }
 
-/// Every bundled plugin: a small one (the seed's drug checker) and a large
+/// Every bundled plugin: a small one (the reference study's drug checker) and a large
 /// one (a regex-based redactor, where compilation and start-up work matter).
 pub const BUNDLED: &[Bundled] = &[
-    Bundled {
-        name: "drug-checker",
-        wasm: include_bytes!("../plugins/drug-checker/drug-checker.wasm"),
-        path: "plugins/drug-checker/drug-checker.wasm",
-        export: "check_interactions",
-        input: include_str!("../plugins/drug-checker/input.json"),
-        native: drug_checker::check_json,
-    },
-    Bundled {
-        name: "redactor",
-        wasm: include_bytes!("../plugins/redactor/redactor.wasm"),
-        path: "plugins/redactor/redactor.wasm",
-        export: "redact",
-        input: include_str!("../plugins/redactor/input.json"),
-        native: redactor::redact_json,
-    },
+    bundled!(
+        "drug-checker",
+        "check_interactions",
+        drug_checker::check_json
+    ),
+    bundled!("redactor", "redact", redactor::redact_json),
 ];
+
+/// A plugin under plugins/`$name`/, its module named after it.
+macro_rules! bundled {
+    ($name:literal, $export:literal, $native:path) => {
+        Bundled {
+            name: $name,
+            wasm: include_bytes!(concat!("../plugins/", $name, "/", $name, ".wasm")),
+            path: concat!("plugins/", $name, "/", $name, ".wasm"),
+            export: $export,
+            input: include_str!(concat!("../plugins/", $name, "/input.json")),
+            native: $native,
+        }
+    };
+}
+use bundled;
 
 /// The bundled plugin called `name`.
 pub fn by_name(name: &str) -> Option<&'static Bundled> {

@@ -1,10 +1,12 @@
 //! `wprof call`: one call of a plugin's export, printing what it returned.
 //! For checking a plugin (and its native build) before profiling it.
 
+use crate::driver::guard::{Called, guarded_call};
+use crate::driver::wasmtime::{Abi, WasmtimeDriver};
+use crate::driver::{Driver, Limits};
 use crate::error::Error;
-use crate::host;
 use crate::phase::Phase;
-use crate::source::{InputSpec, PluginSpec};
+use crate::source::{InputSpec, PluginBytes, PluginSpec};
 
 /// Settings of `wprof call`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -18,45 +20,44 @@ pub struct CallConfig {
     /// Call the native build instead of the wasm. Default: false.
     pub native: bool,
     /// What the plugin may grow to and return, and how long the call may
-    /// run. Default: [`host::Limits::default`].
-    pub limits: host::Limits,
+    /// run. Default: [`Limits::default`].
+    pub limits: Limits,
 }
 
 /// Calls the export once (or its native build): the output bytes, and an
 /// Extism plugin's log messages.
-pub fn call(cfg: &CallConfig) -> Result<host::Called, Error> {
+pub fn call(cfg: &CallConfig) -> Result<Called, Error> {
     let plugin = cfg.plugin.resolve()?;
-    let name = plugin.name.clone();
-    let engine = wasmtime::Engine::default();
-    let loaded = host::load(&name, &engine, &plugin.bytes, Vec::new())?;
     if cfg.native && plugin.bundled.is_none() {
         return Err(Error::Config(format!(
-            "{name}: no native build (only bundled plugins have one)"
+            "{}: no native build (only bundled plugins have one)",
+            plugin.name
         )));
     }
-    if crate::extism::is_extism(&loaded.module) {
-        let input = cfg.input.raw(&plugin)?;
-        let export =
-            host::choose_export(&name, cfg.export.as_deref(), plugin.bundled, &loaded.module)?;
-        return host::guarded_call(&name, &plugin.bytes, &export, &input, cfg.limits.clone());
-    }
-    let input = serde_json::to_vec(&cfg.input.load(&plugin)?)
-        .map_err(|e| Error::plugin(&name, Phase::Encode, e.to_string()))?;
-    if cfg.native {
-        let b = plugin.bundled.ok_or_else(|| {
-            Error::Config(format!(
-                "{name}: no native build (only bundled plugins have one)"
-            ))
-        })?;
+    crate::driver::with_abi!(crate::kind::abi(&plugin.bytes), A => call_with::<A>(cfg, &plugin))
+}
+
+fn call_with<A: Abi>(cfg: &CallConfig, plugin: &PluginBytes) -> Result<Called, Error> {
+    let name = &plugin.name;
+    let driver = WasmtimeDriver::<A>::default();
+    let module = driver.load(name, &plugin.bytes, &mut Vec::new())?;
+    let input = if A::JSON {
+        serde_json::to_vec(&cfg.input.load(plugin)?)
+            .map_err(|e| Error::plugin(name, Phase::Encode, e.to_string()))?
+    } else {
+        cfg.input.raw(plugin)?
+    };
+    if let (true, Some(b)) = (cfg.native, plugin.bundled) {
         return (b.native)(&input)
-            .map(|output| host::Called {
+            .map(|output| Called {
                 output,
                 logs: Vec::new(),
             })
-            .map_err(|e| Error::plugin(&name, Phase::Execute, e));
+            .map_err(|e| Error::plugin(name, Phase::Execute, e));
     }
-    let export = host::choose_export(&name, cfg.export.as_deref(), plugin.bundled, &loaded.module)?;
+    let given = cfg.export.as_deref().or(plugin.bundled.map(|b| b.export));
+    let export = driver.choose_export(name, given, &module)?;
     // On an engine with epoch interruption: one call is no timing, and a
     // plugin that never returns is stopped at the deadline.
-    host::guarded_call(&name, &plugin.bytes, &export, &input, cfg.limits.clone())
+    guarded_call::<A>(name, &plugin.bytes, &export, &input, &cfg.limits)
 }

@@ -391,7 +391,7 @@ pub fn compare(cfg: &CompareConfig) -> Result<Report, Error> {
 /// The report as a terminal table (`markdown`: as a Markdown table for a
 /// pull-request comment).
 pub fn render(r: &Report, markdown: bool, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    let fmt = crate::export::fmt_ns;
+    let fmt = crate::units::fmt_ns;
     if markdown {
         writeln!(out, "### wprof compare: {} ({})\n", r.scenario, r.plugin)?;
         writeln!(out, "`{}` → `{}`\n", r.base, r.new)?;

@@ -84,6 +84,39 @@ fn frames(backtrace: &[String]) -> String {
     backtrace.iter().map(|f| format!("\n    at {f}")).collect()
 }
 
+/// A failure inside a call, with the phase it happened in.
+#[derive(Debug)]
+pub struct CallError {
+    /// The phase that failed.
+    pub phase: Phase,
+    /// Why.
+    pub error: anyhow::Error,
+}
+
+/// Tags an error with the phase it happened in.
+pub fn at<E: Into<anyhow::Error>>(phase: Phase) -> impl FnOnce(E) -> CallError {
+    move |e| CallError {
+        phase,
+        error: e.into(),
+    }
+}
+
+impl CallError {
+    /// Names the plugin: the one-line error wprof reports.
+    pub fn into_error(self, plugin: &str) -> Error {
+        Error::trapped(plugin, self.phase, &self.error)
+    }
+
+    /// The failure of a variant that the run records and goes on past.
+    pub fn failure(&self, variant: &str) -> crate::run::Failure {
+        crate::run::Failure {
+            variant: variant.to_owned(),
+            phase: self.phase,
+            cause: one_line(&self.error),
+        }
+    }
+}
+
 /// Formats an error chain on one line (`a: b: c`). A trap's wasm backtrace
 /// comes after the cause, its frames joined by ` <- `.
 pub fn one_line(err: &anyhow::Error) -> String {

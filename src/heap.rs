@@ -12,12 +12,14 @@ use anyhow::{Context as _, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::driver::call::{Json, PluginCall, Raw, decode, encode};
+use crate::driver::wasmtime::{Abi, WasmtimeDriver};
+use crate::driver::{Driver, Limits};
 use crate::error::Error;
-use crate::host::{self, Plugin, at};
 use crate::phase::Phase;
 use crate::run::{HeapPerCall, HeapProfile};
-use crate::scenario::hot_path::{decode, encode};
-use crate::source::{InputSpec, PluginSpec};
+use crate::source::{InputSpec, PluginBytes, PluginSpec};
+use crate::timing::target::Target;
 
 /// Calls per side in the heap pass. Default of `--heap-calls`.
 pub const DEFAULT_CALLS: u64 = 1000;
@@ -58,42 +60,52 @@ pub fn child() -> anyhow::Result<()> {
         .nth(1)
         .ok_or_else(|| anyhow!("wprof-heap is run by `wprof record ... --heap`"))?;
     let req: Request = serde_json::from_str(&arg).context("bad request")?;
-    let spec = PluginSpec::parse(&req.plugin);
-    let plugin = spec.resolve()?;
-    let engine = wasmtime::Engine::default();
-    let loaded = host::load(&plugin.name, &engine, &plugin.bytes, Vec::new())?;
-    let export = host::choose_export(
-        &plugin.name,
-        req.export.as_deref(),
-        plugin.bundled,
-        &loaded.module,
-    )?;
+    let plugin = PluginSpec::parse(&req.plugin).resolve()?;
+    crate::driver::with_abi!(crate::kind::abi(&plugin.bytes), A => child_with::<A>(&req, &plugin))
+}
+
+fn child_with<A: Abi>(req: &Request, plugin: &PluginBytes) -> anyhow::Result<()> {
+    let driver = WasmtimeDriver::<A>::default();
+    let module = driver.load(&plugin.name, &plugin.bytes, &mut Vec::new())?;
+    let given = req.export.as_deref().or(plugin.bundled.map(|b| b.export));
+    let export = driver.choose_export(&plugin.name, given, &module)?;
     let input: Option<Value> = req
         .json
         .then(|| serde_json::from_slice(&req.input))
         .transpose()?;
     // The default deadline: the timed passes made these same calls first,
     // under the one asked for, so this is only a backstop.
-    let _watch = crate::watchdog::watch(&plugin.name, crate::host::Limits::default().deadline);
-    let mut instance = Plugin::instantiate(&loaded, &export)
-        .map_err(|e| at(Phase::Instantiate)(e).into_error(&plugin.name))?;
+    let limits = Limits::default();
+    let _watch = crate::watchdog::watch(&plugin.name, limits.deadline);
+    let instance = driver
+        .instantiate(&module, &export, &limits)
+        .map_err(|e| e.into_error(&plugin.name))?;
+    match &input {
+        Some(v) => profile(
+            PluginCall::new(instance, Json(v)),
+            req,
+            plugin,
+            input.as_ref(),
+        ),
+        None => profile(
+            PluginCall::new(instance, Raw(&req.input)),
+            req,
+            plugin,
+            None,
+        ),
+    }
+}
+
+/// Profiles `calls` calls of `wasm`, then of the native build where there
+/// is one, and prints what each allocated per call.
+fn profile(
+    mut wasm: impl Target,
+    req: &Request,
+    plugin: &PluginBytes,
+    input: Option<&Value>,
+) -> anyhow::Result<()> {
     let mut buf = Vec::new();
-    let mut wasm_call = || -> Result<(), host::CallError> {
-        let bytes = match &input {
-            Some(v) => {
-                encode(v, &mut buf).map_err(at(Phase::Encode))?;
-                &buf[..]
-            }
-            None => &req.input[..],
-        };
-        let ptr = instance.copy_in(bytes)?;
-        let packed = instance.execute(ptr)?;
-        let out = instance.copy_out(packed)?;
-        if input.is_some() {
-            decode(&instance.output).map_err(at(Phase::Decode))?;
-        }
-        instance.free(out)
-    };
+    let mut wasm_call = || wasm.call();
     // One call first, so one-off growth (buffers reaching their size) is not
     // counted as per-call.
     wasm_call().map_err(|e| e.into_error(&plugin.name))?;
@@ -103,7 +115,7 @@ pub fn child() -> anyhow::Result<()> {
         wasm_call().map_err(|e| e.into_error(&plugin.name))?;
     }
     let wasm = per_call(&before, &dhat::HeapStats::get(), req.calls);
-    let native = match (plugin.bundled, &input) {
+    let native = match (plugin.bundled, input) {
         (Some(b), Some(input)) => {
             let mut native_call = || -> anyhow::Result<()> {
                 encode(input, &mut buf)?;
@@ -137,7 +149,7 @@ pub fn pass(
 ) -> Result<HeapProfile, Error> {
     let resolved = plugin.resolve()?;
     let name = resolved.name.clone();
-    let json = !crate::extism::imports_extism(&resolved.bytes);
+    let json = crate::kind::abi(&resolved.bytes) == crate::kind::Abi::Wprof;
     let input_bytes = if json {
         input.load(&resolved)?.to_string().into_bytes()
     } else {

@@ -65,7 +65,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, Error> {
     let name = path.display().to_string();
     let raw = std::fs::read(path)
         .map_err(|e| Error::plugin(&name, Phase::Read, format!("cannot read {name}: {e}")))?;
-    let bytes = crate::host::to_binary(raw)
+    let bytes = crate::source::to_binary(raw)
         .map_err(|e| Error::plugin(&name, Phase::Read, crate::error::one_line(&e)))?;
     if Parser::is_component(&bytes) {
         return component(&name, &bytes);
@@ -280,7 +280,7 @@ fn recognise_core(out: &mut Inspection) {
         .exports
         .iter()
         .filter(|e| e.kind == "func" && e.signature == "() -> i32")
-        .filter(|e| !crate::extism::START_UP_EXPORTS.contains(&e.name.as_str()))
+        .filter(|e| !crate::kind::START_UP_EXPORTS.contains(&e.name.as_str()))
         .map(|e| e.name.clone())
         .collect();
     if !extism.is_empty() {
@@ -574,35 +574,4 @@ pub fn render(i: &Inspection, out: &mut dyn std::io::Write) -> std::io::Result<(
         writeln!(out, "run it with:\n  {r}")?;
     }
     Ok(())
-}
-
-/// What kind of module `bytes` is, as far as choosing a scenario goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModuleKind {
-    /// A core module: a wprof or Extism plugin (or not yet known).
-    Plugin,
-    /// A core module exporting `_start`: a WASI command.
-    Command,
-    /// A component.
-    Component,
-}
-
-/// The kind of `bytes` (binary; anything else is left to the plugin path,
-/// which reports it).
-pub fn module_kind(bytes: &[u8]) -> ModuleKind {
-    if Parser::is_component(bytes) {
-        return ModuleKind::Component;
-    }
-    for payload in Parser::new(0).parse_all(bytes) {
-        if let Ok(Payload::ExportSection(exports)) = payload {
-            let start = exports
-                .into_iter()
-                .flatten()
-                .any(|e| e.name == "_start" && e.kind == ExternalKind::Func);
-            if start {
-                return ModuleKind::Command;
-            }
-        }
-    }
-    ModuleKind::Plugin
 }

@@ -1,22 +1,25 @@
 //! wprof: what it costs to run a plugin as WebAssembly instead of native
 //! code, and where that cost goes, phase by phase.
 //!
-//! A scenario ([`scenario`]) drives a plugin through Wasmtime ([`host`]) and
-//! through its native build ([`bundled`]), timing each [`phase::Phase`] with
-//! a cheap clock ([`measure`]), and returns a plain-data [`run::Run`], which
-//! exporters ([`export`]) turn into tables, JSON, traces and flamegraphs.
+//! Data flows one way: a plugin ([`source`], [`kind`]) runs on a host
+//! driver ([`driver`]); a scenario ([`scenario`]) times the driver's calls
+//! with the timing core ([`timing`]), and looks inside them with the passes
+//! of [`inside`] (over the mechanisms of [`measure`]); it returns a
+//! plain-data [`run::Run`], which exporters ([`export`]) turn into tables,
+//! JSON, traces and flamegraphs. Each [`phase::Phase`] is named once.
 
 pub mod bundled;
 pub mod call;
 pub mod cli;
 pub mod compare;
+pub mod driver;
 pub mod error;
 pub mod export;
-pub mod extism;
 pub mod heap;
-pub mod host;
+pub mod inside;
 pub mod inspect;
 pub mod interrupt;
+pub mod kind;
 pub mod measure;
 pub mod phase;
 pub mod progress;
@@ -24,6 +27,9 @@ pub mod run;
 pub mod scenario;
 pub mod source;
 pub mod stats;
+pub mod study;
+pub mod timing;
+pub mod units;
 pub mod watchdog;
 
 pub use error::Error;

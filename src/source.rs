@@ -5,7 +5,11 @@ use std::path::{Path, PathBuf};
 
 use crate::bundled::{self, Bundled};
 use crate::error::Error;
-use crate::host;
+use std::time::Instant;
+
+use anyhow::{Context as _, anyhow, bail};
+
+use crate::error::one_line;
 use crate::phase::Phase;
 use crate::run::PhaseTime;
 
@@ -75,7 +79,7 @@ impl PluginSpec {
                         "is a directory, not a wasm module",
                     ));
                 }
-                let (bytes, read) = host::read(&shown, path)?;
+                let (bytes, read) = read(&shown, path)?;
                 Ok(PluginBytes {
                     name: shown.clone(),
                     source: shown,
@@ -153,4 +157,46 @@ impl InputSpec {
             InputSpec::Inline(_) => "--input-json's text, as bytes",
         }
     }
+}
+
+/// Turns module bytes (binary, or text format) into binary.
+pub fn to_binary(bytes: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    if bytes.starts_with(b"\0asm") {
+        return Ok(bytes);
+    }
+    let looks_like_text = std::str::from_utf8(&bytes)
+        .ok()
+        .map(str::trim_start)
+        .filter(|t| t.starts_with('(') || t.starts_with(";;"));
+    let Some(text) = looks_like_text else {
+        let head: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        bail!(
+            "not a wasm module: no \\0asm magic (starts with {})",
+            if head.is_empty() {
+                "nothing: the file is empty".to_owned()
+            } else {
+                head.join(" ")
+            }
+        );
+    };
+    wat::parse_str(text).map_err(|e| {
+        let first = e.to_string().lines().next().unwrap_or_default().to_owned();
+        anyhow!("not valid wasm text format: {first}")
+    })
+}
+
+/// Reads `path`: the read phase.
+pub fn read(plugin: &str, path: &std::path::Path) -> Result<(Vec<u8>, PhaseTime), Error> {
+    let start = Instant::now();
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read {}", path.display()))
+        .and_then(to_binary)
+        .map_err(|e| Error::plugin(plugin, Phase::Read, one_line(&e)))?;
+    Ok((
+        bytes,
+        PhaseTime {
+            phase: Phase::Read,
+            ns: start.elapsed().as_nanos() as f64,
+        },
+    ))
 }

@@ -55,5 +55,8 @@ fn json_msgpack_and_the_component_model_in_one_table() {
     assert_eq!(rows[2][5], "-60 %");
     let verdicts = run["verdicts"].to_string();
     assert!(verdicts.contains("component: "), "{verdicts}");
-    assert!(verdicts.contains("the seed guessed -60 %"), "{verdicts}");
+    assert!(
+        verdicts.contains("the reference study guessed -60 %"),
+        "{verdicts}"
+    );
 }

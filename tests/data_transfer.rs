@@ -122,7 +122,7 @@ fn every_size_and_way_is_measured_against_native_and_the_floor() {
             .unwrap()
             >= 1_000_000
     );
-    // The seed's table, and the text and HTML that show it.
+    // The reference study's table, and the text and HTML that show it.
     let summary = &run["summary"];
     assert_eq!(summary["rows"].as_array().unwrap().len(), 15);
     assert_eq!(summary["columns"][7], "overhead/floor");

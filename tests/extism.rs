@@ -6,7 +6,9 @@
 mod common;
 
 use common::{Ran, Sandbox, notes, phases};
-use wprof::host::{Limits, Plugin};
+use wprof::driver::extism::Extism;
+use wprof::driver::wasmtime::WasmtimeDriver;
+use wprof::driver::{Driver, Instance, Limits};
 
 fn plugin() -> String {
     format!(
@@ -48,16 +50,21 @@ fn call_counts_vowels_with_config() {
 #[test]
 fn vars_live_as_long_as_the_instance_and_kernel_memory_is_reused() {
     let bytes = std::fs::read(plugin()).unwrap();
-    let engine = wasmtime::Engine::default();
-    let module = wasmtime::Module::new(&engine, &bytes).unwrap();
-    let mut p = Plugin::limited(&engine, &module, "count_vowels", Limits::default()).unwrap();
-    assert!(p.is_extism());
+    assert_eq!(wprof::kind::abi(&bytes), wprof::kind::Abi::Extism);
+    let driver = WasmtimeDriver::<Extism>::default();
+    let module = driver
+        .load("count-vowels", &bytes, &mut Vec::new())
+        .unwrap();
+    let mut p = driver
+        .instantiate(&module, "count_vowels", &Limits::default())
+        .map_err(|e| e.error)
+        .unwrap();
     let mut totals = Vec::new();
     for _ in 0..3 {
         let buf = p.copy_in(b"Hello, World!").unwrap();
         let packed = p.execute(buf).unwrap();
         let out = p.copy_out(packed).unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&p.output).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(p.output()).unwrap();
         totals.push(v["total"].as_u64().unwrap());
         p.free(out).unwrap();
     }

@@ -403,3 +403,58 @@ fn a_reader_that_leaves_early_is_not_an_error() {
     );
     assert!(sb.path("out/hot-path.json").is_file());
 }
+
+#[test]
+fn a_child_process_driver_times_the_same_call_as_the_in_process_one() {
+    let sb = Sandbox::new();
+    let mut args = vec![
+        "record",
+        "hot-path",
+        "--driver-process",
+        "--counters",
+        "none",
+        "-o",
+        "out",
+    ];
+    args.extend_from_slice(QUICK);
+    sb.ok(&args);
+    let run = sb.json("out/hot-path.json");
+    let wasm = common::variant(&run, "wasm");
+    let child = common::variant(&run, "wasm-child");
+    // The same call, phase by phase, as many times, from another process.
+    assert_eq!(common::phases(child), common::phases(wasm));
+    let n = |v: &Value| v["phases"].as_array().unwrap().last().unwrap()["stats"]["n"].clone();
+    assert_eq!(n(child), n(wasm));
+    let driver = &child["driver"];
+    assert!(
+        driver["process"]
+            .as_str()
+            .unwrap()
+            .starts_with("child process (pid "),
+        "{driver}"
+    );
+    assert!(driver["engine"].as_str().unwrap().starts_with("wasmtime "));
+    assert!(child["uninstrumented"]["median_ns"].as_f64().unwrap() > 0.0);
+    // Paired round by round with the in-process driver: rounds alternate,
+    // so a busy machine slows both alike.
+    let pair = &run["pairs"][0];
+    assert_eq!(pair["subject"], "wasm-child");
+    assert_eq!(pair["baseline"], "wasm");
+    let r = &pair["ratio"];
+    let (ratio, lo, hi) = (
+        r["ratio"].as_f64().unwrap(),
+        r["lo"].as_f64().unwrap(),
+        r["hi"].as_f64().unwrap(),
+    );
+    assert_eq!(r["rounds"], 4);
+    assert!(0.0 < lo && lo <= ratio && ratio <= hi, "{r}");
+    // Generous: the same build doing the same work is not 3x apart.
+    assert!((1.0 / 3.0..3.0).contains(&ratio), "{r}");
+    assert!(
+        common::notes(&run)
+            .iter()
+            .any(|n| n.starts_with("driver process: wasm-child against wasm in process")),
+        "{:?}",
+        common::notes(&run)
+    );
+}

@@ -361,7 +361,10 @@ fn the_host_sampler_survives_samples_inside_trampolines_and_keeps_whole_stacks()
         "{unnamed} of {total} stacks with an unnamed frame: {p:#}"
     );
     // Through JIT code into the host that called it.
-    let through = count(&|f| f.contains(";host_pass<") && f.contains(";array_to_wasm_trampoline["));
+    let through = count(&|f| {
+        f.contains(";each<wprof::measure::host_sampler::HostSampler")
+            && f.contains(";array_to_wasm_trampoline[")
+    });
     assert!(through > 0, "no stack through a trampoline: {p:#}");
 }
 

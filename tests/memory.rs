@@ -281,7 +281,7 @@ fn heap_pass_writes_a_dhat_profile_naming_wprof_code() {
         .collect();
     assert!(
         ftbl.iter()
-            .any(|f| f.contains("decode (src/scenario/hot_path.rs")),
+            .any(|f| f.contains("decode (src/driver/call.rs")),
         "no wprof frame in {ftbl:?}"
     );
     let run = sb.json("out/hot-path.json");

@@ -1,4 +1,4 @@
-//! The bundled plugins: wasm and native builds agree, the seed's semantics
+//! The bundled plugins: wasm and native builds agree, the reference study's semantics
 //! hold, and the committed wasm keeps its name section and start-up export.
 
 mod common;
@@ -55,7 +55,7 @@ fn wasm_and_native_outputs_are_identical() {
 }
 
 #[test]
-fn seed_table_in_either_order() {
+fn reference_study_table_in_either_order() {
     let sb = Sandbox::new();
     let out: Value = serde_json::from_str(&call(
         &sb,

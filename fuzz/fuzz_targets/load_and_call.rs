@@ -12,7 +12,9 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use wprof::host::{self, Limits};
+use wprof::driver::guard::guarded_call;
+use wprof::driver::wasmtime::WasmtimeDriver;
+use wprof::driver::{Driver, Limits};
 
 /// Compiling is most of an execution's time: one thread (no pool hand-off
 /// per tiny module) and no optimisation, so that millions of inputs fit in
@@ -45,13 +47,22 @@ fn module(data: &[u8]) -> Option<Vec<u8>> {
 
 fuzz_target!(|data: &[u8]| {
     let Some(bytes) = module(data) else { return };
-    let Ok(bytes) = host::to_binary(bytes) else {
+    let Ok(bytes) = wprof::source::to_binary(bytes) else {
         return;
     };
-    let Ok(loaded) = host::load("fuzz", &ENGINE, &bytes, Vec::new()) else {
+    // The driver for the module's calling convention, as a run picks it.
+    match wprof::kind::abi(&bytes) {
+        wprof::kind::Abi::Wprof => run::<wprof::driver::wprof::Wprof>(&bytes),
+        wprof::kind::Abi::Extism => run::<wprof::driver::extism::Extism>(&bytes),
+    }
+});
+
+fn run<A: wprof::driver::wasmtime::Abi>(bytes: &[u8]) {
+    let driver = WasmtimeDriver::<A>::new(ENGINE.clone(), "cranelift");
+    let Ok(module) = driver.load("fuzz", bytes, &mut Vec::new()) else {
         return;
     };
-    let Ok(export) = host::choose_export("fuzz", None, None, &loaded.module) else {
+    let Ok(export) = driver.choose_export("fuzz", None, &module) else {
         return;
     };
     let limits = Limits {
@@ -61,11 +72,11 @@ fuzz_target!(|data: &[u8]| {
         deadline: Duration::from_millis(100),
         ..Limits::default()
     };
-    let _ = host::guarded_call(
+    let _ = guarded_call::<A>(
         "fuzz",
-        &bytes,
+        bytes,
         &export,
         b"{\"drugs\":[\"warfarin\"]}",
-        limits,
+        &limits,
     );
-});
+}

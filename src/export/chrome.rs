@@ -14,7 +14,7 @@ use std::io::Write;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{Destination, Exporter};
+use super::Exporter;
 use crate::run::Run;
 
 /// `profiles/<scenario>.trace.json`.
@@ -48,18 +48,6 @@ fn steps(ns: f64) -> i64 {
 }
 
 impl Exporter for ChromeTrace {
-    fn name(&self) -> &'static str {
-        "chrome"
-    }
-
-    fn destination(&self) -> Destination {
-        Destination::Profiles
-    }
-
-    fn file_name(&self, stem: &str) -> String {
-        format!("{stem}.trace.json")
-    }
-
     fn applies(&self, run: &Run) -> bool {
         !run.timeline.is_empty() || !run.counters.is_empty() || !run.failures.is_empty()
     }

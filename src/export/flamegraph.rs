@@ -8,7 +8,7 @@ use std::io::Write;
 
 use inferno::flamegraph::{self, Options};
 
-use super::{Destination, Exporter};
+use super::Exporter;
 use crate::run::Run;
 
 /// `flamegraphs/<scenario>.svg`.
@@ -62,21 +62,6 @@ pub struct SampledFlamegraph {
 }
 
 impl Exporter for SampledFlamegraph {
-    fn name(&self) -> &'static str {
-        match self.sampler {
-            "guest" => "guest-flamegraph",
-            _ => "host-flamegraph",
-        }
-    }
-
-    fn destination(&self) -> Destination {
-        Destination::Flamegraphs
-    }
-
-    fn file_name(&self, stem: &str) -> String {
-        format!("{stem}.{}.svg", self.sampler)
-    }
-
     fn applies(&self, run: &Run) -> bool {
         run.profiles.iter().any(|p| p.sampler == self.sampler)
     }
@@ -107,18 +92,6 @@ impl Exporter for SampledFlamegraph {
 }
 
 impl Exporter for Flamegraph {
-    fn name(&self) -> &'static str {
-        "flamegraph"
-    }
-
-    fn destination(&self) -> Destination {
-        Destination::Flamegraphs
-    }
-
-    fn file_name(&self, stem: &str) -> String {
-        format!("{stem}.svg")
-    }
-
     fn applies(&self, run: &Run) -> bool {
         run.variants.iter().any(|v| !v.phases.is_empty()) || !run.failures.is_empty()
     }

@@ -7,29 +7,19 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::CoordTranslate;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{Destination, Exporter, fmt_ns};
+use super::Exporter;
 use crate::run::Run;
+use crate::units::{fmt_bytes, fmt_ns};
 
 /// `profiles/<stem>.html`.
 pub struct Html;
 
 impl Exporter for Html {
-    fn name(&self) -> &'static str {
-        "html"
-    }
-
-    fn destination(&self) -> Destination {
-        Destination::Profiles
-    }
-
-    fn file_name(&self, stem: &str) -> String {
-        format!("{stem}.html")
-    }
-
     fn write(&self, run: &Run, out: &mut dyn Write) -> anyhow::Result<()> {
         out.write_all(report(std::slice::from_ref(run), &[Vec::new()])?.as_bytes())?;
         Ok(())
@@ -77,6 +67,45 @@ fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("cannot draw a chart: {e:?}")
 }
 
+/// An x axis: its description, and its label format (plotters' own where
+/// none).
+type XAxis<'a> = (&'a str, Option<&'a dyn Fn(&f64) -> String>);
+
+/// A chart of `lines` against time in nanoseconds (y), 900 wide: the
+/// x axis's description and label format given.
+fn line_chart<X, Y>(
+    height: u32,
+    caption: &str,
+    x: X,
+    y: Y,
+    (x_desc, x_label): XAxis<'_>,
+    lines: &[(String, Vec<(f64, f64)>)],
+) -> Chart
+where
+    X: AsRangedCoord<Value = f64>,
+    Y: AsRangedCoord<Value = f64>,
+    X::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let chart = svg(900, height, |root| {
+        let mut c = ChartBuilder::on(root)
+            .caption(caption, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(80)
+            .build_cartesian_2d(x, y)
+            .map_err(plot_err)?;
+        let mut mesh = c.configure_mesh();
+        mesh.x_desc(x_desc).y_label_formatter(&|y| fmt_ns(*y));
+        if let Some(f) = x_label {
+            mesh.x_label_formatter(f);
+        }
+        mesh.draw().map_err(plot_err)?;
+        labelled_lines(&mut c, lines)
+    })?;
+    Ok(Some(chart))
+}
+
 /// One line per `(name, points)`, coloured in turn, with a legend.
 fn labelled_lines<'a, X, Y>(
     c: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
@@ -95,6 +124,13 @@ where
         .label(name.clone())
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], colour(k)));
     }
+    legend(c)
+}
+
+/// The chart's legend, boxed in the top right corner.
+fn legend<'a, CT: CoordTranslate>(
+    c: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+) -> anyhow::Result<()> {
     c.configure_series_labels()
         .background_style(WHITE)
         .border_style(BLACK)
@@ -218,29 +254,21 @@ fn phase_bars(run: &Run) -> Chart {
                     Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour(k).filled())
                 });
         }
-        c.configure_series_labels()
-            .background_style(WHITE)
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)?;
-        Ok(())
+        legend(&mut c)
     })?;
     Ok(Some(chart))
 }
 
 /// Median call against payload size, one line per way (variants that
-/// carry `way` and `payload_bytes` facts), log-log: how each way scales.
+/// are points of a scaling series), log-log: how each way scales.
 fn scaling(run: &Run) -> Chart {
     let mut lines: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for v in &run.variants {
-        let (Some(way), Some(bytes), Some(whole)) = (
-            v.facts.get("way").and_then(|w| w.as_str()),
-            v.facts.get("payload_bytes").and_then(|b| b.as_f64()),
-            v.phases.last(),
-        ) else {
+        let (Some(s), Some(whole)) = (&v.scaling, v.phases.last()) else {
             continue;
         };
-        let point = (bytes, whole.stats.p50_ns.max(1e-3));
+        let way = s.series.as_str();
+        let point = (s.size_bytes as f64, whole.stats.p50_ns.max(1e-3));
         match lines.iter_mut().find(|l| l.0 == way) {
             Some(l) => l.1.push(point),
             None => lines.push((way.to_owned(), vec![point])),
@@ -252,29 +280,14 @@ fn scaling(run: &Run) -> Chart {
     let all = || lines.iter().flat_map(|l| l.1.iter());
     let (x0, x1) = all().fold((f64::MAX, 0.0f64), |(a, b), p| (a.min(p.0), b.max(p.0)));
     let (y0, y1) = all().fold((f64::MAX, 0.0f64), |(a, b), p| (a.min(p.1), b.max(p.1)));
-    let chart = svg(900, 420, |root| {
-        let mut c = ChartBuilder::on(root)
-            .caption(
-                "median call against payload size, by way (log-log)",
-                ("sans-serif", 18),
-            )
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(80)
-            .build_cartesian_2d(
-                (x0 * 0.8..x1 * 1.25).log_scale(),
-                (y0 * 0.8..y1 * 1.25).log_scale(),
-            )
-            .map_err(plot_err)?;
-        c.configure_mesh()
-            .x_desc("payload (bytes)")
-            .x_label_formatter(&|x| super::fmt_bytes(*x))
-            .y_label_formatter(&|y| fmt_ns(*y))
-            .draw()
-            .map_err(plot_err)?;
-        labelled_lines(&mut c, &lines)
-    })?;
-    Ok(Some(chart))
+    line_chart(
+        420,
+        "median call against payload size, by way (log-log)",
+        (x0 * 0.8..x1 * 1.25).log_scale(),
+        (y0 * 0.8..y1 * 1.25).log_scale(),
+        ("payload (bytes)", Some(&|x| fmt_bytes(*x))),
+        &lines,
+    )
 }
 
 /// Each variant's whole-iteration percentiles from its kept samples.
@@ -312,25 +325,14 @@ fn distribution(run: &Run) -> Chart {
         .iter()
         .flat_map(|c| c.1.iter().map(|p| p.1))
         .fold((f64::MAX, 0.0f64), |(a, b), y| (a.min(y), b.max(y)));
-    let chart = svg(900, 380, |root| {
-        let mut c = ChartBuilder::on(root)
-            .caption(
-                "percentiles of the whole iteration, to the 99th (kept samples)",
-                ("sans-serif", 18),
-            )
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(80)
-            .build_cartesian_2d(0.0..99.0, (lo * 0.9..hi * 1.1).log_scale())
-            .map_err(plot_err)?;
-        c.configure_mesh()
-            .x_desc("percentile")
-            .y_label_formatter(&|y| fmt_ns(*y))
-            .draw()
-            .map_err(plot_err)?;
-        labelled_lines(&mut c, &curves)
-    })?;
-    Ok(Some(chart))
+    line_chart(
+        380,
+        "percentiles of the whole iteration, to the 99th (kept samples)",
+        0.0..99.0,
+        (lo * 0.9..hi * 1.1).log_scale(),
+        ("percentile", None),
+        &curves,
+    )
 }
 
 /// A ranking's medians, fastest first, on a log scale (the cold-start ladder).

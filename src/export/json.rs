@@ -2,25 +2,13 @@
 
 use std::io::Write;
 
-use super::{Destination, Exporter};
+use super::Exporter;
 use crate::run::Run;
 
 /// `profiles/<scenario>.json`.
 pub struct RunJson;
 
 impl Exporter for RunJson {
-    fn name(&self) -> &'static str {
-        "json"
-    }
-
-    fn destination(&self) -> Destination {
-        Destination::Profiles
-    }
-
-    fn file_name(&self, stem: &str) -> String {
-        format!("{stem}.json")
-    }
-
     fn write(&self, run: &Run, out: &mut dyn Write) -> anyhow::Result<()> {
         serde_json::to_writer_pretty(&mut *out, run)?;
         out.write_all(b"\n")?;

@@ -32,13 +32,6 @@ pub enum Destination {
 
 /// Turns a run into one artifact.
 pub trait Exporter {
-    /// Short name, as given to `--export`.
-    fn name(&self) -> &'static str;
-    /// Directory the file goes to by default.
-    fn destination(&self) -> Destination;
-    /// File name for a run whose files are named `stem` (see
-    /// [`OutputConfig::write_all`]), e.g. `hot-path.trace.json`.
-    fn file_name(&self, stem: &str) -> String;
     /// Writes the artifact.
     fn write(&self, run: &Run, out: &mut dyn Write) -> anyhow::Result<()>;
     /// Whether `run` has anything this artifact shows (a flamegraph needs
@@ -48,24 +41,79 @@ pub trait Exporter {
     }
 }
 
-/// Every file exporter, in the order files are written.
-pub fn all() -> Vec<Box<dyn Exporter>> {
+/// One artifact wprof writes: what `--formats` calls it, where it goes,
+/// how its file is named, and the exporter that writes it.
+pub struct Artifact {
+    /// Its name, as given to `--formats`.
+    pub name: &'static str,
+    /// The directory its file goes to by default.
+    pub destination: Destination,
+    /// The end of its file name: a run whose files are named `stem` (see
+    /// [`OutputConfig::write_all`]) gets `<stem><suffix>`.
+    pub suffix: &'static str,
+    /// What writes it.
+    pub exporter: Box<dyn Exporter>,
+}
+
+impl Artifact {
+    /// Its file name for a run whose files are named `stem`.
+    pub fn file_name(&self, stem: &str) -> String {
+        format!("{stem}{}", self.suffix)
+    }
+}
+
+/// Every artifact, in the order files are written.
+pub fn all() -> Vec<Artifact> {
+    use Destination::{Flamegraphs, Profiles};
+    fn a(
+        name: &'static str,
+        destination: Destination,
+        suffix: &'static str,
+        exporter: impl Exporter + 'static,
+    ) -> Artifact {
+        Artifact {
+            name,
+            destination,
+            suffix,
+            exporter: Box::new(exporter),
+        }
+    }
     vec![
-        Box::new(Table),
-        Box::new(RunJson),
-        Box::new(ChromeTrace),
-        Box::new(Flamegraph),
-        Box::new(SampledFlamegraph { sampler: "guest" }),
-        Box::new(SampledFlamegraph { sampler: "host" }),
-        Box::new(Pprof { sampler: "guest" }),
-        Box::new(Pprof { sampler: "host" }),
-        Box::new(Html),
+        a("table", Profiles, ".txt", Table),
+        a("json", Profiles, ".json", RunJson),
+        a("chrome", Profiles, ".trace.json", ChromeTrace),
+        a("flamegraph", Flamegraphs, ".svg", Flamegraph),
+        a(
+            "guest-flamegraph",
+            Flamegraphs,
+            ".guest.svg",
+            SampledFlamegraph { sampler: "guest" },
+        ),
+        a(
+            "host-flamegraph",
+            Flamegraphs,
+            ".host.svg",
+            SampledFlamegraph { sampler: "host" },
+        ),
+        a(
+            "guest-pprof",
+            Profiles,
+            ".guest.pb",
+            Pprof { sampler: "guest" },
+        ),
+        a(
+            "host-pprof",
+            Profiles,
+            ".host.pb",
+            Pprof { sampler: "host" },
+        ),
+        a("html", Profiles, ".html", Html),
     ]
 }
 
-/// Names of every file exporter.
+/// Names of every artifact.
 pub fn names() -> Vec<&'static str> {
-    all().iter().map(|e| e.name()).collect()
+    all().iter().map(|e| e.name).collect()
 }
 
 /// Where output files go.
@@ -97,10 +145,10 @@ impl OutputConfig {
         }
     }
 
-    fn selected(&self) -> Vec<Box<dyn Exporter>> {
+    fn selected(&self) -> Vec<Artifact> {
         all()
             .into_iter()
-            .filter(|e| self.exporters.iter().any(|n| n == e.name()))
+            .filter(|e| self.exporters.iter().any(|n| n == e.name))
             .collect()
     }
 
@@ -108,7 +156,7 @@ impl OutputConfig {
     /// does not measure for a minute and then fail to save.
     pub fn prepare(&self) -> Result<(), Error> {
         for e in self.selected() {
-            let dir = self.dir(e.destination());
+            let dir = self.dir(e.destination);
             let fail = |cause: String| Error::Output {
                 path: dir.to_owned(),
                 cause,
@@ -127,10 +175,10 @@ impl OutputConfig {
     pub fn write_all(&self, run: &Run, stem: &str) -> Result<Vec<PathBuf>, Error> {
         self.selected()
             .iter()
-            .filter(|e| e.applies(run))
+            .filter(|e| e.exporter.applies(run))
             .map(|e| {
-                let path = self.dir(e.destination()).join(e.file_name(stem));
-                write_atomic(&path, |w| e.write(run, w))?;
+                let path = self.dir(e.destination).join(e.file_name(stem));
+                write_atomic(&path, |w| e.exporter.write(run, w))?;
                 Ok(path)
             })
             .collect()
@@ -162,51 +210,4 @@ pub fn write_atomic(
     }
     tmp.persist(path).map_err(|e| fail(e.error.to_string()))?;
     Ok(())
-}
-
-/// A duration in the unit that suits it: `812.3 ns`, `1.874 µs`, `47.21 ms`.
-pub fn fmt_ns(ns: f64) -> String {
-    let a = ns.abs();
-    if a < 1e3 {
-        format!("{ns:.1} ns")
-    } else if a < 1e6 {
-        format!("{:.3} µs", ns / 1e3)
-    } else if a < 1e9 {
-        format!("{:.2} ms", ns / 1e6)
-    } else {
-        format!("{:.3} s", ns / 1e9)
-    }
-}
-
-/// A size in the unit that suits it: `812 B`, `52.0 KiB`, `2.81 MiB`.
-pub fn fmt_bytes(bytes: f64) -> String {
-    let a = bytes.abs();
-    if a < 1024.0 {
-        format!("{bytes:.0} B")
-    } else if a < 1024.0 * 1024.0 {
-        format!("{:.1} KiB", bytes / 1024.0)
-    } else if a < 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.2} MiB", bytes / (1024.0 * 1024.0))
-    } else if a < 1024f64.powi(4) {
-        format!("{:.2} GiB", bytes / 1024f64.powi(3))
-    } else {
-        format!("{:.2} TiB", bytes / 1024f64.powi(4))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_pick_their_unit() {
-        assert_eq!(fmt_ns(812.34), "812.3 ns");
-        assert_eq!(fmt_ns(1874.2), "1.874 µs");
-        assert_eq!(fmt_ns(-380.0), "-380.0 ns");
-        assert_eq!(fmt_ns(47_210_000.0), "47.21 ms");
-        assert_eq!(fmt_ns(2.5e9), "2.500 s");
-        assert_eq!(fmt_bytes(812.0), "812 B");
-        assert_eq!(fmt_bytes(-53_248.0), "-52.0 KiB");
-        assert_eq!(fmt_bytes(2.81 * 1048576.0), "2.81 MiB");
-    }
 }

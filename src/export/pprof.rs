@@ -8,7 +8,7 @@ use std::io::Write;
 
 use pprof::protos::{Function, Line, Location, Message as _, Profile, Sample, ValueType};
 
-use super::{Destination, Exporter};
+use super::Exporter;
 use crate::run::Run;
 
 /// `profiles/<stem>.<sampler>.pb`.
@@ -124,21 +124,6 @@ pub fn profile(run: &Run, sampler: &str) -> Option<Profile> {
 }
 
 impl Exporter for Pprof {
-    fn name(&self) -> &'static str {
-        match self.sampler {
-            "guest" => "guest-pprof",
-            _ => "host-pprof",
-        }
-    }
-
-    fn destination(&self) -> Destination {
-        Destination::Profiles
-    }
-
-    fn file_name(&self, stem: &str) -> String {
-        format!("{stem}.{}.pb", self.sampler)
-    }
-
     fn applies(&self, run: &Run) -> bool {
         run.profiles.iter().any(|p| p.sampler == self.sampler)
     }

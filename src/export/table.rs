@@ -2,25 +2,14 @@
 
 use std::io::Write;
 
-use super::{Destination, Exporter, fmt_bytes, fmt_ns};
+use super::Exporter;
 use crate::run::{MemoryProfile, Run, Variant};
+use crate::units::{fmt_bytes, fmt_ns};
 
 /// `profiles/<scenario>.txt`, and what `wprof record` prints.
 pub struct Table;
 
 impl Exporter for Table {
-    fn name(&self) -> &'static str {
-        "table"
-    }
-
-    fn destination(&self) -> Destination {
-        Destination::Profiles
-    }
-
-    fn file_name(&self, stem: &str) -> String {
-        format!("{stem}.txt")
-    }
-
     fn write(&self, run: &Run, out: &mut dyn Write) -> anyhow::Result<()> {
         Ok(table(run, out)?)
     }
@@ -61,12 +50,7 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
             ));
         }
         writeln!(out, "  {}", head.join("; "))?;
-        let settings: Vec<String> = run
-            .settings
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        writeln!(out, "  settings: {}", settings.join(", "))?;
+        writeln!(out, "  settings: {}", key_values(&run.settings))?;
         if !run.setup.is_empty() {
             let setup: Vec<String> = run
                 .setup
@@ -336,12 +320,7 @@ fn variant(v: &Variant, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "  once: {}", once.join(", "))?;
     }
     if !v.facts.is_empty() {
-        let facts: Vec<String> = v
-            .facts
-            .iter()
-            .map(|(k, val)| format!("{k}={val}"))
-            .collect();
-        writeln!(out, "  measured: {}", facts.join(", "))?;
+        writeln!(out, "  measured: {}", key_values(&v.facts))?;
     }
     if let Some(m) = &v.memory {
         memory(m, out)?;
@@ -502,4 +481,10 @@ fn summary(t: &crate::run::Summary, out: &mut dyn Write) -> std::io::Result<()> 
         line(r, out)?;
     }
     Ok(())
+}
+
+/// `k=v, k=v` for a map of settings or facts.
+fn key_values(map: &std::collections::BTreeMap<String, serde_json::Value>) -> String {
+    let pairs: Vec<String> = map.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    pairs.join(", ")
 }

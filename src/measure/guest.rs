@@ -135,6 +135,7 @@ impl GuestSampler {
 /// Where the code being sampled says which host phase runs now, and
 /// attaches the stores it makes: a handle on a [`GuestSampler`] that can be
 /// passed around while the sampler itself is paused and resumed.
+#[derive(Clone)]
 pub struct GuestHandle(Arc<Shared>);
 
 impl GuestHandle {

@@ -1,25 +1,27 @@
 //! `wprof record codecs`: the drug checker's hot path through each way of
-//! encoding a call, in one table: JSON (the seed's), MessagePack, and the
+//! encoding a call, in one table: JSON (the reference study's), MessagePack, and the
 //! component model (a WIT interface, its canonical ABI lowering and lifting
 //! typed values), against the check on host values natively. It answers the
-//! seed's guesses that MessagePack saves 40 % and the component model 60 %
+//! reference study's guesses that MessagePack saves 40 % and the component model 60 %
 //! of JSON's overhead with measured numbers.
 
 use std::hint::black_box;
-use std::time::Instant;
 
 use serde::Deserialize;
 use serde_json::json;
-use wasmtime::Engine;
 
-use super::data_transfer::{Hooked, hooked_store};
-use super::hot_path::{Marks, Target};
-use super::timed::{Budget, Recorded, Timed, named, p50, settle, time_target};
-use crate::error::{Error, one_line};
-use crate::host::{self, CallError, Limits, Plugin, at};
-use crate::measure::{self, Clock, ClockChoice};
+use super::runner::{Native, Outcome, Runner, Runs, differs_debug, way};
+use crate::driver::call::{Codec, Coded};
+use crate::driver::component::{Hooked, hooked_store};
+use crate::driver::wasmtime::WasmtimeDriver;
+use crate::driver::wprof::{Wprof, WprofInstance};
+use crate::driver::{Driver, Instance, Limits};
+use crate::error::{CallError, Error, at, one_line};
 use crate::phase::Phase;
 use crate::run::{Run, Variant};
+use crate::timing::Clock;
+use crate::timing::settle::{named, p50};
+use crate::timing::target::{Marks, Target};
 
 /// The scenario's name, as given to `wprof record`.
 pub const NAME: &str = "codecs";
@@ -34,17 +36,9 @@ mod wit {
 /// Settings of `wprof record codecs`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CodecsConfig {
-    /// How long each variant is measured once it has `min_calls`.
-    /// Default: 500 ms.
-    pub time_per_variant: std::time::Duration,
-    /// Fewest measured calls per variant. Default: 100.
-    pub min_calls: u64,
-    /// Most measured calls per variant. Default: 200 000.
-    pub max_calls: u64,
-    /// Clock. Default: auto (the TSC where invariant).
-    pub clock: ClockChoice,
-    /// Calls per variant drawn into the Chrome trace. Default: 20.
-    pub trace_calls: u64,
+    /// How long each variant is measured, and on what clock. Default: 500 ms
+    /// once there are 100 calls, at most 200 000, 20 traced.
+    pub runs: Runs,
     /// What the plugin may grow to, and the per-call deadline. Default:
     /// [`Limits::default`].
     pub limits: Limits,
@@ -53,11 +47,7 @@ pub struct CodecsConfig {
 impl Default for CodecsConfig {
     fn default() -> Self {
         CodecsConfig {
-            time_per_variant: std::time::Duration::from_millis(500),
-            min_calls: 100,
-            max_calls: 200_000,
-            clock: ClockChoice::Auto,
-            trace_calls: 20,
+            runs: Runs::new(500, 100, 200_000, 20),
             limits: Limits::default(),
         }
     }
@@ -78,76 +68,60 @@ struct Found {
     description: String,
 }
 
-/// The check on host values: no codec, no boundary.
-struct Native<'a> {
-    request: &'a Request,
-    last: Vec<Found>,
-}
-
-impl Target for Native<'_> {
-    const PHASES: &'static [Phase] = &[Phase::Execute];
-
-    #[inline(always)]
-    fn call_marked<M: Marks>(&mut self, m: &mut M) -> Result<(), CallError> {
-        m.mark(0);
-        let out = black_box(drug_checker::find_interactions(
-            &black_box(self.request).medications,
-        ));
-        m.mark(1);
-        self.last = out
-            .into_iter()
-            .map(|i| Found {
-                drug_a: i.drug_a,
-                drug_b: i.drug_b,
-                severity: i.severity.to_owned(),
-                description: i.description.to_owned(),
-            })
-            .collect();
-        Ok(())
+impl Outcome for Vec<Found> {
+    fn differs(&self, reference: &Vec<Found>) -> Option<String> {
+        differs_debug(self, reference)
     }
 }
 
-/// A core-module way: JSON (`msgpack == false`) or MessagePack.
-struct Core<'a> {
-    plugin: Plugin,
+/// The native check's answers, as host values of the same shape.
+// `&Vec`: the reference's output reader is a `fn(&R) -> O` of what the
+// native call returns.
+#[allow(clippy::ptr_arg)]
+fn found(out: &Vec<drug_checker::Interaction>) -> Vec<Found> {
+    out.iter()
+        .map(|i| Found {
+            drug_a: i.drug_a.clone(),
+            drug_b: i.drug_b.clone(),
+            severity: i.severity.to_owned(),
+            description: i.description.to_owned(),
+        })
+        .collect()
+}
+
+/// A core-module way's codec: JSON (`msgpack == false`) or MessagePack.
+struct CoreCodec<'a> {
     msgpack: bool,
     request: &'a Request,
-    encoded: Vec<u8>,
     last: Vec<Found>,
 }
 
-impl Target for Core<'_> {
-    const PHASES: &'static [Phase] = &Phase::WASM_CALL;
+impl Codec for CoreCodec<'_> {
+    #[inline(always)]
+    fn encode(&mut self, buf: &mut Vec<u8>) -> anyhow::Result<()> {
+        if self.msgpack {
+            rmp_serde::encode::write_named(buf, self.request)?;
+        } else {
+            serde_json::to_writer(buf, self.request)?;
+        }
+        Ok(())
+    }
 
     #[inline(always)]
-    fn call_marked<M: Marks>(&mut self, m: &mut M) -> Result<(), CallError> {
-        m.mark(0);
-        self.encoded.clear();
-        if self.msgpack {
-            rmp_serde::encode::write_named(&mut self.encoded, self.request)
-                .map_err(at(Phase::Encode))?;
+    fn decode(&mut self, out: &[u8]) -> anyhow::Result<()> {
+        self.last = if self.msgpack {
+            rmp_serde::from_slice(out)?
         } else {
-            serde_json::to_writer(&mut self.encoded, self.request).map_err(at(Phase::Encode))?;
-        }
-        m.mark(1);
-        let buf = self.plugin.copy_in(&self.encoded)?;
-        m.mark(2);
-        let packed = self.plugin.execute(buf)?;
-        m.mark(3);
-        let out = self.plugin.copy_out(packed)?;
-        m.mark(4);
-        let found: Vec<Found> = if self.msgpack {
-            rmp_serde::from_slice(&self.plugin.output).map_err(at(Phase::Decode))?
-        } else {
-            serde_json::from_slice(&self.plugin.output).map_err(at(Phase::Decode))?
+            serde_json::from_slice(out)?
         };
-        m.mark(5);
-        self.plugin.free(out)?;
-        m.mark(6);
-        self.last = found;
         Ok(())
     }
 }
+
+/// A core-module way: the plugin called through its codec.
+type Core<'a> = Coded<WprofInstance, CoreCodec<'a>>;
+
+way!(Core<'_> => Vec<Found>, Decode, |w| w.codec.last.clone());
 
 /// The component way: `check-interactions(check-request) ->
 /// list<interaction>`, typed by bindings generated from the WIT.
@@ -161,10 +135,12 @@ struct Component<'a> {
 impl Target for Component<'_> {
     // Free: the export's post-return (`cabi_post_check-interactions`, which
     // frees the returned list), run by Wasmtime at the end of the call.
-    const PHASES: &'static [Phase] = &[Phase::Lower, Phase::Execute, Phase::Lift, Phase::Free];
+    fn phases(&self) -> &'static [Phase] {
+        &[Phase::Lower, Phase::Execute, Phase::Lift, Phase::Free]
+    }
 
     #[inline(always)]
-    fn call_marked<M: Marks>(&mut self, m: &mut M) -> Result<(), CallError> {
+    fn call_marked<M: Marks + ?Sized>(&mut self, m: &mut M) -> Result<(), CallError> {
         m.mark(0);
         let out = self
             .bindings
@@ -191,18 +167,14 @@ impl Target for Component<'_> {
     }
 }
 
-/// Runs the codecs scenario.
-pub fn run(cfg: &CodecsConfig) -> Result<Run, Error> {
-    let kind = cfg.clock.resolve().map_err(Error::Config)?;
-    measure::with_clock!(kind, |clock| run_with(clock, cfg))
-}
+way!(Component<'_> => Vec<Found>, Decode, |w| w.last.clone());
+
+super::runner::boundary!(CodecsConfig, run_with);
 
 fn run_with<C: Clock + Copy + Send + Sync + 'static>(
     clock: C,
     cfg: &CodecsConfig,
 ) -> Result<Run, Error> {
-    let wall = Instant::now();
-    let started_at = super::now_rfc3339();
     let name = "drug-checker";
     let bundled = crate::bundled::by_name(name)
         .ok_or_else(|| Error::Config("drug-checker is not bundled".into()))?;
@@ -215,22 +187,16 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
     let request = Request {
         medications: input.medications,
     };
-    let budget = Budget {
-        min: cfg.min_calls,
-        max: cfg.max_calls,
-        time: cfg.time_per_variant,
-    };
     let _watch = crate::watchdog::watch(name, cfg.limits.deadline);
-    let engine = Engine::default();
+    let driver = WasmtimeDriver::<Wprof>::default();
     let mut setup = Vec::new();
-    let core = host::load(
+    let core = driver.load(
         "drug-checker-ways",
-        &engine,
         super::batching::PLUGIN_WASM,
-        Vec::new(),
+        &mut setup,
     )?;
-    setup.extend(core.setup.iter().cloned());
-    let component = host::timed(&mut setup, Phase::Compile, || {
+    let engine = driver.engine().clone();
+    let component = crate::driver::timed(&mut setup, Phase::Compile, || {
         wasmtime::component::Component::from_binary(&engine, super::data_transfer::COMPONENT_WASM)
     })
     .map_err(|e| {
@@ -241,33 +207,24 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         )
     })?;
 
-    let mut recorded: Vec<Recorded> = Vec::new();
-    let mut failures = Vec::new();
-    let mut native = Native {
-        request: &request,
-        last: Vec::new(),
-    };
-    let t = time_target(&clock, &mut native, 2, budget).map_err(|e| e.into_error(name))?;
-    recorded.push(Recorded::new(
+    let mut runner = Runner::new(&clock, cfg.runs.budget());
+    let native = Native::new(
+        || {
+            Ok(black_box(drug_checker::find_interactions(
+                &black_box(&request).medications,
+            )))
+        },
+        found,
+    );
+    runner.reference(
+        name,
         named(
             "native",
             "native: find_interactions on the request as host values, answers as host values (no codec, no boundary)",
         ),
-        t,
-        Native::PHASES,
-    ));
-    let expected = native.last.clone();
-    let differs = |got: &[Found]| -> Result<(), CallError> {
-        if got == expected.as_slice() {
-            Ok(())
-        } else {
-            Err(at(Phase::Decode)(anyhow::anyhow!(
-                "{} interactions, unlike native's {}",
-                got.len(),
-                expected.len()
-            )))
-        }
-    };
+        native,
+    )?;
+    let found = runner.expected().map_or(0, Vec::len);
 
     let mut output_bytes = 0;
     for msgpack in [false, true] {
@@ -281,87 +238,59 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
             (
                 "json",
                 "check_interactions",
-                "JSON both ways (the seed's), drug-checker-ways' check_interactions: the hot path's call",
+                "JSON both ways (the reference study's), drug-checker-ways' check_interactions: the hot path's call",
             )
         };
-        let result = (|| -> Result<(Timed, usize), CallError> {
-            let plugin = Plugin::limited(&engine, &core.module, export, cfg.limits.clone())
-                .map_err(at(Phase::Instantiate))?;
-            let mut w = Core {
-                plugin,
-                msgpack,
-                request: &request,
-                encoded: Vec::new(),
-                last: Vec::new(),
-            };
-            w.call()?;
-            differs(&w.last)?;
-            let t = time_target(&clock, &mut w, Core::PHASES.len() + 1, budget)?;
-            differs(&w.last)?;
-            Ok((t, w.plugin.output.len()))
-        })();
-        match result {
-            Ok((t, out)) => {
+        runner.way(
+            named(label, description),
+            || {
+                Ok(Core::new(
+                    driver.instantiate(&core, export, &cfg.limits)?,
+                    CoreCodec {
+                        msgpack,
+                        request: &request,
+                        last: Vec::new(),
+                    },
+                ))
+            },
+            |w, r| {
+                let out = w.instance.output().len();
                 if !msgpack {
                     output_bytes = out as u64;
                 }
-                let mut v = named(label, description);
-                v.facts.insert("output_bytes".into(), json!(out));
-                recorded.push(Recorded::new(v, t, Core::PHASES));
-            }
-            Err(e) => failures.push(crate::run::Failure {
-                variant: label.to_owned(),
-                phase: e.phase,
-                cause: one_line(&e.error),
-            }),
-        }
+                r.variant.facts.insert("output_bytes".into(), json!(out));
+            },
+        );
     }
 
     let wit_request = wit::CheckRequest {
         medications: request.medications.clone(),
     };
-    let result = (|| -> Result<Timed, CallError> {
-        let err = |phase: Phase| move |e: wasmtime::Error| at(phase)(anyhow::Error::from(e));
-        let mut linker = wasmtime::component::Linker::new(&engine);
-        linker
-            .define_unknown_imports_as_traps(&component)
-            .map_err(err(Phase::Link))?;
-        let mut store = hooked_store(&engine, cfg.limits.clone(), clock);
-        let bindings = wit::Transfer::instantiate(&mut store, &component, &linker)
-            .map_err(err(Phase::Instantiate))?;
-        let mut w = Component {
-            store,
-            bindings,
-            request: &wit_request,
-            last: Vec::new(),
-        };
-        w.call()?;
-        differs(&w.last)?;
-        let t = time_target(&clock, &mut w, Component::PHASES.len() + 1, budget)?;
-        differs(&w.last)?;
-        Ok(t)
-    })();
-    match result {
-        Ok(t) => recorded.push(Recorded::new(
-            named(
-                "component",
-                "component model: check-interactions(check-request) -> list<interaction> behind a WIT interface (transfer-component.wasm), typed host bindings generated from the WIT; lower (cabi_realloc + the strings copied in) and lift (the records read out into host values) split from execute by a call hook; free is the post-return (cabi_post_check-interactions), which Wasmtime runs inside the call",
-            ),
-            t,
-            Component::PHASES,
-        )),
-        Err(e) => failures.push(crate::run::Failure {
-            variant: "component".into(),
-            phase: e.phase,
-            cause: one_line(&e.error),
-        }),
-    }
+    runner.way(
+        named(
+            "component",
+            "component model: check-interactions(check-request) -> list<interaction> behind a WIT interface (transfer-component.wasm), typed host bindings generated from the WIT; lower (cabi_realloc + the strings copied in) and lift (the records read out into host values) split from execute by a call hook; free is the post-return (cabi_post_check-interactions), which Wasmtime runs inside the call",
+        ),
+        || {
+            let err = |phase: Phase| move |e: wasmtime::Error| at(phase)(anyhow::Error::from(e));
+            let mut linker = wasmtime::component::Linker::new(&engine);
+            linker
+                .define_unknown_imports_as_traps(&component)
+                .map_err(err(Phase::Link))?;
+            let mut store = hooked_store(&engine, cfg.limits.clone(), clock);
+            let bindings = wit::Transfer::instantiate(&mut store, &component, &linker)
+                .map_err(err(Phase::Instantiate))?;
+            Ok(Component {
+                store,
+                bindings,
+                request: &wit_request,
+                last: Vec::new(),
+            })
+        },
+        |_, _| {},
+    );
 
-    let (variants, timeline) = settle(recorded, clock.ns_per_tick(), cfg.trace_calls, |_| (0, 0));
-    let (summary, verdicts) = conclude(&variants);
-
-    let mut run = super::new_run(NAME, started_at);
-    run.wall_s = wall.elapsed().as_secs_f64();
+    let mut run = super::new_run(NAME);
     run.plugin = super::plugin_info(
         name,
         "bundled:drug-checker-ways, bundled:transfer-component",
@@ -370,33 +299,26 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         serde_json::to_vec(&request).map_or(0, |v| v.len() as u64),
         output_bytes,
     );
-    run.plugin.outputs_identical = Some(failures.is_empty());
-    run.settings = super::settings([
-        ("medications", json!(request.medications)),
-        (
-            "time_per_variant",
-            json!(humantime::format_duration(cfg.time_per_variant).to_string()),
-        ),
-        ("min_calls", json!(cfg.min_calls)),
-        ("max_calls", json!(cfg.max_calls)),
-    ]);
+    run.settings = super::settings([("medications", json!(request.medications))]);
+    cfg.runs.record(&mut run.settings);
     run.setup = setup;
-    super::timed::fill(&mut run, &clock, variants, timeline);
+    run.plugin.outputs_identical = runner.outputs_identical();
+    runner.finish(&mut run, cfg.runs.trace, |_| (0, 0));
+    let (summary, verdicts) = conclude(&run.variants);
     run.summary = summary;
     run.verdicts = verdicts;
-    run.failures = failures;
     run.notes.push(format!(
-        "{} interactions found for {:?}, the same by every way (checked before and after timing); every way ends with the answers as host values",
-        expected.len(),
+        "{found} interactions found for {:?}, the same by every way (checked before and after timing); every way ends with the answers as host values",
         request.medications
     ));
     run.notes.push("the component's phases come from a call hook at each entry into and exit from wasm: its call row includes the hook's cost (two clock reads), which the core ways do not pay".into());
     Ok(run)
 }
 
-/// The seed's table: each way's overhead over native, and against JSON's.
+/// The reference study's table: each way's overhead over native, and
+/// against JSON's.
 fn conclude(variants: &[Variant]) -> (Option<crate::run::Summary>, Vec<String>) {
-    let fmt = super::super::export::fmt_ns;
+    let fmt = crate::units::fmt_ns;
     let Some(native) = p50(variants, "native") else {
         return (None, Vec::new());
     };
@@ -405,8 +327,8 @@ fn conclude(variants: &[Variant]) -> (Option<crate::run::Summary>, Vec<String>) 
     let mut verdicts = Vec::new();
     for (way, guess) in [
         ("json", None),
-        ("msgpack", Some(40)),
-        ("component", Some(60)),
+        ("msgpack", Some(crate::study::MSGPACK_GUESS_PCT)),
+        ("component", Some(crate::study::COMPONENT_GUESS_PCT)),
     ] {
         let Some(t) = p50(variants, way) else {
             continue;
@@ -419,15 +341,16 @@ fn conclude(variants: &[Variant]) -> (Option<crate::run::Summary>, Vec<String>) 
             way.to_owned(),
             fmt(t),
             fmt(native),
-            format!("{}{}", if over < 0.0 { "-" } else { "+" }, fmt(over.abs())),
+            crate::units::fmt_delta_ns(over),
             vs_json.map_or("-".into(), |p| format!("{p:+.0} %")),
             guess.map_or("-".into(), |g| format!("-{g} %")),
         ]);
         if let (Some(p), Some(g)) = (vs_json, guess) {
             verdicts.push(format!(
-                "{way}: {p:+.0} % of JSON's overhead ({} against {}); the seed guessed -{g} %",
+                "{way}: {p:+.0} % of JSON's overhead ({} against {}); {} guessed -{g} %",
                 fmt(over),
-                fmt(json_over.unwrap_or(0.0))
+                fmt(json_over.unwrap_or(0.0)),
+                crate::study::NAME
             ));
         }
     }
@@ -440,7 +363,7 @@ fn conclude(variants: &[Variant]) -> (Option<crate::run::Summary>, Vec<String>) 
             "native",
             "overhead",
             "vs json",
-            "seed's guess",
+            "the study's guess",
         ]
         .map(String::from)
         .to_vec(),

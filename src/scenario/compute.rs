@@ -1,23 +1,26 @@
-//! `wprof record compute`: the seed study's "when WASM is faster" case, a
+//! `wprof record compute`: the reference study's "when WASM is faster" case, a
 //! Gaussian blur of a 1920x1080 image, as one Rust source (plugins/blur)
 //! run natively, in wasm built with SIMD128 (plugins/blur-simd) and in wasm
 //! without it. Every output is checked byte for byte against native's.
 
-use std::time::Instant;
-
 use serde_json::json;
-use wasmtime::Engine;
 
-use super::hot_path::{Marks, Target};
-use super::timed::{Budget, Recorded, Timed, named, settle, time_target};
-use crate::error::{Error, one_line};
-use crate::host::{self, CallError, Limits, Plugin, at};
-use crate::measure::{self, Clock, ClockChoice};
+use super::runner::{Native, Runner, Runs};
+use crate::driver::call::{PluginCall, Raw};
+use crate::driver::wasmtime::WasmtimeDriver;
+use crate::driver::wprof::Wprof;
+use crate::driver::{Driver, Limits};
+use crate::error::{Error, at};
 use crate::phase::Phase;
 use crate::run::{Run, Variant};
+use crate::timing::Clock;
+use crate::timing::settle::named;
 
 /// The scenario's name, as given to `wprof record`.
 pub const NAME: &str = "compute";
+
+/// Where the two builds come from, as the run names them.
+const SOURCES: &str = "bundled:blur, bundled:blur-simd";
 
 /// The blur built without SIMD.
 pub const SCALAR_WASM: &[u8] = include_bytes!("../../plugins/blur/blur.wasm");
@@ -31,17 +34,9 @@ pub struct ComputeConfig {
     pub width: u32,
     /// Image height in pixels. Default: 1080.
     pub height: u32,
-    /// How long each variant is measured once it has `min_calls`.
-    /// Default: 1 s.
-    pub time_per_variant: std::time::Duration,
-    /// Fewest measured calls per variant. Default: 5.
-    pub min_calls: u64,
-    /// Most measured calls per variant. Default: 1000.
-    pub max_calls: u64,
-    /// Clock. Default: auto (the TSC where invariant).
-    pub clock: ClockChoice,
-    /// Calls per variant drawn into the Chrome trace. Default: 5.
-    pub trace_calls: u64,
+    /// How long each variant is measured, and on what clock. Default: 1 s once
+    /// there are 5 calls, at most 1000, 5 traced.
+    pub runs: Runs,
     /// What the plugin may grow to, and the per-call deadline. Default:
     /// [`Limits::default`].
     pub limits: Limits,
@@ -52,11 +47,7 @@ impl Default for ComputeConfig {
         ComputeConfig {
             width: 1920,
             height: 1080,
-            time_per_variant: std::time::Duration::from_secs(1),
-            min_calls: 5,
-            max_calls: 1000,
-            clock: ClockChoice::Auto,
-            trace_calls: 5,
+            runs: Runs::new(1000, 5, 1000, 5),
             limits: Limits::default(),
         }
     }
@@ -92,57 +83,9 @@ pub fn image(w: u32, h: u32) -> Vec<u8> {
     v
 }
 
-struct Native<'a> {
-    input: &'a [u8],
-    output: Vec<u8>,
-}
-
-impl Target for Native<'_> {
-    const PHASES: &'static [Phase] = &[Phase::Execute];
-
-    #[inline(always)]
-    fn call_marked<M: Marks>(&mut self, m: &mut M) -> Result<(), CallError> {
-        m.mark(0);
-        let out = blur::blur_bytes(std::hint::black_box(self.input))
-            .map_err(|e| at(Phase::Execute)(anyhow::anyhow!("native: {e}")))?;
-        m.mark(1);
-        self.output = out;
-        Ok(())
-    }
-}
-
-struct Wasm<'a> {
-    plugin: Plugin,
-    input: &'a [u8],
-}
-
-impl Target for Wasm<'_> {
-    const PHASES: &'static [Phase] = &[Phase::CopyIn, Phase::Execute, Phase::CopyOut, Phase::Free];
-
-    #[inline(always)]
-    fn call_marked<M: Marks>(&mut self, m: &mut M) -> Result<(), CallError> {
-        m.mark(0);
-        let buf = self.plugin.copy_in(self.input)?;
-        m.mark(1);
-        let packed = self.plugin.execute(buf)?;
-        m.mark(2);
-        let out = self.plugin.copy_out(packed)?;
-        m.mark(3);
-        self.plugin.free(out)?;
-        m.mark(4);
-        Ok(())
-    }
-}
-
-/// Runs the compute scenario.
-pub fn run(cfg: &ComputeConfig) -> Result<Run, Error> {
-    let kind = cfg.clock.resolve().map_err(Error::Config)?;
-    measure::with_clock!(kind, |clock| run_with(clock, cfg))
-}
+super::runner::boundary!(ComputeConfig, run_with);
 
 fn run_with<C: Clock>(clock: C, cfg: &ComputeConfig) -> Result<Run, Error> {
-    let wall = Instant::now();
-    let started_at = super::now_rfc3339();
     let name = "blur";
     let pixels = image(cfg.width, cfg.height);
     // Input, the blurred image and a scratch copy live in linear memory.
@@ -158,29 +101,24 @@ fn run_with<C: Clock>(clock: C, cfg: &ComputeConfig) -> Result<Run, Error> {
         )));
     }
     let input = blur::encode(cfg.width, cfg.height, &pixels);
-    let budget = Budget {
-        min: cfg.min_calls,
-        max: cfg.max_calls,
-        time: cfg.time_per_variant,
-    };
     let _watch = crate::watchdog::watch(name, cfg.limits.deadline);
-
-    let mut recorded: Vec<Recorded> = Vec::new();
-    let mut failures = Vec::new();
-    let mut native = Native {
-        input: &input,
-        output: Vec::new(),
-    };
-    let t = time_target(&clock, &mut native, 2, budget).map_err(|e| e.into_error(name))?;
-    recorded.push(Recorded::new(
+    let mut runner = Runner::new(&clock, cfg.runs.budget());
+    let native = Native::new(
+        || {
+            blur::blur_bytes(std::hint::black_box(&input))
+                .map_err(|e| at(Phase::Execute)(anyhow::anyhow!("native: {e}")))
+        },
+        Vec::clone,
+    );
+    runner.reference(
+        name,
         named(
             "native",
             "native: the blur source compiled for this CPU by rustc (x86-64 baseline, its SSE2 vectorised), on the image in place",
         ),
-        t,
-        Native::PHASES,
-    ));
-    let expected = native.output;
+        native,
+    )?;
+    let out_len = runner.expected().map_or(0, |o| o.len() as u64);
 
     let mut setup = Vec::new();
     for (label, bytes, description) in [
@@ -195,82 +133,32 @@ fn run_with<C: Clock>(clock: C, cfg: &ComputeConfig) -> Result<Run, Error> {
             "wasm without SIMD (blur.wasm), Cranelift",
         ),
     ] {
-        let engine = Engine::default();
-        let loaded = host::load(label, &engine, bytes, Vec::new())?;
-        setup.extend(loaded.setup.iter().cloned());
-        let result = (|| -> Result<Timed, CallError> {
-            let plugin = Plugin::limited(&engine, &loaded.module, "blur", cfg.limits.clone())
-                .map_err(at(Phase::Instantiate))?;
-            let mut w = Wasm {
-                plugin,
-                input: &input,
-            };
-            let same = |w: &Wasm| -> Result<(), CallError> {
-                if w.plugin.output == expected {
-                    Ok(())
-                } else {
-                    Err(at(Phase::CopyOut)(anyhow::anyhow!(
-                        "the blurred image differs from native's in {} of {} bytes",
-                        w.plugin
-                            .output
-                            .iter()
-                            .zip(&expected)
-                            .filter(|(a, b)| a != b)
-                            .count()
-                            + w.plugin.output.len().abs_diff(expected.len()),
-                        expected.len()
-                    )))
-                }
-            };
-            w.call()?;
-            same(&w)?;
-            let t = time_target(&clock, &mut w, Wasm::PHASES.len() + 1, budget)?;
-            same(&w)?;
-            Ok(t)
-        })();
-        match result {
-            Ok(t) => {
-                let mut v = named(label, description);
-                v.module_bytes = Some(bytes.len() as u64);
-                recorded.push(Recorded::new(v, t, Wasm::PHASES));
-            }
-            Err(e) => failures.push(crate::run::Failure {
-                variant: label.to_owned(),
-                phase: e.phase,
-                cause: one_line(&e.error),
-            }),
-        }
+        let driver = WasmtimeDriver::<Wprof>::default();
+        let module = driver.load(label, bytes, &mut setup)?;
+        let mut v = named(label, description);
+        v.module_bytes = Some(bytes.len() as u64);
+        runner.way(
+            v,
+            || {
+                let instance = driver.instantiate(&module, "blur", &cfg.limits)?;
+                Ok(PluginCall::new(instance, Raw(&input)))
+            },
+            |_, _| {},
+        );
     }
 
-    let moved = (input.len() as u64, expected.len() as u64);
-    let (variants, timeline) = settle(recorded, clock.ns_per_tick(), cfg.trace_calls, |_| moved);
-    let (summary, verdicts) = conclude(&variants);
-
-    let mut run = super::new_run(NAME, started_at);
-    run.wall_s = wall.elapsed().as_secs_f64();
-    run.plugin = super::plugin_info(
-        name,
-        "bundled:blur, bundled:blur-simd",
-        SIMD_WASM,
-        "blur",
-        input.len() as u64,
-        expected.len() as u64,
-    );
-    run.plugin.outputs_identical = Some(failures.is_empty());
-    run.settings = super::settings([
-        ("image", json!(format!("{}x{}", cfg.width, cfg.height))),
-        (
-            "time_per_variant",
-            json!(humantime::format_duration(cfg.time_per_variant).to_string()),
-        ),
-        ("min_calls", json!(cfg.min_calls)),
-        ("max_calls", json!(cfg.max_calls)),
-    ]);
+    let mut run = super::new_run(NAME);
+    let in_len = input.len() as u64;
+    run.plugin = super::plugin_info(name, SOURCES, SIMD_WASM, "blur", in_len, out_len);
+    run.settings = super::settings([("image", json!(format!("{}x{}", cfg.width, cfg.height)))]);
+    cfg.runs.record(&mut run.settings);
     run.setup = setup;
-    super::timed::fill(&mut run, &clock, variants, timeline);
+    let moved = (input.len() as u64, out_len);
+    run.plugin.outputs_identical = runner.outputs_identical();
+    runner.finish(&mut run, cfg.runs.trace, |_| moved);
+    let (summary, verdicts) = conclude(&run.variants, (cfg.width, cfg.height));
     run.summary = summary;
     run.verdicts = verdicts;
-    run.failures = failures;
     run.notes.push(format!(
         "a separable 5-tap binomial blur ([1 4 6 4 1] / 16, rows then columns, integer, edges clamped) of a {}x{} RGBA image; each wasm output is compared with native's byte for byte, before and after timing",
         cfg.width, cfg.height
@@ -286,8 +174,8 @@ fn p50(variants: &[Variant], name: &str, phase: Phase) -> Option<f64> {
         .map(|p| p.stats.p50_ns)
 }
 
-fn conclude(variants: &[Variant]) -> (Option<crate::run::Summary>, Vec<String>) {
-    let fmt = super::super::export::fmt_ns;
+fn conclude(variants: &[Variant], image: (u32, u32)) -> (Option<crate::run::Summary>, Vec<String>) {
+    let fmt = crate::units::fmt_ns;
     let Some(native) = p50(variants, "native", Phase::Execute) else {
         return (None, Vec::new());
     };
@@ -321,10 +209,20 @@ fn conclude(variants: &[Variant]) -> (Option<crate::run::Summary>, Vec<String>) 
         p50(variants, "wasm-scalar", Phase::Execute),
     ) {
         verdicts.push(format!(
-            "SIMD128 makes the wasm blur {:.2}x faster than without ({} against {}); the seed's 7.6x was wasm SIMD against pure Elixir, not against native Rust",
+            "SIMD128 makes the wasm blur {:.2}x faster than without ({} against {}){}",
             scalar / simd,
             fmt(simd),
-            fmt(scalar)
+            fmt(scalar),
+            // The study blurred a 1920x1080 image: its figure is quoted for one.
+            if image == crate::study::BLUR_IMAGE {
+                format!(
+                    "; {}'s {}x was wasm SIMD against pure Elixir, not against native Rust",
+                    crate::study::NAME,
+                    crate::study::BLUR_WASM_OVER_ELIXIR
+                )
+            } else {
+                String::new()
+            }
         ));
     }
     let summary = (!rows.is_empty()).then(|| crate::run::Summary {

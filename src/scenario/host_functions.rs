@@ -1,4 +1,4 @@
-//! `wprof record host-functions`: the seed study's patient-record case
+//! `wprof record host-functions`: the reference study's patient-record case
 //! (its Optimization 2). A record of lab values is analysed natively, in
 //! wasm after being passed in as JSON, and in wasm after the guest fetched
 //! it through host functions that copy the values as they lie in host
@@ -6,19 +6,20 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wasmtime::Engine;
 
-use super::data_transfer::{HostData, PLUGIN_WASM, linker};
-use super::hot_path::{Marks, Target};
-use super::timed::{Budget, Recorded, Timed, named, p50, settle, time_target};
-use crate::error::{Error, one_line};
-use crate::host::{self, CallError, Limits, Plugin, at};
-use crate::measure::{self, Clock, ClockChoice};
-use crate::phase::Phase;
+use super::data_transfer::PLUGIN_WASM;
+use super::runner::{Native, Outcome, Runner, Runs, differs_debug, way};
+use crate::driver::call::{Codec, Coded};
+use crate::driver::wasmtime::WasmtimeDriver;
+use crate::driver::wprof::{Wprof, WprofInstance};
+use crate::driver::wprof_host::{HostData, linker};
+use crate::driver::{Driver, Limits};
+use crate::error::Error;
 use crate::run::{Run, Variant};
+use crate::timing::Clock;
+use crate::timing::settle::{named, p50};
 
 /// The scenario's name, as given to `wprof record`.
 pub const NAME: &str = "host-functions";
@@ -30,19 +31,11 @@ const PATIENT: u32 = 7;
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostFunctionsConfig {
     /// Size of the record's lab values in bytes (8 per value). Default:
-    /// 1 MB, the seed's.
+    /// 1 MB, the reference study's.
     pub record_bytes: u64,
-    /// How long each variant is measured once it has `min_calls`.
-    /// Default: 500 ms.
-    pub time_per_variant: Duration,
-    /// Fewest measured calls per variant. Default: 10.
-    pub min_calls: u64,
-    /// Most measured calls per variant. Default: 100 000.
-    pub max_calls: u64,
-    /// Clock. Default: auto (the TSC where invariant).
-    pub clock: ClockChoice,
-    /// Calls per variant drawn into the Chrome trace. Default: 5.
-    pub trace_calls: u64,
+    /// How long each variant is measured, and on what clock. Default: 500 ms
+    /// once there are 10 calls, at most 100 000, 5 traced.
+    pub runs: Runs,
     /// What the plugin may grow to, and the per-call deadline. Default:
     /// [`Limits::default`].
     pub limits: Limits,
@@ -52,11 +45,7 @@ impl Default for HostFunctionsConfig {
     fn default() -> Self {
         HostFunctionsConfig {
             record_bytes: 1_000_000,
-            time_per_variant: Duration::from_millis(500),
-            min_calls: 10,
-            max_calls: 100_000,
-            clock: ClockChoice::Auto,
-            trace_calls: 5,
+            runs: Runs::new(500, 10, 100_000, 5),
             limits: Limits::default(),
         }
     }
@@ -79,87 +68,66 @@ struct RecordRef<'a> {
     labs: &'a [f64],
 }
 
-/// The analysis on the host's values in place.
-struct Native<'a> {
-    labs: &'a [f64],
-    last: Option<transfer::Analysis>,
-}
+/// An analysis as the host received it, in JSON: comparable, printable.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Answer(String);
 
-impl Target for Native<'_> {
-    const PHASES: &'static [Phase] = &[Phase::Execute];
-
-    #[inline(always)]
-    fn call_marked<M: Marks>(&mut self, m: &mut M) -> Result<(), CallError> {
-        m.mark(0);
-        let a = black_box(transfer::analyze(
-            PATIENT,
-            black_box(self.labs).iter().copied(),
-        ));
-        m.mark(1);
-        self.last = Some(a);
-        Ok(())
+impl Answer {
+    fn of(a: &Option<transfer::Analysis>) -> Answer {
+        Answer(serde_json::to_string(a).unwrap_or_default())
     }
 }
 
-/// The JSON way (`pull == false`) or the host-function way.
-struct Wasm<'a> {
-    plugin: Plugin,
+impl Outcome for Answer {
+    fn differs(&self, reference: &Self) -> Option<String> {
+        differs_debug(self, reference)
+    }
+}
+
+/// The JSON way's codec (`pull == false`), or the host-function way's.
+struct RecordCodec<'a> {
     pull: bool,
     labs: &'a [f64],
-    encoded: Vec<u8>,
     last: Option<transfer::Analysis>,
 }
 
-impl Target for Wasm<'_> {
-    const PHASES: &'static [Phase] = &Phase::WASM_CALL;
-
+impl Codec for RecordCodec<'_> {
     #[inline(always)]
-    fn call_marked<M: Marks>(&mut self, m: &mut M) -> Result<(), CallError> {
-        m.mark(0);
-        self.encoded.clear();
+    fn encode(&mut self, buf: &mut Vec<u8>) -> anyhow::Result<()> {
         if self.pull {
             serde_json::to_writer(
-                &mut self.encoded,
+                buf,
                 &transfer::PatientRequest {
                     patient_id: PATIENT,
                 },
-            )
+            )?;
         } else {
             serde_json::to_writer(
-                &mut self.encoded,
+                buf,
                 &RecordRef {
                     patient_id: PATIENT,
                     labs: self.labs,
                 },
-            )
+            )?;
         }
-        .map_err(at(Phase::Encode))?;
-        m.mark(1);
-        let buf = self.plugin.copy_in(&self.encoded)?;
-        m.mark(2);
-        let packed = self.plugin.execute(buf)?;
-        m.mark(3);
-        let out = self.plugin.copy_out(packed)?;
-        m.mark(4);
-        let a: transfer::Analysis =
-            serde_json::from_slice(&self.plugin.output).map_err(at(Phase::Decode))?;
-        m.mark(5);
-        self.plugin.free(out)?;
-        m.mark(6);
-        self.last = Some(a);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn decode(&mut self, out: &[u8]) -> anyhow::Result<()> {
+        self.last = Some(serde_json::from_slice(out)?);
         Ok(())
     }
 }
 
-/// Runs the host-functions scenario.
-pub fn run(cfg: &HostFunctionsConfig) -> Result<Run, Error> {
-    let kind = cfg.clock.resolve().map_err(Error::Config)?;
-    measure::with_clock!(kind, |clock| run_with(clock, cfg))
-}
+/// The JSON way or the host-function way: the plugin called through its codec.
+type Wasm<'a> = Coded<WprofInstance, RecordCodec<'a>>;
+
+way!(Wasm<'_> => Answer, Decode, |w| Answer::of(&w.codec.last));
+
+super::runner::boundary!(HostFunctionsConfig, run_with);
 
 fn run_with<C: Clock>(clock: C, cfg: &HostFunctionsConfig) -> Result<Run, Error> {
-    let wall = Instant::now();
-    let started_at = super::now_rfc3339();
     let name = "transfer";
     let n = (cfg.record_bytes / 8) as usize;
     if n == 0 {
@@ -179,31 +147,29 @@ fn run_with<C: Clock>(clock: C, cfg: &HostFunctionsConfig) -> Result<Run, Error>
         )));
     }
     let values: Arc<[f64]> = labs(n).into();
-    let expected = transfer::analyze(PATIENT, values.iter().copied());
-    let budget = Budget {
-        min: cfg.min_calls,
-        max: cfg.max_calls,
-        time: cfg.time_per_variant,
-    };
     let _watch = crate::watchdog::watch(name, cfg.limits.deadline);
-    let engine = Engine::default();
-    let loaded = host::load(name, &engine, PLUGIN_WASM, Vec::new())?;
-
-    let mut recorded: Vec<Recorded> = Vec::new();
-    let mut failures = Vec::new();
-    let mut native = Native {
-        labs: &values,
-        last: None,
-    };
-    let t = time_target(&clock, &mut native, 2, budget).map_err(|e| e.into_error(name))?;
-    recorded.push(Recorded::new(
+    let driver = WasmtimeDriver::<Wprof>::default();
+    let mut setup = Vec::new();
+    let module = driver.load(name, PLUGIN_WASM, &mut setup)?;
+    let mut runner = Runner::new(&clock, cfg.runs.budget());
+    let native = Native::new(
+        || {
+            Ok(black_box(transfer::analyze(
+                PATIENT,
+                black_box(&values).iter().copied(),
+            )))
+        },
+        |a: &transfer::Analysis| Answer(serde_json::to_string(a).unwrap_or_default()),
+    );
+    runner.reference(
+        name,
         named(
             "native",
             "native: the analysis on the host's values in place",
         ),
-        t,
-        Native::PHASES,
-    ));
+        native,
+    )?;
+    let expected_bytes = runner.expected().map_or(0, |a| a.0.len() as u64);
     let mut input_bytes = 0;
     for pull in [false, true] {
         let label = if pull { "host-fn" } else { "json" };
@@ -211,94 +177,79 @@ fn run_with<C: Clock>(clock: C, cfg: &HostFunctionsConfig) -> Result<Run, Error>
             patient: (PATIENT, values.clone()),
             ..HostData::default()
         };
-        let result = (|| -> Result<(Timed, usize), CallError> {
-            let link = linker(&engine, &data)?;
-            let export = if pull { "analyze_pull" } else { "analyze_json" };
-            let plugin = Plugin::linked(&link, &loaded.module, export, cfg.limits.clone())
-                .map_err(at(Phase::Instantiate))?;
-            let _ = data.memory.set(plugin.memory());
-            let mut w = Wasm {
-                plugin,
-                pull,
-                labs: &values,
-                encoded: Vec::new(),
-                last: None,
-            };
-            w.call()?;
-            let t = time_target(&clock, &mut w, Wasm::PHASES.len() + 1, budget)?;
-            if w.last.as_ref() != Some(&expected) {
-                return Err(at(Phase::Decode)(anyhow::anyhow!(
-                    "the analysis {:?} differs from native's {expected:?}",
-                    w.last
-                )));
-            }
-            Ok((t, w.encoded.len()))
-        })();
-        match result {
-            Ok((t, sent)) => {
+        let description = if pull {
+            "host functions: a {\"patient_id\": n} request in JSON; the guest asks patient_len, then read_patient copies the host's values into its buffer (inside execute), no codec; the answer in JSON"
+        } else {
+            "JSON: the host serialises the whole record ({\"patient_id\", \"labs\": [...]}), the guest parses it; the answer in JSON"
+        };
+        runner.way(
+            named(label, description),
+            || {
+                let link = linker(driver.engine(), &data)?;
+                let export = if pull { "analyze_pull" } else { "analyze_json" };
+                let plugin = WasmtimeDriver::<Wprof>::instantiate_linked(
+                    &link,
+                    &module,
+                    export,
+                    &cfg.limits,
+                )?;
+                let _ = data.memory.set(plugin.memory());
+                Ok(Wasm::new(
+                    plugin,
+                    RecordCodec {
+                        pull,
+                        labs: &values,
+                        last: None,
+                    },
+                ))
+            },
+            |w, r| {
+                let sent = w.encoded.len();
                 if !pull {
                     input_bytes = sent as u64;
                 }
-                let description = if pull {
-                    "host functions: a {\"patient_id\": n} request in JSON; the guest asks patient_len, then read_patient copies the host's values into its buffer (inside execute), no codec; the answer in JSON"
-                } else {
-                    "JSON: the host serialises the whole record ({\"patient_id\", \"labs\": [...]}), the guest parses it; the answer in JSON"
-                };
-                let mut v = named(label, description);
-                v.facts.insert("input_bytes".into(), json!(sent));
-                recorded.push(Recorded::new(v, t, Wasm::PHASES));
-            }
-            Err(e) => failures.push(crate::run::Failure {
-                variant: label.to_owned(),
-                phase: e.phase,
-                cause: one_line(&e.error),
-            }),
-        }
+                r.variant.facts.insert("input_bytes".into(), json!(sent));
+            },
+        );
     }
 
-    let (variants, timeline) = settle(recorded, clock.ns_per_tick(), cfg.trace_calls, |_| (0, 0));
-    let (summary, verdicts) = conclude(&variants);
-
-    let mut run = super::new_run(NAME, started_at);
-    run.wall_s = wall.elapsed().as_secs_f64();
+    let mut run = super::new_run(NAME);
     run.plugin = super::plugin_info(
         name,
         "bundled:transfer",
         PLUGIN_WASM,
         "analyze_json,analyze_pull",
         input_bytes,
-        serde_json::to_vec(&expected).map_or(0, |v| v.len() as u64),
+        expected_bytes,
     );
-    run.plugin.outputs_identical = Some(failures.is_empty());
     run.settings = super::settings([
         ("record_bytes", json!(cfg.record_bytes)),
         ("lab_values", json!(n)),
-        (
-            "time_per_variant",
-            json!(humantime::format_duration(cfg.time_per_variant).to_string()),
-        ),
-        ("min_calls", json!(cfg.min_calls)),
-        ("max_calls", json!(cfg.max_calls)),
     ]);
-    run.setup = loaded.setup.clone();
-    super::timed::fill(&mut run, &clock, variants, timeline);
+    cfg.runs.record(&mut run.settings);
+    run.setup = setup;
+    run.plugin.outputs_identical = runner.outputs_identical();
+    runner.finish(&mut run, cfg.runs.trace, |_| (0, 0));
+    let (summary, verdicts) = conclude(&run.variants, cfg.record_bytes);
     run.summary = summary;
     run.verdicts = verdicts;
-    run.failures = failures;
     run.notes.push(format!(
-        "one patient, {n} lab values ({} bytes as f64); every call's analysis is checked against native's",
+        "one patient, {n} lab values ({} bytes as f64); every way's analysis is checked against native's, before and after timing",
         n * 8
     ));
     Ok(run)
 }
 
-/// The seed's comparison: each way's median call and overhead over native,
+/// The reference study's comparison: each way's median call and overhead over native,
 /// and how much of JSON's overhead the host functions remove.
-fn conclude(variants: &[Variant]) -> (Option<crate::run::Summary>, Vec<String>) {
-    let fmt = super::super::export::fmt_ns;
+fn conclude(variants: &[Variant], record_bytes: u64) -> (Option<crate::run::Summary>, Vec<String>) {
+    use crate::study;
+    let fmt = crate::units::fmt_ns;
     let Some(native) = p50(variants, "native") else {
         return (None, Vec::new());
     };
+    // The study's figures are of a 1 MB record: quoted only for one.
+    let study_record = record_bytes == study::RECORD_BYTES;
     let mut rows = Vec::new();
     let mut over = Vec::new();
     for way in ["json", "host-fn"] {
@@ -311,36 +262,50 @@ fn conclude(variants: &[Variant]) -> (Option<crate::run::Summary>, Vec<String>) 
             way.to_owned(),
             fmt(t),
             fmt(native),
-            format!("{}{}", if o < 0.0 { "-" } else { "+" }, fmt(o.abs())),
+            crate::units::fmt_delta_ns(o),
             format!("{:+.1} %", 100.0 * o / native),
         ]);
     }
     let mut verdicts: Vec<String> = over
         .iter()
         .map(|(way, o)| {
+            let (ns, pct) = if *way == "json" {
+                study::RECORD_JSON_OVERHEAD
+            } else {
+                study::RECORD_HOST_FN_OVERHEAD
+            };
             format!(
-                "{way}: {} over native ({:+.1} %; the seed: {})",
+                "{way}: {} over native ({:+.1} %{})",
                 fmt(*o),
                 100.0 * o / native,
-                if *way == "json" {
-                    "+402 µs, +28.3 % for 1 MB"
+                if study_record {
+                    format!("; {}: +{}, +{pct} % for 1 MB", study::NAME, fmt(ns))
                 } else {
-                    "+35 µs, +2.5 %"
+                    String::new()
                 }
             )
         })
         .collect();
+    let quoted = if study_record {
+        format!(
+            " ({}: {} %)",
+            study::NAME,
+            study::RECORD_HOST_FN_REMOVED_PCT
+        )
+    } else {
+        String::new()
+    };
     if let [("json", j), ("host-fn", h)] = over[..]
         && j > 0.0
     {
         verdicts.push(if h > 0.0 {
             format!(
-                "host functions remove {:.1} % of JSON's overhead (the seed: 91 %)",
+                "host functions remove {:.1} % of JSON's overhead{quoted}",
                 100.0 * (1.0 - h / j)
             )
         } else {
             format!(
-                "host functions remove all of JSON's overhead: the wasm call is {} faster than native (the seed: 91 % removed)",
+                "host functions remove all of JSON's overhead: the wasm call is {} faster than native{quoted}",
                 fmt(-h)
             )
         });

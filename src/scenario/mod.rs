@@ -11,19 +11,21 @@ pub mod compute;
 pub mod data_transfer;
 pub mod host_functions;
 pub mod hot_path;
-pub(crate) mod inside;
 pub mod memory;
+pub mod runner;
 pub mod soak;
-pub(crate) mod timed;
 
-use crate::host::{CallError, Plugin};
-use crate::measure::{Clock, Monotonic};
+pub(crate) use crate::timing::budget::Budget;
+
+use crate::driver::wasmtime::{Abi, WasmtimeDriver};
+use crate::driver::{Driver, Instance, Limits};
+use crate::error::Error;
 use crate::phase::Phase;
-use crate::run::{Host, PhaseStats, Span};
-use crate::stats::Stats;
+use crate::run::{Host, PhaseTime, Run};
+use crate::source::{InputSpec, PluginBytes, PluginSpec};
 
-/// Wasmtime version wprof was built with (read from Cargo.lock by build.rs).
-pub const WASMTIME_VERSION: &str = env!("WPROF_WASMTIME_VERSION");
+/// Wasmtime version wprof was built with.
+pub const WASMTIME_VERSION: &str = crate::driver::wasmtime::VERSION;
 
 /// The names of all scenarios, as given to `wprof record`.
 pub const NAMES: &[&str] = &[
@@ -121,17 +123,28 @@ pub fn noise_notes(run: &crate::run::Run) -> Vec<String> {
     notes
 }
 
-/// A run of `scenario` started at `started_at` on this machine, with
-/// nothing measured yet: scenarios fill in the rest.
-pub(crate) fn new_run(scenario: &str, started_at: String) -> crate::run::Run {
+/// A run of `scenario` on this machine, started now, with nothing measured
+/// yet: scenarios fill in the rest.
+pub(crate) fn new_run(scenario: &str) -> crate::run::Run {
     crate::run::Run {
         schema: crate::run::SCHEMA_VERSION,
         scenario: scenario.to_owned(),
         wprof_version: env!("CARGO_PKG_VERSION").to_owned(),
-        started_at,
+        started_at: now_rfc3339(),
         host: host_info(),
         ..crate::run::Run::default()
     }
+}
+
+/// Runs a scenario's `body`, its run stamped with when it started and how
+/// long it took, setup and warm-up included.
+pub(crate) fn stamped(body: impl FnOnce() -> Result<Run, Error>) -> Result<Run, Error> {
+    let started_at = now_rfc3339();
+    let wall = std::time::Instant::now();
+    let mut run = body()?;
+    run.started_at = started_at;
+    run.wall_s = wall.elapsed().as_secs_f64();
+    Ok(run)
 }
 
 /// A run's settings map from `(name, value)` pairs.
@@ -144,108 +157,6 @@ pub(crate) fn settings<const N: usize>(
 /// Now, as RFC 3339 UTC to the second.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-}
-
-/// Per-phase statistics from clock stamps: `rows` holds one row per
-/// iteration of `phases.len() + 1` stamps (one before the first phase and
-/// one after each). The row for `whole`, first stamp to last, comes last.
-pub(crate) fn phase_stats(
-    rows: &[u64],
-    phases: &[Phase],
-    whole: Phase,
-    ns_per_tick: f64,
-) -> Vec<PhaseStats> {
-    let w = phases.len() + 1;
-    let n = rows.len() / w;
-    let mut samples = vec![0.0f64; n];
-    let mut stats_of = |k0: usize, k1: usize| {
-        for (s, row) in samples.iter_mut().zip(rows.chunks_exact(w)) {
-            *s = (row[k1] - row[k0]) as f64 * ns_per_tick;
-        }
-        Stats::from_samples(&mut samples)
-    };
-    let Some(total) = stats_of(0, w - 1) else {
-        return Vec::new();
-    };
-    let share = |s: &Stats| {
-        if total.mean_ns > 0.0 {
-            100.0 * s.mean_ns / total.mean_ns
-        } else {
-            0.0
-        }
-    };
-    let mut out: Vec<PhaseStats> = Vec::with_capacity(w);
-    for (k, &phase) in phases.iter().enumerate() {
-        if let Some(stats) = stats_of(k, k + 1) {
-            out.push(PhaseStats {
-                phase,
-                share_pct: share(&stats),
-                stats,
-            });
-        }
-    }
-    out.push(PhaseStats {
-        phase: whole,
-        share_pct: 100.0,
-        stats: total,
-    });
-    out
-}
-
-/// Timeline spans of `count` iterations spread evenly over `rows` (laid out
-/// as for [`phase_stats`]): each iteration's `whole`, then its phases.
-/// `bytes` (in, out) label the spans that move the input or the output.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn spans(
-    rows: &[u64],
-    phases: &[Phase],
-    whole: Phase,
-    track: &str,
-    count: u64,
-    origin: u64,
-    ns_per_tick: f64,
-    bytes: (u64, u64),
-) -> Vec<Span> {
-    let w = phases.len() + 1;
-    let n = rows.len() / w;
-    let count = (count as usize).min(n);
-    let mut out = Vec::with_capacity(count * w);
-    let ns = |t: u64| t.saturating_sub(origin) as f64 * ns_per_tick;
-    for j in 0..count {
-        let i = j * n / count;
-        let row = &rows[i * w..(i + 1) * w];
-        let span = |phase: Phase, a: u64, b: u64| Span {
-            track: track.to_owned(),
-            phase,
-            start_ns: ns(a),
-            dur_ns: (b - a) as f64 * ns_per_tick,
-            iteration: i as u64,
-            bytes_in: (phase.is_whole() || matches!(phase, Phase::Encode | Phase::CopyIn))
-                .then_some(bytes.0),
-            bytes_out: (phase.is_whole() || matches!(phase, Phase::CopyOut | Phase::Decode))
-                .then_some(bytes.1),
-        };
-        out.push(span(whole, row[0], row[w - 1]));
-        for (k, &phase) in phases.iter().enumerate() {
-            out.push(span(phase, row[k], row[k + 1]));
-        }
-    }
-    out
-}
-
-/// A plugin made ready to call: what every scenario does first, so that bad
-/// input fails the same way, with the same one-line errors, everywhere.
-pub(crate) struct Prepared {
-    /// The plugin's bytes and where they came from.
-    pub(crate) plugin: crate::source::PluginBytes,
-    /// Compiled with a default engine (read, validate and compile timed).
-    pub(crate) loaded: crate::host::Loaded,
-    /// The export to call.
-    pub(crate) export: String,
-    /// The input, encoded as the plugin receives it.
-    pub(crate) input: Vec<u8>,
-    /// An instance, its store bounded by the given limits.
-    pub(crate) instance: Plugin,
 }
 
 /// The run's description of the plugin `name`: its `bytes`, read from
@@ -267,7 +178,25 @@ pub(crate) fn plugin_info(
         input_bytes,
         output_bytes,
         outputs_identical: None,
+        output_checked: None,
     }
+}
+
+/// [`plugin_info`] for a plugin read from its spec.
+pub(crate) fn info_of(
+    plugin: &crate::source::PluginBytes,
+    export: &str,
+    input_bytes: u64,
+    output_bytes: u64,
+) -> crate::run::PluginInfo {
+    plugin_info(
+        &plugin.name,
+        &plugin.source,
+        &plugin.bytes,
+        export,
+        input_bytes,
+        output_bytes,
+    )
 }
 
 /// SHA-256 of `bytes`, hex.
@@ -287,113 +216,133 @@ pub(crate) fn scratch_dir(prefix: &str) -> Result<tempfile::TempDir, crate::Erro
         .map_err(|e| crate::Error::Config(format!("cannot create a scratch directory: {e}")))
 }
 
-/// Resolves, loads and instantiates a plugin and encodes its input, after
-/// one guarded call (stopped at the deadline) proves the plugin returns.
-pub(crate) fn prepare(
-    plugin: &crate::source::PluginSpec,
-    export: Option<&str>,
-    input: &crate::source::InputSpec,
-    limits: crate::host::Limits,
-) -> Result<Prepared, crate::Error> {
-    let plugin = plugin.resolve()?;
-    let name = plugin.name.clone();
-    let engine = wasmtime::Engine::default();
-    let loaded = crate::host::load(
-        &name,
-        &engine,
-        &plugin.bytes,
-        plugin.read.clone().into_iter().collect(),
-    )?;
-    let export = crate::host::choose_export(&name, export, plugin.bundled, &loaded.module)?;
-    let input = if crate::extism::is_extism(&loaded.module) {
-        input.raw(&plugin)?
-    } else {
-        serde_json::to_vec(&input.load(&plugin)?)
-            .map_err(|e| crate::Error::plugin(&name, Phase::Encode, e.to_string()))?
+/// What a scenario of one plugin was asked to run.
+pub(crate) struct Asked<'a> {
+    /// The plugin.
+    pub(crate) plugin: &'a PluginSpec,
+    /// The export to call, if given.
+    pub(crate) export: Option<&'a str>,
+    /// The input.
+    pub(crate) input: &'a InputSpec,
+    /// The limits of its stores, and the per-call deadline.
+    pub(crate) limits: &'a Limits,
+}
+
+/// A scenario of one plugin (hot path, cold start, memory, soak): told
+/// the plugin it was asked to run, handed it prepared, through the driver
+/// for its calling convention.
+pub(crate) trait OnePlugin {
+    /// What it was asked to run.
+    fn asked(&self) -> Asked<'_>;
+    /// Refuses settings it cannot run, before the plugin is read.
+    fn check(&self) -> Result<(), Error> {
+        Ok(())
+    }
+    /// The scenario, on the plugin prepared for calling convention `A`.
+    fn run_prepared<A: Abi>(&self, p: Prepared<A>) -> Result<Run, Error>;
+}
+
+/// `asked()` for a config with `plugin`, `export`, `input` and `limits`
+/// fields, as the scenarios of one plugin have.
+macro_rules! asked_from_fields {
+    () => {
+        fn asked(&self) -> $crate::scenario::Asked<'_> {
+            $crate::scenario::Asked {
+                plugin: &self.plugin,
+                export: self.export.as_deref(),
+                input: &self.input,
+                limits: &self.limits,
+            }
+        }
     };
-    crate::host::guarded_call(&name, &plugin.bytes, &export, &input, limits.clone())?;
-    let instance = Plugin::limited(&engine, &loaded.module, &export, limits)
-        .map_err(|e| crate::host::at(Phase::Instantiate)(e).into_error(&name))?;
+}
+pub(crate) use asked_from_fields;
+
+/// Runs a scenario of one plugin: its settings checked, the plugin read,
+/// prepared through its calling convention's driver, its later calls
+/// watched against the deadline, the run stamped.
+pub(crate) fn run_plugin<S: OnePlugin>(s: &S) -> Result<Run, Error> {
+    s.check()?;
+    let a = s.asked();
+    stamped(|| {
+        let plugin = a.plugin.resolve()?;
+        crate::driver::with_abi!(crate::kind::abi(&plugin.bytes), A => {
+            let p = prepare::<A>(plugin, a.export, a.input, a.limits)?;
+            let _watch = crate::watchdog::watch(&p.plugin.name, a.limits.deadline);
+            s.run_prepared(p)
+        })
+    })
+}
+
+/// A plugin made ready to call: what every scenario of one plugin does
+/// first, so that bad input fails the same way, with the same one-line
+/// errors, everywhere.
+pub(crate) struct Prepared<A: Abi> {
+    /// The plugin's bytes and where they came from.
+    pub(crate) plugin: PluginBytes,
+    /// The compiled module.
+    pub(crate) module: wasmtime::Module,
+    /// Read (for a file), validate, compile and instantiate, timed once.
+    pub(crate) setup: Vec<PhaseTime>,
+    /// The export to call.
+    pub(crate) export: String,
+    /// The input as the plugin receives it (encoded, for the wprof ABI).
+    pub(crate) input: Vec<u8>,
+    /// The input as a host value, for a plugin that takes JSON.
+    pub(crate) value: Option<serde_json::Value>,
+    /// What one guarded call (in a fresh instance) returned.
+    pub(crate) first: crate::driver::guard::Called,
+    /// An instance, its store bounded by the given limits.
+    pub(crate) instance: A::Instance,
+}
+
+/// Loads `plugin` on a default engine, chooses its export, encodes its
+/// input, proves with one guarded call (stopped at the deadline) that it
+/// returns, and instantiates it.
+pub(crate) fn prepare<A: Abi>(
+    plugin: PluginBytes,
+    export: Option<&str>,
+    input: &InputSpec,
+    limits: &Limits,
+) -> Result<Prepared<A>, Error> {
+    let name = plugin.name.clone();
+    let driver = WasmtimeDriver::<A>::default();
+    let mut setup: Vec<PhaseTime> = plugin.read.clone().into_iter().collect();
+    let module = driver.load(&name, &plugin.bytes, &mut setup)?;
+    let given = export.or(plugin.bundled.map(|b| b.export));
+    let export = driver.choose_export(&name, given, &module)?;
+    let (input, value) = if A::JSON {
+        let value = input.load(&plugin)?;
+        let bytes = serde_json::to_vec(&value)
+            .map_err(|e| Error::plugin(&name, Phase::Encode, e.to_string()))?;
+        (bytes, Some(value))
+    } else {
+        (input.raw(&plugin)?, None)
+    };
+    let first =
+        crate::driver::guard::guarded_call::<A>(&name, &plugin.bytes, &export, &input, limits)?;
+    let instance = crate::driver::timed(&mut setup, Phase::Instantiate, || {
+        driver.instantiate(&module, &export, limits)
+    })
+    .map_err(|e| e.into_error(&name))?;
     Ok(Prepared {
         plugin,
-        loaded,
+        module,
+        setup,
         export,
         input,
+        value,
+        first,
         instance,
     })
 }
 
-/// Clock stamps at phase boundaries, back to back, and in a counter or
-/// sampling pass whatever else each boundary does.
-pub(crate) struct Recorder<'c> {
-    pub(crate) clock: &'c Monotonic,
-    pub(crate) stamps: Vec<u64>,
-    pub(crate) probe: Probe<'c>,
-}
-
-/// What a [`Recorder`] does at each mark besides reading the clock.
-// One per pass, on the stack: its size costs nothing, a box would cost a
-// pointer chase at every mark of the counter pass.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Probe<'c> {
-    /// Nothing: the timing pass.
-    None,
-    /// Reads perf counters into per-phase sums: the counter pass.
-    Counters(crate::measure::Tally<'c>),
-    /// Says which phase runs, for the guest sampler: `phases[pos]` starts
-    /// at the mark, and after the last phase none runs.
-    Phases {
-        cell: &'c crate::measure::guest::GuestHandle,
-        phases: &'static [Phase],
-        pos: usize,
-    },
-}
-
-impl<'c> Recorder<'c> {
-    /// A recorder for the timing pass.
-    pub(crate) fn new(clock: &'c Monotonic, stamps: Vec<u64>) -> Recorder<'c> {
-        Recorder {
-            clock,
-            stamps,
-            probe: Probe::None,
-        }
-    }
-
-    /// Marks a phase boundary. Callers reserve the vector's capacity up
-    /// front, so this never allocates.
-    #[inline(always)]
-    pub(crate) fn mark(&mut self) {
-        self.stamps.push(self.clock.now());
-        match &mut self.probe {
-            Probe::None => {}
-            Probe::Counters(t) => t.mark(),
-            Probe::Phases { cell, phases, pos } => {
-                cell.set(phases.get(*pos).copied());
-                *pos = (*pos + 1) % (phases.len() + 1);
-            }
-        }
-    }
-}
-
-/// The phases of [`marked_call`].
-pub(crate) const CALL_PHASES: [Phase; 4] =
-    [Phase::CopyIn, Phase::Execute, Phase::CopyOut, Phase::Free];
-
-/// One call on an encoded input: copy-in, execute, copy-out, free, each
-/// followed by a mark (the caller marks the start).
-#[inline(always)]
-pub(crate) fn marked_call(
-    p: &mut Plugin,
+/// The reference output: one call of the prepared instance.
+pub(crate) fn reference_output<I: Instance>(
+    instance: &mut I,
     input: &[u8],
-    rec: &mut Recorder,
-) -> Result<(), CallError> {
-    let buf = p.copy_in(input)?;
-    rec.mark();
-    let packed = p.execute(buf)?;
-    rec.mark();
-    let out = p.copy_out(packed)?;
-    rec.mark();
-    p.free(out)?;
-    rec.mark();
-    Ok(())
+    plugin: &str,
+) -> Result<Vec<u8>, Error> {
+    instance.call(input).map_err(|e| e.into_error(plugin))?;
+    Ok(instance.output().to_vec())
 }

@@ -1,0 +1,302 @@
+//! Arguments several commands share: which plugin, where files go, the
+//! limits, the passes that look inside, and how long a boundary scenario's
+//! variants run.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::driver::Limits;
+use crate::export::{self, OutputConfig};
+use crate::inside::{CounterChoice, InsideConfig, Samplers};
+use crate::scenario::runner::Runs;
+use crate::source::{InputSpec, PluginSpec};
+use crate::timing::ClockChoice;
+
+/// Which plugin, export and input.
+#[derive(Debug, Args)]
+pub(super) struct PluginArgs {
+    /// A bundled plugin's name, or a .wasm/.wat file.
+    #[arg(short, long, default_value = "drug-checker")]
+    pub(super) plugin: String,
+    #[command(flatten)]
+    pub(super) input: InputArgs,
+}
+
+/// Which export, and what it is called with.
+#[derive(Debug, Args)]
+pub(super) struct InputArgs {
+    /// Export to call [default: the bundled plugin's, or the module's only
+    /// (i32, i32) -> i64 export; for an Extism plugin its only () -> i32
+    /// export].
+    #[arg(short, long)]
+    pub(super) export: Option<String>,
+    /// JSON input file [default: the bundled plugin's input.json]. For an
+    /// Extism plugin, the input text itself, as `extism call --input` takes
+    /// it, or a file whose bytes are the input [default: empty].
+    #[arg(short, long, conflicts_with = "input_json")]
+    pub(super) input: Option<PathBuf>,
+    /// JSON input given inline.
+    #[arg(long, value_name = "JSON")]
+    pub(super) input_json: Option<String>,
+    #[command(flatten)]
+    pub(super) extism: ExtismArgs,
+}
+
+impl InputArgs {
+    /// The input asked for.
+    pub(super) fn spec(&self) -> InputSpec {
+        match (&self.input, &self.input_json) {
+            (Some(path), _) => InputSpec::File(path.clone()),
+            (None, Some(text)) => InputSpec::Inline(text.clone()),
+            (None, None) => InputSpec::Default,
+        }
+    }
+}
+
+/// What every record command of one plugin shares: the limits, the passes
+/// that look inside, where files go.
+#[derive(Debug, Args)]
+pub(super) struct RecordArgs {
+    #[command(flatten)]
+    pub(super) limits: LimitArgs,
+    #[command(flatten)]
+    pub(super) inside: InsideArgs,
+    #[command(flatten)]
+    pub(super) output: OutputArgs,
+}
+
+/// What every boundary scenario's record command shares: how long each
+/// variant runs, the limits, where files go.
+#[derive(Debug, Args)]
+pub(super) struct BoundaryArgs {
+    #[command(flatten)]
+    pub(super) runs: RunsArgs,
+    #[command(flatten)]
+    pub(super) limits: LimitArgs,
+    #[command(flatten)]
+    pub(super) output: OutputArgs,
+}
+
+impl BoundaryArgs {
+    /// The runs and limits asked for, the scenario's default runs where
+    /// not given.
+    pub(super) fn resolve(
+        &self,
+        scenario: &str,
+        defaults: &Runs,
+    ) -> anyhow::Result<(Runs, Limits)> {
+        let runs = self.runs.resolve(scenario, &self.output, defaults)?;
+        Ok((runs, self.limits.limits()))
+    }
+}
+
+/// What an Extism plugin is given besides its input.
+#[derive(Debug, Args)]
+pub(super) struct ExtismArgs {
+    /// An Extism plugin's config value (`config_get`); repeat for more.
+    #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub(super) config: Vec<(String, String)>,
+    /// An Extism plugin's log level: its messages at this level and above
+    /// are reported [default: off, as in Extism without a logger].
+    #[arg(long, value_name = "LEVEL")]
+    pub(super) log_level: Option<crate::driver::extism::LogLevel>,
+}
+
+impl ExtismArgs {
+    /// `limits` with these options.
+    pub(super) fn limits(&self, limits: &LimitArgs) -> Limits {
+        Limits {
+            extism: crate::driver::extism::ExtismOptions {
+                config: self.config.iter().cloned().collect(),
+                log_level: self.log_level,
+            },
+            ..limits.limits()
+        }
+    }
+}
+
+pub(super) fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
+}
+
+impl PluginArgs {
+    pub(super) fn specs(&self) -> (PluginSpec, InputSpec) {
+        (PluginSpec::parse(&self.plugin), self.input.spec())
+    }
+}
+
+/// Where files go and what is printed.
+#[derive(Debug, Args)]
+pub(super) struct OutputArgs {
+    /// Write every file into DIR [default: profiles/ and flamegraphs/].
+    #[arg(short, long, value_name = "DIR")]
+    pub(super) out_dir: Option<PathBuf>,
+    /// Artifacts to write, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = export::names().into_iter().map(String::from))]
+    pub(super) formats: Vec<String>,
+    /// Print the run JSON to stdout instead of the table.
+    #[arg(long, conflicts_with = "quiet")]
+    pub(super) json: bool,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    pub(super) quiet: bool,
+    /// Also run the plugin's calls under dhat's heap profiler, in a separate
+    /// untimed pass, and write <name>.dhat.json (for valgrind's dh_view.html).
+    #[arg(long)]
+    pub(super) heap: bool,
+    /// Calls per side (wasm, native) in the heap pass.
+    #[arg(long, default_value_t = crate::heap::DEFAULT_CALLS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(super) heap_calls: u64,
+}
+
+impl OutputArgs {
+    pub(super) fn config(&self) -> anyhow::Result<OutputConfig> {
+        let known = export::names();
+        if let Some(bad) = self.formats.iter().find(|f| !known.contains(&f.as_str())) {
+            anyhow::bail!(
+                "unknown format `{bad}` (expected some of: {})",
+                known.join(", ")
+            );
+        }
+        let mut cfg = OutputConfig {
+            exporters: self.formats.clone(),
+            ..OutputConfig::default()
+        };
+        if let Some(dir) = &self.out_dir {
+            cfg.profiles_dir = dir.clone();
+            cfg.flamegraphs_dir = dir.clone();
+        }
+        Ok(cfg)
+    }
+}
+
+/// What a plugin may do before wprof stops it.
+#[derive(Debug, Args)]
+pub(super) struct LimitArgs {
+    /// How long one call may run: the first call is stopped at it and
+    /// reported; a later call that overruns it ends the run (nothing written).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub(super) deadline: std::time::Duration,
+    /// Largest linear memory the plugin may grow to, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory_bytes.unwrap_or(0) >> 20)]
+    pub(super) memory_limit: usize,
+    /// Most elements a table may grow to.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().table_elements.unwrap_or(0))]
+    pub(super) table_limit: usize,
+    /// Largest output a call may return, in KiB.
+    #[arg(long, value_name = "KIB", default_value_t = Limits::default().output_bytes.unwrap_or(0) >> 10)]
+    pub(super) output_limit: usize,
+}
+
+impl LimitArgs {
+    pub(super) fn limits(&self) -> Limits {
+        Limits {
+            memory_bytes: Some(self.memory_limit << 20),
+            table_elements: Some(self.table_limit),
+            output_bytes: Some(self.output_limit << 10),
+            deadline: self.deadline,
+            ..Limits::default()
+        }
+    }
+}
+
+/// The passes that look inside calls, each after the timings.
+#[derive(Debug, Args)]
+pub(super) struct InsideArgs {
+    /// Perf counters for the counter pass: all (every one the kernel
+    /// grants), none, or a comma-separated list of cycles, instructions,
+    /// cache-misses, branch-misses, task-clock, page-faults, context-switches.
+    #[arg(long, default_value = "all", value_name = "LIST")]
+    pub(super) counters: CounterChoice,
+    /// Also run a fuel pass: wasm fuel per call and phase, the same on every
+    /// run (a figure for CI regression checks), and what metering costs.
+    #[arg(long)]
+    pub(super) fuel: bool,
+    /// Sample stacks: guest (wasm functions at epoch ticks, exact, costly),
+    /// host (whole process by SIGPROF, JIT frames named from the perf map,
+    /// cheap), both, or none.
+    #[arg(long, value_name = "WHICH", default_value = "none")]
+    pub(super) sample: Samplers,
+    /// Guest sampling rate in Hz.
+    #[arg(long, default_value_t = InsideConfig::default().guest_hz, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(super) guest_hz: u32,
+    /// Host sampling rate in Hz (the kernel tick caps what is delivered: the
+    /// report says the rate achieved).
+    #[arg(long, default_value_t = InsideConfig::default().host_hz, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(super) host_hz: u32,
+    /// Seconds each sampling or fuel pass runs (half sampled, half not).
+    #[arg(long, default_value_t = InsideConfig::default().sample_secs)]
+    pub(super) sample_secs: f64,
+}
+
+impl InsideArgs {
+    pub(super) fn config(&self) -> InsideConfig {
+        InsideConfig {
+            counters: self.counters.clone(),
+            fuel: self.fuel,
+            sample: self.sample,
+            guest_hz: self.guest_hz,
+            host_hz: self.host_hz,
+            sample_secs: self.sample_secs.clamp(0.2, 600.0),
+        }
+    }
+}
+
+/// How long each variant of a boundary scenario (data-transfer, batching,
+/// host-functions, codecs, compute) is measured. A run is one measured
+/// call (batching: one iteration of --items calls).
+#[derive(Debug, Args)]
+pub(super) struct RunsArgs {
+    /// How long each variant is measured once it has --min-runs, e.g.
+    /// 300ms, 2s [default: the scenario's: data-transfer 300ms, compute and
+    /// command 1s, the others 500ms].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub(super) time_per_variant: Option<std::time::Duration>,
+    /// Fewest measured runs per variant [default: the scenario's: 10;
+    /// codecs 100, compute and command 5].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(super) min_runs: Option<u64>,
+    /// Most measured runs per variant [default: the scenario's: 100 000;
+    /// codecs 200 000, compute and command 1000].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(super) max_runs: Option<u64>,
+    /// Runs per variant drawn into the Chrome trace [default: the
+    /// scenario's: 5; codecs 20].
+    #[arg(long)]
+    pub(super) trace_runs: Option<u64>,
+    /// Clock: auto (TSC where invariant), tsc, monotonic.
+    #[arg(long, default_value_t = ClockChoice::Auto)]
+    pub(super) clock: ClockChoice,
+}
+
+impl RunsArgs {
+    /// The runs asked for, the scenario's `defaults` where not given;
+    /// refuses --heap, which profiles a plugin's calls and belongs to
+    /// `record hot-path`.
+    pub(super) fn resolve(
+        &self,
+        scenario: &str,
+        output: &OutputArgs,
+        defaults: &Runs,
+    ) -> anyhow::Result<Runs> {
+        if output.heap {
+            anyhow::bail!(
+                "--heap does not apply to {scenario} (record hot-path --heap profiles a plugin's calls)"
+            );
+        }
+        let runs = Runs {
+            time: self.time_per_variant.unwrap_or(defaults.time),
+            min: self.min_runs.unwrap_or(defaults.min),
+            max: self.max_runs.unwrap_or(defaults.max),
+            trace: self.trace_runs.unwrap_or(defaults.trace),
+            clock: self.clock,
+        };
+        if runs.min > runs.max {
+            anyhow::bail!("--min-runs {} is over --max-runs {}", runs.min, runs.max);
+        }
+        Ok(runs)
+    }
+}

@@ -1,0 +1,254 @@
+//! Running what the command line asked for: each command's config to its
+//! scenario or tool, and a record command's run to its files.
+
+use std::io::Write;
+
+use super::args::*;
+use super::common::BoundaryArgs;
+use super::handover::{Asked, handed_over, inside_options};
+use super::output::{artifacts, finish, progress, record_one};
+use crate::call::{self, CallConfig};
+use crate::compare::{self, CompareConfig};
+use crate::export;
+
+use crate::scenario::cold_start::{self, Iterations};
+use crate::scenario::{
+    batching, codecs, command, component, compute, data_transfer, host_functions, hot_path, memory,
+    soak,
+};
+use crate::source::PluginSpec;
+
+/// A boundary scenario's record command: its config, run and written.
+fn boundary<C>(
+    args: &BoundaryArgs,
+    scenario: &str,
+    cfg: anyhow::Result<C>,
+    run: fn(&C) -> Result<crate::run::Run, crate::Error>,
+) -> anyhow::Result<()> {
+    let cfg = cfg?;
+    record_one(&args.output, scenario, &[], || run(&cfg))
+}
+
+/// `boundary` for the scenario module `$m`, with arguments `$a`.
+macro_rules! boundary {
+    ($a:ident, $m:ident) => {
+        boundary(&$a.common, $m::NAME, $a.config(), $m::run)?
+    };
+}
+
+/// Runs the command the line asked for.
+pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
+    if matches!(cli.command, Command::Record(_)) {
+        crate::interrupt::install();
+    }
+    match cli.command {
+        Command::Record(Record::HotPath(args)) => {
+            let cfg = args.config();
+            let asked = Asked {
+                scenario: "hot-path",
+                plugin: &cfg.plugin,
+                export: cfg.export.as_deref(),
+                input: &cfg.input,
+                limits: &cfg.limits,
+                not_applicable: inside_options(&cfg.inside),
+                cold_runs: 0,
+                instances: 0,
+            };
+            match handed_over(asked)? {
+                Some(handed) => handed.record(&args.record.output)?,
+                None => {
+                    let plugin = (&cfg.plugin, cfg.export.as_deref(), &cfg.input);
+                    record_one(&args.record.output, "hot-path", &[plugin], || {
+                        hot_path::run(&cfg)
+                    })?;
+                }
+            }
+        }
+        Command::Record(Record::ColdStart(args)) => {
+            let configs = args.configs()?;
+            if let [cfg] = &configs[..] {
+                let mut not_applicable = vec!["the rungs (winch, aot, pooling, wizer)"];
+                not_applicable.extend(inside_options(&cfg.inside));
+                let asked = Asked {
+                    scenario: "cold-start",
+                    plugin: &cfg.plugin,
+                    export: cfg.export.as_deref(),
+                    input: &cfg.input,
+                    limits: &cfg.limits,
+                    not_applicable,
+                    cold_runs: match cfg.iterations {
+                        Iterations::Exactly(n) => n,
+                        Iterations::Timed { min, .. } => min.max(10),
+                    },
+                    instances: 0,
+                };
+                if let Some(handed) = handed_over(asked)? {
+                    return handed.record(&args.record.output);
+                }
+            }
+            let out = args.record.output.config()?;
+            out.prepare()?;
+            let spinner = progress(&args.record.output, "recording cold-start");
+            // Keep going: a plugin that fails is reported on its own line
+            // and the others are still measured and written.
+            let mut runs = Vec::new();
+            let mut kept = Vec::new();
+            let mut failed = Vec::new();
+            for c in &configs {
+                match cold_start::run(c) {
+                    Ok(run) => {
+                        runs.push(run);
+                        kept.push(c);
+                    }
+                    Err(e) if configs.len() > 1 && !args.fail_fast => {
+                        eprintln!("wprof: error: {e:#}");
+                        failed.push(e.to_string());
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                if crate::interrupt::requested() {
+                    break;
+                }
+            }
+            drop(spinner);
+            let plugins: Vec<_> = kept
+                .iter()
+                .map(|c| (&c.plugin, c.export.as_deref(), &c.input))
+                .collect();
+            if !runs.is_empty() {
+                finish(runs, &plugins, &out, &args.record.output)?;
+            }
+            if !failed.is_empty() {
+                anyhow::bail!(
+                    "{} of {} plugins failed (each named above); the others were written",
+                    failed.len(),
+                    configs.len()
+                );
+            }
+        }
+        Command::Record(Record::Memory(args)) => {
+            let cfg = args.config();
+            let mut not_applicable = vec!["the modes (jit, aot, pooling, each in its own process)"];
+            not_applicable.extend(inside_options(&cfg.inside));
+            let asked = Asked {
+                scenario: "memory",
+                plugin: &cfg.plugin,
+                export: cfg.export.as_deref(),
+                input: &cfg.input,
+                limits: &cfg.limits,
+                not_applicable,
+                cold_runs: 0,
+                instances: cfg.instances.max(1),
+            };
+            if let Some(handed) = handed_over(asked)? {
+                return handed.record(&args.record.output);
+            }
+            let plugin = (&cfg.plugin, cfg.export.as_deref(), &cfg.input);
+            record_one(&args.record.output, "memory", &[plugin], || {
+                memory::run(&cfg)
+            })?;
+        }
+        Command::Record(Record::Soak(args)) => {
+            let cfg = args.config();
+            let plugin = (&cfg.plugin, cfg.export.as_deref(), &cfg.input);
+            record_one(&args.record.output, "soak", &[plugin], || soak::run(&cfg))?;
+        }
+        Command::Record(Record::Batching(a)) => boundary!(a, batching),
+        Command::Record(Record::HostFunctions(a)) => boundary!(a, host_functions),
+        Command::Record(Record::Compute(a)) => boundary!(a, compute),
+        Command::Record(Record::Codecs(a)) => boundary!(a, codecs),
+        Command::Record(Record::Component(a)) => boundary!(a, component),
+        Command::Record(Record::Command(a)) => boundary!(a, command),
+        Command::Record(Record::DataTransfer(a)) => boundary!(a, data_transfer),
+        Command::Driver => crate::driver::child::server::serve()?,
+        Command::MemoryProbe { request } => {
+            let profile = memory::probe(&memory::probe_from_json(&request)?)?;
+            serde_json::to_writer(std::io::stdout().lock(), &profile)?;
+        }
+        Command::Report(args) => {
+            let runs = args
+                .runs
+                .iter()
+                .map(|p| compare::load(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let links: Vec<Vec<String>> = args
+                .runs
+                .iter()
+                .map(|p| artifacts(p, &args.output))
+                .collect();
+            let html = export::html::report(&runs, &links)?;
+            if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| crate::Error::Output {
+                    path: dir.to_owned(),
+                    cause: e.to_string(),
+                })?;
+            }
+            export::write_atomic(&args.output, |w| Ok(w.write_all(html.as_bytes())?))?;
+            println!("wrote {}", args.output.display());
+        }
+        Command::Compare(args) => {
+            let cfg = CompareConfig {
+                base: args.base.clone(),
+                new: args.new.clone(),
+                noise_pct: args.noise,
+                noise_ns: args.noise_ns,
+                threshold_pct: args.threshold,
+            };
+            let report = compare::compare(&cfg)?;
+            let mut out = std::io::stdout().lock();
+            match args.format.as_str() {
+                "json" => {
+                    serde_json::to_writer_pretty(&mut out, &report)?;
+                    writeln!(out)?;
+                }
+                f => compare::render(&report, f == "markdown", &mut out)?,
+            }
+            if let Some(path) = &args.diff_flamegraph {
+                let (base, new) = (compare::load(&cfg.base)?, compare::load(&cfg.new)?);
+                export::write_atomic(path, |w| compare::diff_flamegraph(&base, &new, w))?;
+                writeln!(out, "wrote {}", path.display())?;
+            }
+            let failures = report.failures();
+            if !failures.is_empty() {
+                anyhow::bail!(
+                    "regression beyond {} %: {}",
+                    cfg.threshold_pct,
+                    failures.join(", ")
+                );
+            }
+        }
+        Command::Inspect(args) => {
+            let found = crate::inspect::inspect(&args.module)?;
+            let mut out = std::io::stdout().lock();
+            if args.json {
+                serde_json::to_writer_pretty(&mut out, &found)?;
+                writeln!(out)?;
+            } else {
+                crate::inspect::render(&found, &mut out)?;
+            }
+        }
+        Command::Compile(args) => {
+            let size =
+                cold_start::compile(&PluginSpec::parse(&args.plugin), args.like, &args.output)?;
+            println!("wrote {} ({size} B)", args.output.display());
+        }
+        Command::Call(args) => {
+            let (plugin, input) = args.plugin.specs();
+            let cfg = CallConfig {
+                plugin,
+                export: args.plugin.input.export.clone(),
+                input,
+                native: args.native,
+                limits: args.plugin.input.extism.limits(&args.limits),
+            };
+            let called = call::call(&cfg)?;
+            for line in &called.logs {
+                eprintln!("plugin log: {line}");
+            }
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(&called.output)?;
+            writeln!(stdout)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! Handing a module to the scenario for its kind: `record hot-path`,
+//! `cold-start` or `memory` given a component or a WASI command runs it as
+//! `record component` or `record command`, with notes saying so and naming
+//! what does not apply.
+
+use super::common::OutputArgs;
+use super::output::record_one;
+use crate::driver::Limits;
+use crate::inside::InsideConfig;
+use crate::run::Run;
+use crate::scenario::command::{self, CommandConfig};
+use crate::scenario::component::{self, ComponentConfig};
+use crate::source::{InputSpec, PluginSpec};
+
+/// A module `record hot-path` or `record cold-start` hands to the scenario
+/// for its kind, with notes saying so and naming what does not apply.
+pub(super) enum Handed {
+    Component(ComponentConfig, Vec<String>),
+    Command(CommandConfig, Vec<String>),
+}
+
+impl Handed {
+    /// Records it as its own scenario.
+    pub(super) fn record(self, output: &OutputArgs) -> anyhow::Result<()> {
+        match self {
+            Handed::Component(c, notes) => record_one(output, component::NAME, &[], || {
+                component::run(&c).map(|r| noted(r, notes))
+            }),
+            Handed::Command(c, notes) => record_one(output, command::NAME, &[], || {
+                command::run(&c).map(|r| noted(r, notes))
+            }),
+        }
+    }
+}
+
+/// What `wprof` was asked to run, for a handover.
+pub(super) struct Asked<'a> {
+    /// `hot-path` or `cold-start`.
+    pub(super) scenario: &'static str,
+    pub(super) plugin: &'a PluginSpec,
+    pub(super) export: Option<&'a str>,
+    pub(super) input: &'a InputSpec,
+    pub(super) limits: &'a Limits,
+    /// Options of `scenario` that the other kinds' scenarios do not have.
+    pub(super) not_applicable: Vec<&'static str>,
+    /// Whole cold starts to measure.
+    pub(super) cold_runs: u64,
+    /// Instances to keep alive for memory readings.
+    pub(super) instances: u64,
+}
+
+/// The fuel and sampling options given: a plugin's passes, which the
+/// component and command scenarios do not have.
+pub(super) fn inside_options(inside: &InsideConfig) -> Vec<&'static str> {
+    let mut given = Vec::new();
+    if inside.fuel {
+        given.push("--fuel");
+    }
+    if inside.sample.guest || inside.sample.host {
+        given.push("--sample");
+    }
+    given
+}
+
+/// Where `asked`'s module goes when it is not a core-module plugin: a
+/// component to `record component`, a WASI command to `record command`;
+/// `None` for a plugin (and for a file the plugin path reports itself).
+pub(super) fn handed_over(asked: Asked) -> anyhow::Result<Option<Handed>> {
+    use crate::kind::ModuleKind;
+    let PluginSpec::File(path) = asked.plugin else {
+        return Ok(None);
+    };
+    let Ok(bytes) = std::fs::read(path) else {
+        return Ok(None);
+    };
+    let kind = crate::kind::of(&bytes);
+    let (what, to) = match kind {
+        ModuleKind::Plugin(_) => return Ok(None),
+        ModuleKind::Component => ("component", component::NAME),
+        ModuleKind::Command => ("WASI command", command::NAME),
+    };
+    let shown = path.display();
+    let mut notes = vec![format!(
+        "record {}: {shown} is a {what}, so `record {to}` ran it (the same flags there give more control){}",
+        asked.scenario,
+        if asked.cold_runs > 0 {
+            format!(
+                "; its cold-start variant times {} from the bytes each time, {} times",
+                if kind == ModuleKind::Component {
+                    "compile, link, instantiate and the first call"
+                } else {
+                    "validate, compile, link, instantiate and the run"
+                },
+                asked.cold_runs
+            )
+        } else if asked.instances > 0 {
+            format!(
+                "; {} instances are kept alive after their runs for the memory readings, in this one process",
+                asked.instances
+            )
+        } else {
+            String::new()
+        }
+    )];
+    if !asked.not_applicable.is_empty() {
+        notes.push(format!(
+            "{}: not applicable to a {what} run",
+            asked.not_applicable.join(", ")
+        ));
+    }
+    let limits = asked.limits.clone();
+    Ok(Some(match kind {
+        ModuleKind::Plugin(_) => unreachable!("returned above"),
+        ModuleKind::Component if asked.instances > 0 => {
+            return Err(crate::Error::plugin(
+                shown.to_string(),
+                crate::phase::Phase::Instantiate,
+                "a component: record memory does not apply: its linear memory is not visible through Wasmtime's component API, so its figures could not be split; `wprof record component` times its calls",
+            )
+            .into());
+        }
+        ModuleKind::Component => {
+            let export = asked.export.map(str::to_owned).ok_or_else(|| {
+                crate::Error::Config(format!(
+                    "{shown} is a component: pass --export NAME (`wprof inspect {shown}` lists them) and its arguments as a JSON array (--input-json or --input FILE)"
+                ))
+            })?;
+            let text = match asked.input {
+                InputSpec::Inline(text) => text.clone(),
+                InputSpec::File(file) => std::fs::read_to_string(file)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?,
+                InputSpec::Default => "[]".to_owned(),
+            };
+            let args = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("the component's arguments are not JSON: {e}"))?;
+            Handed::Component(
+                ComponentConfig {
+                    plugin: Some(path.clone()),
+                    export,
+                    args,
+                    cold_runs: asked.cold_runs,
+                    limits,
+                    ..ComponentConfig::default()
+                },
+                notes,
+            )
+        }
+        ModuleKind::Command => {
+            let stdin = match asked.input {
+                InputSpec::File(file) => Some(file.clone()),
+                _ => None,
+            };
+            Handed::Command(
+                CommandConfig {
+                    plugin: Some(path.clone()),
+                    stdin,
+                    cold_runs: asked.cold_runs,
+                    instances: asked.instances,
+                    limits,
+                    ..CommandConfig::default()
+                },
+                notes,
+            )
+        }
+    }))
+}
+
+/// `run` with `notes` first among its notes.
+pub(super) fn noted(mut run: Run, mut notes: Vec<String>) -> Run {
+    notes.append(&mut run.notes);
+    run.notes = notes;
+    run
+}

@@ -1,0 +1,206 @@
+//! The end of a record command: the heap passes, the files, what is
+//! printed, and the exit status.
+
+use std::io::Write;
+
+use super::common::OutputArgs;
+use crate::export::{self, Exporter, OutputConfig};
+use crate::run::Run;
+use crate::source::{InputSpec, PluginSpec};
+
+/// Each run's file stem: its scenario, and also its plugin when there are
+/// several runs.
+/// The other artifacts of the run in `run_file` (same directory and stem,
+/// and the sibling `flamegraphs/`), as hrefs relative to `report`'s
+/// directory where they lie under it, else absolute.
+pub(super) fn artifacts(run_file: &std::path::Path, report: &std::path::Path) -> Vec<String> {
+    let Some(stem) = run_file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+    else {
+        return Vec::new();
+    };
+    let dir = run_file.parent().unwrap_or(std::path::Path::new(""));
+    let dir = if dir.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        dir
+    };
+    let mut dirs = vec![dir.to_owned()];
+    if let Some(up) = dir.parent() {
+        dirs.push(up.join("flamegraphs"));
+    }
+    let base = std::fs::canonicalize(
+        report
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new(".")),
+    )
+    .ok();
+    let mut out = Vec::new();
+    for d in dirs {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        let mut names: Vec<std::path::PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let name = p
+                    .file_name()
+                    .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+                // The run's own JSON is the report's source, not an artifact.
+                name.starts_with(&format!("{stem}.")) && name != format!("{stem}.json")
+            })
+            .collect();
+        names.sort();
+        for p in names {
+            let abs = std::fs::canonicalize(&p).unwrap_or(p);
+            let href = match base.as_ref().and_then(|b| abs.strip_prefix(b).ok()) {
+                Some(rel) => rel.display().to_string(),
+                None => abs.display().to_string(),
+            };
+            out.push(href);
+        }
+    }
+    out
+}
+
+pub(super) fn stems(runs: &[Run]) -> Vec<String> {
+    runs.iter()
+        .map(|run| {
+            if runs.len() > 1 {
+                let plugin = std::path::Path::new(&run.plugin.name)
+                    .file_stem()
+                    .map_or_else(
+                        || run.plugin.name.clone(),
+                        |s| s.to_string_lossy().into_owned(),
+                    );
+                format!("{}.{plugin}", run.scenario)
+            } else {
+                run.scenario.clone()
+            }
+        })
+        .collect()
+}
+
+/// The end of every `record`: the heap passes if asked, the files and the
+/// printout, then an error if a variant failed.
+pub(super) fn finish(
+    mut runs: Vec<Run>,
+    plugins: &[(&PluginSpec, Option<&str>, &InputSpec)],
+    out: &OutputConfig,
+    args: &OutputArgs,
+) -> anyhow::Result<()> {
+    if !runs.iter().any(|r| r.incomplete) {
+        heap_passes(&mut runs, plugins, out, args)?;
+    }
+    for run in &mut runs {
+        let notes = crate::scenario::noise_notes(run);
+        run.notes.extend(notes);
+        run.host.load_average = crate::scenario::load_average();
+    }
+    report(&runs, out, args)?;
+    if runs.iter().any(|r| r.incomplete) {
+        return Err(crate::Error::Interrupted.into());
+    }
+    failed(&runs)
+}
+
+/// With `--heap`: each run's heap pass, recorded in the run.
+pub(super) fn heap_passes(
+    runs: &mut [Run],
+    plugins: &[(&PluginSpec, Option<&str>, &InputSpec)],
+    out: &OutputConfig,
+    args: &OutputArgs,
+) -> anyhow::Result<()> {
+    if !args.heap {
+        return Ok(());
+    }
+    let stems = stems(runs);
+    for ((run, (plugin, export, input)), stem) in runs.iter_mut().zip(plugins).zip(stems) {
+        let dest = out.profiles_dir.join(format!("{stem}.dhat.json"));
+        run.heap = Some(crate::heap::pass(
+            plugin,
+            *export,
+            input,
+            args.heap_calls,
+            &dest,
+        )?);
+        run.notes.push(
+            "heap: a separate pass under dhat, which slows allocation several times over; no timing above comes from it. dhat sees host allocations only: a native call's count includes the plugin's own work, which in wasm allocates inside linear memory, unseen".into(),
+        );
+    }
+    Ok(())
+}
+
+/// Writes every run's files and prints them as asked. A run's files are
+/// named after its scenario, and also its plugin when there are several.
+pub(super) fn report(runs: &[Run], out: &OutputConfig, args: &OutputArgs) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    let mut written = Vec::new();
+    for (run, stem) in runs.iter().zip(stems(runs)) {
+        written.extend(out.write_all(run, &stem)?);
+        if let Some(h) = &run.heap {
+            written.push(std::path::PathBuf::from(&h.file));
+        }
+    }
+    if args.json {
+        if let [run] = runs {
+            export::RunJson.write(run, &mut stdout)?;
+        } else {
+            serde_json::to_writer_pretty(&mut stdout, runs)?;
+            writeln!(stdout)?;
+        }
+    } else if !args.quiet {
+        for run in runs {
+            export::Table.write(run, &mut stdout)?;
+            writeln!(stdout)?;
+        }
+        for path in written {
+            writeln!(stdout, "wrote {}", path.display())?;
+        }
+    }
+    Ok(())
+}
+
+/// Fails when a run recorded a failed variant (after its files are written):
+/// the first failure is the error, the others go to stderr first.
+pub(super) fn failed(runs: &[Run]) -> anyhow::Result<()> {
+    let mut all = runs.iter().flat_map(|r| {
+        r.failures.iter().map(move |f| {
+            crate::Error::plugin(
+                &r.plugin.name,
+                f.phase,
+                format!("{}: {}", f.variant, f.cause),
+            )
+        })
+    });
+    let Some(first) = all.next() else {
+        return Ok(());
+    };
+    for other in all {
+        eprintln!("wprof: error: {other}");
+    }
+    Err(first.into())
+}
+
+/// The spinner of a record command, off with `--quiet` and `--json`.
+pub(super) fn progress(args: &OutputArgs, label: &str) -> crate::progress::Progress {
+    crate::progress::Progress::start(label, args.quiet || args.json)
+}
+
+/// A record command of one plugin: checks the output directory, runs the
+/// scenario under a spinner, writes what it measured.
+pub(super) fn record_one(
+    args: &OutputArgs,
+    scenario: &str,
+    plugins: &[(&PluginSpec, Option<&str>, &InputSpec)],
+    run: impl FnOnce() -> Result<Run, crate::Error>,
+) -> anyhow::Result<()> {
+    let out = args.config()?;
+    out.prepare()?;
+    let spinner = progress(args, &format!("recording {scenario}"));
+    let runs = vec![run()?];
+    drop(spinner);
+    finish(runs, plugins, &out, args)
+}

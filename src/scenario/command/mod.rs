@@ -1,0 +1,523 @@
+//! `wprof record command`: a WASI command (wasm32-wasip1, `_start`) run
+//! again and again, each run in a fresh instance as a command is, with the
+//! arguments, environment, stdin and preopened directories given on the
+//! command line; its stdout and stderr captured and, when asked, checked
+//! against a file. Each run is timed as instantiate (WASI context, linking,
+//! start function) and run (`_start` to its return or `proc_exit(0)`). A
+//! command that imports `bench.start` and `bench.end` (the Sightglass
+//! benchmark protocol) also has the span between them timed, exactly: the
+//! host functions read the clock. The same span is also read with
+//! `Instant`, so that the report can say how far the two agree.
+
+mod wasi;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::json;
+use wasmtime::{Engine, InstancePre, Linker, Module};
+
+use self::wasi::{RunResult, State, instance_memory, linker, run_once};
+use super::Budget;
+use super::runner::{Outcome, Runner, Runs, way};
+use crate::driver::{Driver, Limits};
+use crate::error::{CallError, Error, at, one_line};
+use crate::phase::Phase;
+use crate::run::Run;
+use crate::timing::Clock;
+use crate::timing::settle::{Recorded, columns, named};
+use crate::timing::target::{Marks, Target};
+
+/// The scenario's name, as given to `wprof record`.
+pub const NAME: &str = "command";
+
+/// The bundled WASI command (plugins/bench-command).
+pub const BENCH_COMMAND: &[u8] =
+    include_bytes!("../../../plugins/bench-command/bench-command.wasm");
+
+/// Settings of `wprof record command`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandConfig {
+    /// The command module. Default: the bundled bench-command.
+    pub plugin: Option<PathBuf>,
+    /// Its arguments (after argv[0], the module's file name). Default: none.
+    pub args: Vec<String>,
+    /// Its environment. Default: empty.
+    pub env: Vec<(String, String)>,
+    /// A file whose bytes are its stdin. Default: empty stdin.
+    pub stdin: Option<PathBuf>,
+    /// Host directories preopened for it, each with the path the guest
+    /// sees. Default: none (no file access).
+    pub dirs: Vec<(PathBuf, String)>,
+    /// A file its stdout must equal, checked on the first and the last
+    /// run. Default: none.
+    pub expect_stdout: Option<PathBuf>,
+    /// A file its stderr must equal, likewise. Default: none.
+    pub expect_stderr: Option<PathBuf>,
+    /// How long the runs go on, and on what clock. Default: 1 s once there
+    /// are 5 runs, at most 1000, 5 traced.
+    pub runs: Runs,
+    /// Instances kept alive after their run for the memory readings: what
+    /// each costs in resident memory, of it linear memory. Default: 0 (no
+    /// readings).
+    pub instances: u64,
+    /// Whole cold starts measured after the runs, each from the module's
+    /// bytes: validate, compile, link, instantiate and run, as
+    /// `record cold-start` measures a plugin's. Default: 0 (none).
+    pub cold_runs: u64,
+    /// Memory, table and output limits (stdout and stderr are captured up
+    /// to the output limit), and the per-call deadline. Default:
+    /// [`Limits::default`].
+    pub limits: Limits,
+}
+
+impl Default for CommandConfig {
+    fn default() -> Self {
+        CommandConfig {
+            plugin: None,
+            args: Vec::new(),
+            env: Vec::new(),
+            stdin: None,
+            dirs: Vec::new(),
+            expect_stdout: None,
+            expect_stderr: None,
+            runs: Runs::new(1000, 5, 1000, 5),
+            cold_runs: 0,
+            instances: 0,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// What a run printed, on the streams there is a file to compare with.
+#[derive(Debug, Clone, Default)]
+struct Streams([Option<Stream>; 2]);
+
+/// A stream's bytes, and the file they are compared with.
+#[derive(Debug, Clone)]
+struct Stream {
+    name: &'static str,
+    file: String,
+    bytes: Vec<u8>,
+}
+
+impl Streams {
+    /// The files the run must print, read.
+    fn expected(cfg: &CommandConfig) -> Result<Streams, Error> {
+        let read = |name: &'static str, file: &Option<PathBuf>| -> Result<Option<Stream>, Error> {
+            file.as_ref()
+                .map(|path| {
+                    std::fs::read(path)
+                        .map(|bytes| Stream {
+                            name,
+                            file: path.display().to_string(),
+                            bytes,
+                        })
+                        .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))
+                })
+                .transpose()
+        };
+        Ok(Streams([
+            read("stdout", &cfg.expect_stdout)?,
+            read("stderr", &cfg.expect_stderr)?,
+        ]))
+    }
+
+    /// `r`'s streams, where `like` has a file for them.
+    fn of(r: &RunResult, like: &Streams) -> Streams {
+        let [o, e] = &like.0;
+        let take = |s: &Option<Stream>, bytes: &[u8]| {
+            s.as_ref().map(|s| Stream {
+                bytes: bytes.to_vec(),
+                ..s.clone()
+            })
+        };
+        Streams([take(o, &r.stdout), take(e, &r.stderr)])
+    }
+
+    fn checked(&self) -> bool {
+        self.0.iter().any(Option::is_some)
+    }
+}
+
+impl Outcome for Streams {
+    fn differs(&self, reference: &Streams) -> Option<String> {
+        self.0.iter().zip(&reference.0).find_map(|(got, want)| {
+            let (got, want) = (got.as_ref()?, want.as_ref()?);
+            (got.bytes != want.bytes).then(|| {
+                let at = got
+                    .bytes
+                    .iter()
+                    .zip(&want.bytes)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(got.bytes.len().min(want.bytes.len()));
+                format!(
+                    "{} differs from {} at byte {at} ({} bytes printed, {} expected)",
+                    got.name,
+                    want.file,
+                    got.bytes.len(),
+                    want.bytes.len()
+                )
+            })
+        })
+    }
+}
+
+/// The phases of a run: a fresh instance, then `_start`.
+const RUN_PHASES: [Phase; 2] = [Phase::Instantiate, Phase::Execute];
+
+/// The phases of a cold start of a command.
+const COLD_PHASES: [Phase; 5] = [
+    Phase::Validate,
+    Phase::Compile,
+    Phase::Link,
+    Phase::Instantiate,
+    Phase::Execute,
+];
+
+/// What every run of the command is given.
+struct Given<'a, C> {
+    clock: C,
+    cfg: &'a CommandConfig,
+    argv0: &'a str,
+    stdin: &'a [u8],
+    bench_imported: bool,
+    /// The streams there are files to compare with.
+    expected: &'a Streams,
+}
+
+impl<C: Clock> Given<'_, C> {
+    /// What the last run printed, on the streams there are files for.
+    fn streams(&self, last: &Option<RunResult>) -> Streams {
+        last.as_ref()
+            .map_or_else(Streams::default, |r| Streams::of(r, self.expected))
+    }
+
+    fn run(&self, pre: &InstancePre<State>) -> Result<RunResult, CallError> {
+        run_once(
+            &self.clock,
+            pre,
+            self.cfg,
+            self.argv0,
+            self.stdin,
+            self.bench_imported,
+        )
+        .map_err(|(phase, cause)| at(phase)(anyhow::anyhow!(cause)))
+    }
+}
+
+/// Runs of the command, each in a fresh instance of the linked module.
+struct CommandRuns<'a, C> {
+    given: &'a Given<'a, C>,
+    pre: &'a InstancePre<State>,
+    last: Option<RunResult>,
+    /// Each run's bench span, by wprof's clock and by `Instant`.
+    bench: Vec<(u64, u64, f64)>,
+}
+
+impl<C: Clock> Target for CommandRuns<'_, C> {
+    fn phases(&self) -> &'static [Phase] {
+        &RUN_PHASES
+    }
+
+    fn call_marked<M: Marks + ?Sized>(&mut self, m: &mut M) -> Result<(), CallError> {
+        let r = self.given.run(self.pre)?;
+        for (k, &t) in r.stamps.iter().enumerate() {
+            m.set(k, t);
+        }
+        if self.given.bench_imported && self.bench.len() < self.bench.capacity() {
+            self.bench
+                .push((r.bench.start, r.bench.end, r.bench.instant_ns as f64));
+        }
+        self.last = Some(r);
+        Ok(())
+    }
+}
+
+way!(impl[C: Clock] CommandRuns<'_, C> => Streams, Execute, |w| w.given.streams(&w.last));
+
+/// Whole cold starts of the command, each from the module's bytes.
+struct ColdRuns<'a, C> {
+    given: &'a Given<'a, C>,
+    engine: &'a Engine,
+    linker: &'a Linker<State>,
+    bytes: &'a [u8],
+    last: Option<RunResult>,
+}
+
+impl<C: Clock> Target for ColdRuns<'_, C> {
+    fn phases(&self) -> &'static [Phase] {
+        &COLD_PHASES
+    }
+
+    fn call_marked<M: Marks + ?Sized>(&mut self, m: &mut M) -> Result<(), CallError> {
+        let err = |phase: Phase| move |e: wasmtime::Error| at(phase)(anyhow::Error::from(e));
+        m.mark(0);
+        Module::validate(self.engine, self.bytes).map_err(err(Phase::Validate))?;
+        m.mark(1);
+        let module = Module::from_binary(self.engine, self.bytes).map_err(err(Phase::Compile))?;
+        m.mark(2);
+        let pre = self
+            .linker
+            .instantiate_pre(&module)
+            .map_err(err(Phase::Link))?;
+        m.mark(3);
+        let r = self.given.run(&pre)?;
+        // The run's own stamps: its instantiation and its `_start`.
+        m.set(4, r.stamps[1]);
+        m.set(5, r.stamps[2]);
+        self.last = Some(r);
+        Ok(())
+    }
+}
+
+way!(impl[C: Clock] ColdRuns<'_, C> => Streams, Execute, |w| w.given.streams(&w.last));
+
+super::runner::boundary!(CommandConfig, run_with);
+
+fn run_with<C: Clock>(clock: C, cfg: &CommandConfig) -> Result<Run, Error> {
+    let (name, source, bytes, read) = match &cfg.plugin {
+        None => (
+            "bench-command".to_owned(),
+            "bundled:bench-command".to_owned(),
+            BENCH_COMMAND.to_vec(),
+            None,
+        ),
+        Some(path) => {
+            let p = crate::source::PluginSpec::File(path.clone()).resolve()?;
+            (p.name, p.source, p.bytes, p.read)
+        }
+    };
+    let stdin = match &cfg.stdin {
+        Some(path) => std::fs::read(path).map_err(|e| {
+            Error::Config(format!(
+                "cannot read the stdin file {}: {e}",
+                path.display()
+            ))
+        })?,
+        None => Vec::new(),
+    };
+    let expected = Streams::expected(cfg)?;
+    for (host_dir, _) in &cfg.dirs {
+        if !host_dir.is_dir() {
+            return Err(Error::Config(format!(
+                "--dir {}: not a directory",
+                host_dir.display()
+            )));
+        }
+    }
+    let driver = crate::driver::wasmtime::WasmtimeDriver::<crate::driver::wprof::Wprof>::default();
+    let engine = driver.engine().clone();
+    let mut setup: Vec<_> = read.into_iter().collect();
+    let module = driver.load(&name, &bytes, &mut setup)?;
+    if module.get_export("_start").is_none() {
+        return Err(Error::plugin(
+            &name,
+            Phase::Instantiate,
+            "exports no `_start`: not a WASI command (wprof inspect says what it is)",
+        ));
+    }
+    let bench_imported = module
+        .imports()
+        .any(|i| i.module() == "bench" && matches!(i.name(), "start" | "end"));
+    let link_err =
+        |e: wasmtime::Error| Error::plugin(&name, Phase::Link, one_line(&anyhow::Error::from(e)));
+    let linker = linker::<C>(&engine, clock).map_err(link_err)?;
+    let pre = linker.instantiate_pre(&module).map_err(link_err)?;
+    let given = Given {
+        clock,
+        cfg,
+        argv0: &name,
+        stdin: &stdin,
+        bench_imported,
+        expected: &expected,
+    };
+
+    let _watch = crate::watchdog::watch(&name, cfg.limits.deadline);
+    // The runner's first run, checked, is the warm-up.
+    let budget = Budget {
+        warm_calls: 0,
+        warm_time: Duration::ZERO,
+        ..cfg.runs.budget()
+    };
+    let mut runner = Runner::new(&clock, budget);
+    runner.expect(expected.clone());
+    let mut spans = Vec::new();
+    let mut out_len = 0;
+    let mut last_stdout = Vec::new();
+    runner.only(
+        &name,
+        named(
+            "run",
+            "_start, to its return (or proc_exit(0)): the whole command",
+        ),
+        || {
+            Ok(CommandRuns {
+                given: &given,
+                pre: &pre,
+                last: None,
+                bench: Vec::with_capacity(cfg.runs.max.max(cfg.runs.min) as usize),
+            })
+        },
+        |w, _| {
+            spans = w.bench.clone();
+            if let Some(r) = &w.last {
+                out_len = r.stdout.len() as u64;
+                last_stdout = r.stdout.clone();
+            }
+        },
+    )?;
+    // One recorded variant of the runs: split into the instance and the
+    // run, and the bench span where the command has one.
+    let runs = runner.recorded().pop().expect("the runs were recorded");
+    let split = |v, cols: &[usize], phase| Recorded {
+        variant: v,
+        stamps: columns(&runs.stamps, RUN_PHASES.len() + 1, cols),
+        phases: vec![phase],
+    };
+    runner.recorded().push(split(
+        named(
+            "instantiate",
+            "a fresh WASI context (arguments, environment, stdin, preopened directories) and instance, from the linked module (InstancePre), start function included",
+        ),
+        &[0, 1],
+        Phase::Instantiate,
+    ));
+    runner
+        .recorded()
+        .push(split(runs.variant.clone(), &[1, 2], Phase::Execute));
+    if bench_imported {
+        runner.recorded().push(Recorded {
+            variant: named(
+                "bench",
+                "the span between bench.start and bench.end (the Sightglass benchmark protocol), read by the host functions",
+            ),
+            stamps: spans.iter().flat_map(|s| [s.0, s.1]).collect(),
+            phases: vec![Phase::Execute],
+        });
+    }
+    let mut interrupted = crate::interrupt::requested();
+    // Cold starts after the warm runs, so they take nothing from the
+    // runs' time budget.
+    if cfg.cold_runs > 0 && !interrupted {
+        let mut cold = Runner::new(&clock, Budget::exactly(cfg.cold_runs));
+        cold.expect(expected.clone());
+        cold.only(
+            &name,
+            named(
+                "cold-start",
+                "from the module's bytes each time: validate, compile (Cranelift), link (InstancePre), a fresh WASI context and instance, and _start",
+            ),
+            || {
+                Ok(ColdRuns {
+                    given: &given,
+                    engine: &engine,
+                    linker: &linker,
+                    bytes: &bytes,
+                    last: None,
+                })
+            },
+            |_, _| {},
+        )?;
+        runner.recorded().extend(cold.into_recorded());
+    }
+    interrupted |= crate::interrupt::requested();
+    let memory = if cfg.instances > 0 && !interrupted {
+        Some(instance_memory(cfg.instances, || {
+            let r = given.run(&pre).map_err(|e| e.into_error(&name))?;
+            if let Some(why) = Streams::of(&r, &expected).differs(&expected) {
+                return Err(Error::plugin(&name, Phase::Execute, why));
+            }
+            Ok(r.kept)
+        })?)
+    } else {
+        None
+    };
+
+    let mut run = super::new_run(NAME);
+    run.plugin = super::plugin_info(
+        &name,
+        &source,
+        &bytes,
+        "_start",
+        stdin.len() as u64,
+        out_len,
+    );
+    run.plugin.output_checked = expected
+        .checked()
+        .then(|| runner.outputs_identical().unwrap_or(true));
+    run.settings = super::settings([
+        ("args", json!(cfg.args)),
+        (
+            "env",
+            json!(
+                cfg.env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+            ),
+        ),
+        (
+            "stdin",
+            json!(cfg.stdin.as_ref().map(|p| p.display().to_string())),
+        ),
+        (
+            "dirs",
+            json!(
+                cfg.dirs
+                    .iter()
+                    .map(|(h, g)| format!("{}::{g}", h.display()))
+                    .collect::<Vec<_>>()
+            ),
+        ),
+    ]);
+    cfg.runs.record(&mut run.settings);
+    run.setup = setup;
+    let in_len = stdin.len() as u64;
+    runner.finish(&mut run, cfg.runs.trace, |_| (in_len, out_len));
+    if let Some(v) = run.variants.iter_mut().find(|v| v.name == "bench") {
+        let mut s: Vec<f64> = spans.iter().map(|s| s.2).collect();
+        if let (Some(stats), Some(whole)) =
+            (crate::stats::Stats::from_samples(&mut s), v.phases.last())
+        {
+            let p50 = whole.stats.p50_ns;
+            v.facts.insert("instant_p50_ns".into(), json!(stats.p50_ns));
+            let diff = 100.0 * (p50 - stats.p50_ns) / stats.p50_ns.max(1e-9);
+            v.facts.insert("instant_diff_pct".into(), json!(diff));
+            run.verdicts.push(format!(
+                "bench span: {} median by wprof's clock, {} by Instant read in the same host functions: {:+.2} % apart ({} 5 %)",
+                crate::units::fmt_ns(p50),
+                crate::units::fmt_ns(stats.p50_ns),
+                diff,
+                if diff.abs() <= 5.0 { "within" } else { "beyond" }
+            ));
+        }
+    }
+    if let Some(m) = memory
+        && let Some(v) = run.variants.iter_mut().find(|v| v.name == "run")
+    {
+        v.memory = Some(m);
+        run.notes.push("memory: read in this process (wprof included) before and after the instances, each kept alive after its run; linear memory resident counted with mincore over each instance's memory".into());
+    }
+    let text = String::from_utf8_lossy(&last_stdout);
+    run.notes.push(format!(
+        "stdout of the last run ({} bytes){}: {}",
+        last_stdout.len(),
+        if expected.0[0].is_some() {
+            ", equal to --expect-stdout on the first and the last run"
+        } else {
+            ""
+        },
+        text.trim_end()
+            .lines()
+            .take(5)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    ));
+    if !bench_imported {
+        run.notes.push("bench: not applicable: the command does not import bench.start and bench.end (the Sightglass benchmark protocol), so only its whole run is timed".into());
+    }
+    run.notes.push("each run is a fresh instance, as a command runs once; stdout and stderr are captured (up to the output limit), never shown".into());
+    run.incomplete = interrupted;
+    Ok(run)
+}

@@ -1,0 +1,239 @@
+//! The WASI side of `record command`: a linker with WASI preview 1 and the
+//! Sightglass bench protocol, one run in a fresh instance, and the memory
+//! that instances kept alive cost.
+
+use std::time::Instant;
+
+use wasmtime::{Caller, Engine, Linker, Store};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+
+use super::CommandConfig;
+use crate::driver::Limits;
+use crate::error::{Error, one_line};
+use crate::measure;
+use crate::phase::Phase;
+use crate::run::{MemoryPoint, MemoryProfile, PerInstance};
+use crate::timing::Clock;
+
+/// What the bench host functions saw in one run.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Bench {
+    pub(super) starts: u32,
+    pub(super) ends: u32,
+    pub(super) start: u64,
+    pub(super) end: u64,
+    start_instant: Option<Instant>,
+    /// The span by `Instant`, in nanoseconds.
+    pub(super) instant_ns: u64,
+}
+
+/// A run's store data.
+pub(super) struct State {
+    wasi: WasiP1Ctx,
+    limits: Limits,
+    bench: Bench,
+}
+
+/// One run's readings and what it printed.
+pub(super) struct RunResult {
+    /// Before instantiating, after, and when `_start` returned.
+    pub(super) stamps: [u64; 3],
+    pub(super) bench: Bench,
+    pub(super) stdout: Vec<u8>,
+    pub(super) stderr: Vec<u8>,
+    /// The instance's store and its exported memory, kept alive as long as
+    /// the result is (for the memory readings).
+    pub(super) kept: (Store<State>, Option<wasmtime::Memory>),
+}
+
+/// A linker with WASI preview 1 and the bench protocol's two functions.
+pub(super) fn linker<C: Clock>(engine: &Engine, clock: C) -> wasmtime::Result<Linker<State>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)?;
+    // The two clocks are read nested, wprof's inside: its span holds no
+    // Instant read (the Instant span holds two of wprof's clock reads).
+    linker.func_wrap("bench", "start", move |mut caller: Caller<'_, State>| {
+        let instant = Instant::now();
+        let now = clock.now();
+        let b = &mut caller.data_mut().bench;
+        b.starts += 1;
+        if b.starts > 1 {
+            wasmtime::bail!(
+                "the Sightglass protocol allows one bench.start a run; this is the second"
+            );
+        }
+        b.start = now;
+        b.start_instant = Some(instant);
+        Ok(())
+    })?;
+    linker.func_wrap("bench", "end", move |mut caller: Caller<'_, State>| {
+        let now = clock.now();
+        let instant = Instant::now();
+        let b = &mut caller.data_mut().bench;
+        b.ends += 1;
+        let Some(started) = b.start_instant else {
+            wasmtime::bail!("bench.end called before bench.start");
+        };
+        if b.ends > 1 {
+            wasmtime::bail!(
+                "the Sightglass protocol allows one bench.end a run; this is the second"
+            );
+        }
+        b.end = now;
+        b.instant_ns = (instant - started).as_nanos() as u64;
+        Ok(())
+    })?;
+    Ok(linker)
+}
+
+/// What `n` instances kept alive after their runs (each made by `one`)
+/// cost in memory: readings before and after, and the figures per instance.
+pub(super) fn instance_memory(
+    n: u64,
+    mut one: impl FnMut() -> Result<(Store<State>, Option<wasmtime::Memory>), Error>,
+) -> Result<MemoryProfile, Error> {
+    let read = |label: &str, instances: u64| {
+        measure::memory::read(label)
+            .map(|p| MemoryPoint { instances, ..p })
+            .map_err(|e| Error::Config(format!("cannot read this process's memory: {e}")))
+    };
+    let before = read("before", 0)?;
+    let mut kept = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        kept.push(one()?);
+    }
+    let after = read("instances", n)?;
+    let (mut linear, mut size) = (0u64, 0u64);
+    for (store, memory) in &kept {
+        if let Some(m) = memory {
+            let len = m.data_size(store);
+            size += len as u64;
+            linear += measure::memory::resident_bytes(m.data_ptr(store), len).unwrap_or(0);
+        }
+    }
+    let k = n as f64;
+    let rss = (after.rss_bytes as f64 - before.rss_bytes as f64) / k;
+    let heap = after
+        .heap_bytes
+        .zip(before.heap_bytes)
+        .map(|(a, b)| (a as f64 - b as f64) / k);
+    let per_instance = PerInstance {
+        instances: n,
+        rss_bytes: rss,
+        linear_resident_bytes: linear as f64 / k,
+        heap_bytes: heap,
+        other_bytes: heap.map(|h| rss - linear as f64 / k - h),
+        linear_size_bytes: size as f64 / k,
+        virtual_bytes: (after.virtual_bytes as f64 - before.virtual_bytes as f64) / k,
+    };
+    drop(kept);
+    Ok(MemoryProfile {
+        points: vec![before, after],
+        per_instance: Some(per_instance),
+        ..MemoryProfile::default()
+    })
+}
+
+/// One run in a fresh instance. `Err` carries the phase and the cause,
+/// with the exit code or trap and the tail of stderr.
+pub(super) fn run_once<C: Clock>(
+    clock: &C,
+    pre: &wasmtime::InstancePre<State>,
+    cfg: &CommandConfig,
+    argv0: &str,
+    stdin: &[u8],
+    bench_imported: bool,
+) -> Result<RunResult, (Phase, String)> {
+    let cap = cfg.limits.output_bytes.unwrap_or(64 << 20);
+    let stdout = MemoryOutputPipe::new(cap);
+    let stderr = MemoryOutputPipe::new(cap);
+    let t0 = clock.now();
+    let mut b = WasiCtxBuilder::new();
+    b.arg(argv0)
+        .args(&cfg.args)
+        .envs(&cfg.env)
+        .stdin(MemoryInputPipe::new(stdin.to_vec()))
+        .stdout(stdout.clone())
+        .stderr(stderr.clone());
+    for (host_dir, guest) in &cfg.dirs {
+        b.preopened_dir(host_dir, guest, wasmtime_wasi::FsPerms::ReadWrite)
+            .map_err(|e| {
+                (
+                    Phase::Instantiate,
+                    format!("--dir {}: {e}", host_dir.display()),
+                )
+            })?;
+    }
+    let mut store = Store::new(
+        pre.module().engine(),
+        State {
+            wasi: b.build_p1(),
+            limits: cfg.limits.clone(),
+            bench: Bench::default(),
+        },
+    );
+    store.limiter(|s| &mut s.limits);
+    store.set_epoch_deadline(1);
+    let tail = |p: &MemoryOutputPipe| {
+        let bytes = p.contents();
+        let text = String::from_utf8_lossy(&bytes);
+        let text = text.trim_end();
+        let start = text.char_indices().rev().nth(199).map_or(0, |(i, _)| i);
+        match &text[start..] {
+            "" => String::new(),
+            t => format!("; stderr: {}", t.replace('\n', " | ")),
+        }
+    };
+    crate::watchdog::enter(Phase::Instantiate);
+    let instance = pre.instantiate(&mut store);
+    crate::watchdog::leave();
+    let instance = instance.map_err(|e| {
+        (
+            Phase::Instantiate,
+            format!("{}{}", one_line(&e.into()), tail(&stderr)),
+        )
+    })?;
+    let start = instance
+        .get_typed_func::<(), ()>(&mut store, "_start")
+        .map_err(|e| (Phase::Instantiate, one_line(&e.into())))?;
+    let t1 = clock.now();
+    crate::watchdog::enter(Phase::Execute);
+    let result = start.call(&mut store, ());
+    crate::watchdog::leave();
+    let t2 = clock.now();
+    if let Err(e) = result {
+        let e: anyhow::Error = e.into();
+        match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(wasmtime_wasi::I32Exit(0)) => {}
+            Some(wasmtime_wasi::I32Exit(code)) => {
+                return Err((
+                    Phase::Execute,
+                    format!("exited with code {code}{}", tail(&stderr)),
+                ));
+            }
+            None => {
+                return Err((Phase::Execute, format!("{}{}", one_line(&e), tail(&stderr))));
+            }
+        }
+    }
+    let bench = store.data().bench;
+    if bench_imported && (bench.starts, bench.ends) != (1, 1) {
+        return Err((
+            Phase::Execute,
+            format!(
+                "imports the Sightglass bench protocol but called bench.start {} and bench.end {} times in a run (once each expected)",
+                bench.starts, bench.ends
+            ),
+        ));
+    }
+    let memory = instance.get_memory(&mut store, "memory");
+    Ok(RunResult {
+        stamps: [t0, t1, t2],
+        bench,
+        stdout: stdout.contents().to_vec(),
+        stderr: stderr.contents().to_vec(),
+        kept: (store, memory),
+    })
+}

@@ -1,0 +1,99 @@
+//! The budgeted loop of the boundary scenarios: a [`Target`] warmed up,
+//! then called until a budget of calls and time is spent, one row of clock
+//! stamps a call.
+
+use std::time::{Duration, Instant};
+
+use super::Clock;
+use super::target::{Stamps, Target};
+use crate::error::CallError;
+
+/// How long a variant is measured: at least `min` calls, then until `time`
+/// has passed, at most `max`; warmed up first with at least `warm_calls`
+/// calls, then for `warm_time`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Fewest calls.
+    pub min: u64,
+    /// Most calls.
+    pub max: u64,
+    /// Time to go on for once there are `min`.
+    pub time: Duration,
+    /// Fewest warm-up calls.
+    pub warm_calls: u64,
+    /// Time the warm-up goes on for beyond them (at most 10 000 calls).
+    pub warm_time: Duration,
+}
+
+impl Budget {
+    /// At least `min` calls, then for `time`, at most `max`, after a
+    /// warm-up of at least 2 calls.
+    pub fn new(min: u64, max: u64, time: Duration) -> Budget {
+        Budget {
+            min,
+            max,
+            time,
+            warm_calls: 2,
+            warm_time: Duration::from_millis(50),
+        }
+    }
+
+    /// Exactly `n` calls with no warm-up: cold starts, each of which must
+    /// start from nothing.
+    pub fn exactly(n: u64) -> Budget {
+        Budget {
+            min: n,
+            max: n,
+            time: Duration::ZERO,
+            warm_calls: 0,
+            warm_time: Duration::ZERO,
+        }
+    }
+}
+
+/// Stamps of one variant: `phases + 1` per call, back to back.
+#[derive(Debug, Clone, Default)]
+pub struct Timed {
+    /// The stamps, in clock ticks.
+    pub stamps: Vec<u64>,
+    /// Calls measured.
+    pub calls: usize,
+}
+
+/// Warms `t` up as `budget` says, then measures it within `budget`. The stamps are written, not just reserved, before the first
+/// call; the only check per call reads the stamp the call already took.
+pub fn time_target<T: Target, C: Clock>(
+    clock: &C,
+    t: &mut T,
+    budget: Budget,
+) -> Result<Timed, CallError> {
+    let width = t.phases().len() + 1;
+    let warm = Instant::now();
+    let mut n = 0;
+    while n < budget.warm_calls || (warm.elapsed() < budget.warm_time && n < 10_000) {
+        t.call()?;
+        n += 1;
+    }
+    let max = budget.max.max(budget.min).max(1) as usize;
+    let mut stamps = vec![u64::MAX; max * width];
+    // Nanoseconds per tick so far (a calibrated clock refines it later).
+    let budget_ticks = (budget.time.as_nanos() as f64 / clock.ns_per_tick().max(1e-3)) as u64;
+    let mut calls = 0;
+    let start = clock.now();
+    for row in stamps.chunks_exact_mut(width) {
+        t.call_marked(&mut Stamps {
+            clock,
+            row: &mut *row,
+        })?;
+        calls += 1;
+        // After the call's last stamp, before the next one's first: in no
+        // phase. Ctrl-C ends the variant with what it has.
+        if calls as u64 >= budget.min && row[width - 1].saturating_sub(start) >= budget_ticks
+            || crate::interrupt::requested()
+        {
+            break;
+        }
+    }
+    stamps.truncate(calls * width);
+    Ok(Timed { stamps, calls })
+}
