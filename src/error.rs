@@ -3,13 +3,14 @@
 use std::path::PathBuf;
 
 use crate::phase::Phase;
+use crate::text::Esc;
 
 /// Everything that can go wrong in wprof's core, each a one-line message.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A plugin failed in one of its phases: it could not be read, was not
     /// valid wasm, lacked an export, trapped...
-    #[error("{plugin}: {phase}: {cause}{}", frames(.backtrace))]
+    #[error("{}: {phase}: {}{}", Esc(.plugin), Esc(.cause), frames(.backtrace))]
     Plugin {
         /// The plugin's name or path.
         plugin: String,
@@ -22,7 +23,7 @@ pub enum Error {
         backtrace: Vec<String>,
     },
     /// An output could not be written.
-    #[error("cannot write {}: {cause}", path.display())]
+    #[error("cannot write {}: {}", Esc(&.path.display().to_string()), Esc(.cause))]
     Output {
         /// The file or directory.
         path: PathBuf,
@@ -30,14 +31,23 @@ pub enum Error {
         cause: String,
     },
     /// The settings asked for something impossible.
-    #[error("{0}")]
+    #[error("{}", Esc(.0))]
     Config(String),
     /// A run file could not be read or used (e.g. by `wprof compare`).
-    #[error("{0}")]
+    #[error("{}", Esc(.0))]
     Input(String),
-    /// Ctrl-C stopped the run; what was measured was written.
-    #[error("interrupted: the run was stopped by SIGINT and written marked incomplete")]
+    /// Ctrl-C or SIGTERM stopped the run; what was measured was written.
+    #[error(
+        "interrupted: the run was stopped by {} and written marked incomplete",
+        crate::interrupt::name()
+    )]
     Interrupted,
+    /// Ctrl-C or SIGTERM came before anything was measured: nothing written.
+    #[error(
+        "interrupted: the run was stopped by {} before anything was measured; nothing was written",
+        crate::interrupt::name()
+    )]
+    InterruptedEarly,
 }
 
 impl Error {
@@ -81,7 +91,10 @@ fn frame_name(f: &wasmtime::FrameInfo) -> String {
 
 /// The backtrace lines of a plugin error: `\n    at <function>` each.
 fn frames(backtrace: &[String]) -> String {
-    backtrace.iter().map(|f| format!("\n    at {f}")).collect()
+    backtrace
+        .iter()
+        .map(|f| format!("\n    at {}", Esc(f)))
+        .collect()
 }
 
 /// A failure inside a call, with the phase it happened in.

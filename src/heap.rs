@@ -138,14 +138,15 @@ fn profile(
     Ok(())
 }
 
-/// Runs the heap pass for a plugin and moves its dhat profile to `dest`
-/// (whole or not at all).
+/// Runs the heap pass for a plugin; its dhat profile joins `set` as
+/// `dest` (in place when the set is committed, with the run's other files).
 pub fn pass(
     plugin: &PluginSpec,
     export: Option<&str>,
     input: &InputSpec,
     calls: u64,
     dest: &Path,
+    set: &mut crate::export::OutputSet,
 ) -> Result<HeapProfile, Error> {
     let resolved = plugin.resolve()?;
     let name = resolved.name.clone();
@@ -165,18 +166,7 @@ pub fn pass(
             exe.display()
         )));
     }
-    let dir = dest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".wprof-heap-")
-        .suffix(".json")
-        .tempfile_in(dir)
-        .map_err(|e| Error::Output {
-            path: dir.to_owned(),
-            cause: e.to_string(),
-        })?;
+    let tmp = set.reserve(dest)?;
     let req = Request {
         plugin: match plugin {
             PluginSpec::Bundled(n) => (*n).to_owned(),
@@ -186,13 +176,13 @@ pub fn pass(
         input: input_bytes,
         json,
         calls,
-        out: tmp.path().to_owned(),
+        out: tmp.clone(),
     };
     let answer = (|| -> anyhow::Result<Answer> {
-        let out = std::process::Command::new(&exe)
-            .arg(serde_json::to_string(&req)?)
-            .output()
-            .with_context(|| format!("cannot run {}", exe.display()))?;
+        let out = crate::interrupt::output(
+            std::process::Command::new(&exe).arg(serde_json::to_string(&req)?),
+        )
+        .with_context(|| format!("cannot run {}", exe.display()))?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
             let line = err.lines().last().unwrap_or("no message");
@@ -200,11 +190,11 @@ pub fn pass(
         }
         Ok(serde_json::from_slice(&out.stdout)?)
     })()
-    .map_err(|e| fail(format!("{e:#}")))?;
-    tmp.persist(dest).map_err(|e| Error::Output {
-        path: dest.to_owned(),
-        cause: e.error.to_string(),
+    .map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        fail(format!("{e:#}"))
     })?;
+    set.adopt(tmp, dest);
     Ok(HeapProfile {
         file: dest.display().to_string(),
         calls,

@@ -63,8 +63,8 @@ pub struct Abi {
 /// Inspects the module at `path` (`.wasm`, `.wat`, or a component).
 pub fn inspect(path: &Path) -> Result<Inspection, Error> {
     let name = path.display().to_string();
-    let raw = std::fs::read(path)
-        .map_err(|e| Error::plugin(&name, Phase::Read, format!("cannot read {name}: {e}")))?;
+    let raw = crate::files::read(path, crate::files::Kind::Module)
+        .map_err(|e| Error::plugin(&name, Phase::Read, e))?;
     let bytes = crate::source::to_binary(raw)
         .map_err(|e| Error::plugin(&name, Phase::Read, crate::error::one_line(&e)))?;
     if Parser::is_component(&bytes) {
@@ -537,12 +537,22 @@ pub fn wit_type(t: &wasmtime::component::types::Type) -> String {
 
 /// The inspection as text, for people.
 pub fn render(i: &Inspection, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    writeln!(out, "{}: {}, {} bytes", i.path, i.kind, i.size_bytes)?;
+    use crate::text::{Esc, esc};
+    writeln!(out, "{}: {}, {} bytes", Esc(&i.path), i.kind, i.size_bytes)?;
     for (title, items) in [("imports", &i.imports), ("exports", &i.exports)] {
         writeln!(out, "{title} ({}):", items.len())?;
-        let w = items.iter().map(|x| x.name.len()).max().unwrap_or(0);
+        let w = items
+            .iter()
+            .map(|x| esc(&x.name).chars().count())
+            .max()
+            .unwrap_or(0);
         for x in items.iter() {
-            let line = format!("  {:<w$}  {:<8}  {}", x.name, x.kind, x.signature);
+            let line = format!(
+                "  {:<w$}  {:<8}  {}",
+                Esc(&x.name),
+                x.kind,
+                Esc(&x.signature)
+            );
             writeln!(out, "{}", line.trim_end())?;
         }
     }
@@ -560,7 +570,7 @@ pub fn render(i: &Inspection, out: &mut dyn std::io::Write) -> std::io::Result<(
             } else {
                 " (wprof cannot run this one)"
             },
-            a.evidence
+            Esc(&a.evidence)
         )?;
     }
     writeln!(out, "needs:")?;
@@ -568,10 +578,10 @@ pub fn render(i: &Inspection, out: &mut dyn std::io::Write) -> std::io::Result<(
         writeln!(out, "  nothing: no imports")?;
     }
     for n in &i.needs {
-        writeln!(out, "  {n}")?;
+        writeln!(out, "  {}", Esc(n))?;
     }
     if let Some(r) = &i.run_with {
-        writeln!(out, "run it with:\n  {r}")?;
+        writeln!(out, "run it with:\n  {}", Esc(r))?;
     }
     Ok(())
 }

@@ -14,13 +14,26 @@ fn main() -> ExitCode {
         {
             ExitCode::SUCCESS
         }
-        // Ctrl-C: the shell's convention, 128 + SIGINT.
-        Err(e) if matches!(e.downcast_ref(), Some(wprof::Error::Interrupted)) => {
+        // Ctrl-C or SIGTERM: the shell's convention, 128 + the signal.
+        Err(e)
+            if matches!(
+                e.downcast_ref(),
+                Some(wprof::Error::Interrupted | wprof::Error::InterruptedEarly)
+            ) =>
+        {
             eprintln!("wprof: {e:#}");
-            ExitCode::from(130)
+            ExitCode::from(wprof::interrupt::exit_code() as u8)
         }
         Err(e) => {
-            eprintln!("wprof: error: {e:#}");
+            let text = format!("{e:#}");
+            // wprof's own errors escape the plugin text in them and keep a
+            // trap's frames on lines of their own; anything else is escaped
+            // whole, so that it stays one line.
+            if e.downcast_ref::<wprof::Error>().is_some() {
+                eprintln!("wprof: error: {text}");
+            } else {
+                eprintln!("wprof: error: {}", wprof::text::esc(&text));
+            }
             ExitCode::FAILURE
         }
     }

@@ -7,9 +7,10 @@ use crate::bundled::{self, Bundled};
 use crate::error::Error;
 use std::time::Instant;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{anyhow, bail};
 
 use crate::error::one_line;
+use crate::files::Kind;
 use crate::phase::Phase;
 use crate::run::PhaseTime;
 
@@ -72,13 +73,6 @@ impl PluginSpec {
             }
             PluginSpec::File(path) => {
                 let shown = path.display().to_string();
-                if path.is_dir() {
-                    return Err(Error::plugin(
-                        &shown,
-                        Phase::Read,
-                        "is a directory, not a wasm module",
-                    ));
-                }
                 let (bytes, read) = read(&shown, path)?;
                 Ok(PluginBytes {
                     name: shown.clone(),
@@ -119,8 +113,8 @@ impl InputSpec {
                 }
             },
             InputSpec::File(path) => (
-                std::fs::read_to_string(path)
-                    .map_err(|e| fail(format!("cannot read input {}: {e}", path.display())))?,
+                crate::files::read_text(path, Kind::Input)
+                    .map_err(|e| fail(crate::files::as_input(e)))?,
                 format!("input file {}", path.display()),
             ),
             InputSpec::Inline(text) => (text.clone(), "--input-json".to_owned()),
@@ -134,13 +128,13 @@ impl InputSpec {
     pub fn raw(&self, plugin: &PluginBytes) -> Result<Vec<u8>, Error> {
         match self {
             InputSpec::Default => Ok(Vec::new()),
-            InputSpec::File(path) if path.is_file() => std::fs::read(path).map_err(|e| {
-                Error::plugin(
-                    &plugin.name,
-                    Phase::CopyIn,
-                    format!("cannot read input {}: {e}", path.display()),
-                )
-            }),
+            // Anything at the path is meant as a file: a FIFO or a device is
+            // refused, not taken for text.
+            InputSpec::File(path) if path.exists() => crate::files::read(path, Kind::Input)
+                .map_err(|e| {
+                    let cause = crate::files::as_input(e);
+                    Error::plugin(&plugin.name, Phase::CopyIn, cause)
+                }),
             InputSpec::File(path) => Ok(path.as_os_str().as_encoded_bytes().to_vec()),
             InputSpec::Inline(text) => Ok(text.as_bytes().to_vec()),
         }
@@ -150,7 +144,7 @@ impl InputSpec {
     pub fn raw_source(&self) -> &'static str {
         match self {
             InputSpec::Default => "no --input: the input is empty",
-            InputSpec::File(path) if path.is_file() => "--input names a file: its bytes",
+            InputSpec::File(path) if path.exists() => "--input names a file: its bytes",
             InputSpec::File(_) => {
                 "--input's text itself (it names no file), as `extism call --input` takes it"
             }
@@ -179,17 +173,14 @@ pub fn to_binary(bytes: Vec<u8>) -> anyhow::Result<Vec<u8>> {
             }
         );
     };
-    wat::parse_str(text).map_err(|e| {
-        let first = e.to_string().lines().next().unwrap_or_default().to_owned();
-        anyhow!("not valid wasm text format: {first}")
-    })
+    wat::parse_str(text).map_err(|e| anyhow!("not valid wasm text format: {}", wat_error(&e)))
 }
 
 /// Reads `path`: the read phase.
 pub fn read(plugin: &str, path: &std::path::Path) -> Result<(Vec<u8>, PhaseTime), Error> {
     let start = Instant::now();
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read {}", path.display()))
+    let bytes = crate::files::read(path, Kind::Module)
+        .map_err(|e| anyhow!(e))
         .and_then(to_binary)
         .map_err(|e| Error::plugin(plugin, Phase::Read, one_line(&e)))?;
     Ok((
@@ -199,4 +190,34 @@ pub fn read(plugin: &str, path: &std::path::Path) -> Result<(Vec<u8>, PhaseTime)
             ns: start.elapsed().as_nanos() as f64,
         },
     ))
+}
+
+/// A text-format error on one line, with the parser's line and column
+/// (its message spans several lines: the cause, then `--> <anon>:L:C` and
+/// the source under a caret).
+fn wat_error(e: &wat::Error) -> String {
+    let text = e.to_string();
+    let cause = text.lines().next().unwrap_or_default().trim();
+    let at = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("--> "))
+        .and_then(|l| {
+            let mut parts = l.rsplit(':');
+            Some((parts.next()?, parts.next()?))
+        })
+        .map(|(col, line)| format!(" at line {line}, column {col}"))
+        .unwrap_or_default();
+    format!("{cause}{at}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_wat_error_keeps_its_line_and_column_on_one_line() {
+        let e = super::to_binary(b"(module\n  (func\n    (i32.add))\n  (bogus))".to_vec())
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(e.contains(" at line 4, column 4"), "{e}");
+    }
 }

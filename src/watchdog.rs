@@ -1,6 +1,6 @@
 //! The per-call deadline behind every wasm call after the first.
 //!
-//! A plugin's first call runs under [`crate::host::guarded_call`], which
+//! A plugin's first call runs under [`crate::driver::guard::guarded_call`], which
 //! stops it cleanly by epoch interruption. The timing engines carry no epoch
 //! checks (they cost ~20 % on the JSON hot path), so a later call that never
 //! returns (a plugin whose state changes from call to call) is caught here:
@@ -108,10 +108,11 @@ fn start(prefix: String, plugin: String, deadline: Duration, consequence: &'stat
                 }
                 if crate::interrupt::requested() && stuck >= Duration::from_secs(1) {
                     eprintln!(
-                        "wprof: interrupted (SIGINT) inside a call of {plugin} that has not \
-                         returned for {stuck:.1?}; nothing was written"
+                        "wprof: interrupted ({}) inside a call of {plugin} that has not \
+                         returned for {stuck:.1?}; nothing was written",
+                        crate::interrupt::name()
                     );
-                    std::process::exit(130);
+                    std::process::exit(crate::interrupt::exit_code());
                 }
             }
         })

@@ -175,16 +175,21 @@ pub(super) struct CompareArgs {
     pub(super) new: PathBuf,
     /// Fail (exit 1) when a phase regresses, significantly, by more than
     /// this many percent (or its fuel grows by more).
-    #[arg(long, value_name = "PCT", default_value_t = CompareConfig::default().threshold_pct)]
+    #[arg(long, value_name = "PCT", default_value_t = CompareConfig::default().threshold_pct, value_parser = super::bounds::percent)]
     pub(super) threshold: f64,
     /// Changes within +/- this many percent are no change: two runs on a
     /// shared machine differ by a few percent with nothing changed.
-    #[arg(long, value_name = "PCT", default_value_t = CompareConfig::default().noise_pct)]
+    #[arg(long, value_name = "PCT", default_value_t = CompareConfig::default().noise_pct, value_parser = super::bounds::percent)]
     pub(super) noise: f64,
     /// Changes within +/- this many nanoseconds are no change [default:
     /// twice the coarser clock resolution of the runs, at least 10 ns].
-    #[arg(long, value_name = "NS")]
+    #[arg(long, value_name = "NS", value_parser = super::bounds::nanoseconds)]
     pub(super) noise_ns: Option<f64>,
+    /// Pass the gate even when a variant or phase of the base run is not
+    /// in the new one (or has too few samples to compare): by default what
+    /// was not compared fails.
+    #[arg(long)]
+    pub(super) allow_missing: bool,
     /// Output: table, markdown (for a pull-request comment) or json.
     #[arg(long, default_value = "table", value_parser = ["table", "markdown", "json"])]
     pub(super) format: String,

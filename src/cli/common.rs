@@ -148,7 +148,7 @@ pub(super) struct OutputArgs {
     #[arg(long)]
     pub(super) heap: bool,
     /// Calls per side (wasm, native) in the heap pass.
-    #[arg(long, default_value_t = crate::heap::DEFAULT_CALLS, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = crate::heap::DEFAULT_CALLS, value_parser = super::bounds::calls)]
     pub(super) heap_calls: u64,
 }
 
@@ -178,25 +178,25 @@ impl OutputArgs {
 pub(super) struct LimitArgs {
     /// How long one call may run: the first call is stopped at it and
     /// reported; a later call that overruns it ends the run (nothing written).
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = super::bounds::deadline)]
     pub(super) deadline: std::time::Duration,
     /// Largest linear memory the plugin may grow to, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory_bytes.unwrap_or(0) >> 20)]
-    pub(super) memory_limit: usize,
+    #[arg(long, value_name = "MIB", default_value_t = (Limits::default().memory_bytes.unwrap_or(0) >> 20) as u64, value_parser = super::bounds::memory_mib)]
+    pub(super) memory_limit: u64,
     /// Most elements a table may grow to.
-    #[arg(long, value_name = "N", default_value_t = Limits::default().table_elements.unwrap_or(0))]
-    pub(super) table_limit: usize,
+    #[arg(long, value_name = "N", default_value_t = Limits::default().table_elements.unwrap_or(0) as u64, value_parser = super::bounds::table_elements)]
+    pub(super) table_limit: u64,
     /// Largest output a call may return, in KiB.
-    #[arg(long, value_name = "KIB", default_value_t = Limits::default().output_bytes.unwrap_or(0) >> 10)]
-    pub(super) output_limit: usize,
+    #[arg(long, value_name = "KIB", default_value_t = (Limits::default().output_bytes.unwrap_or(0) >> 10) as u64, value_parser = super::bounds::output_kib)]
+    pub(super) output_limit: u64,
 }
 
 impl LimitArgs {
     pub(super) fn limits(&self) -> Limits {
         Limits {
-            memory_bytes: Some(self.memory_limit << 20),
-            table_elements: Some(self.table_limit),
-            output_bytes: Some(self.output_limit << 10),
+            memory_bytes: Some((self.memory_limit << 20) as usize),
+            table_elements: Some(self.table_limit as usize),
+            output_bytes: Some((self.output_limit << 10) as usize),
             deadline: self.deadline,
             ..Limits::default()
         }
@@ -228,7 +228,7 @@ pub(super) struct InsideArgs {
     #[arg(long, default_value_t = InsideConfig::default().host_hz, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub(super) host_hz: u32,
     /// Seconds each sampling or fuel pass runs (half sampled, half not).
-    #[arg(long, default_value_t = InsideConfig::default().sample_secs)]
+    #[arg(long, default_value_t = InsideConfig::default().sample_secs, value_parser = super::bounds::sample_secs)]
     pub(super) sample_secs: f64,
 }
 
@@ -253,19 +253,19 @@ pub(super) struct RunsArgs {
     /// How long each variant is measured once it has --min-runs, e.g.
     /// 300ms, 2s [default: the scenario's: data-transfer 300ms, compute and
     /// command 1s, the others 500ms].
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = super::bounds::measuring_time)]
     pub(super) time_per_variant: Option<std::time::Duration>,
     /// Fewest measured runs per variant [default: the scenario's: 10;
     /// codecs 100, compute and command 5].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = super::bounds::runs)]
     pub(super) min_runs: Option<u64>,
     /// Most measured runs per variant [default: the scenario's: 100 000;
     /// codecs 200 000, compute and command 1000].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = super::bounds::runs)]
     pub(super) max_runs: Option<u64>,
     /// Runs per variant drawn into the Chrome trace [default: the
     /// scenario's: 5; codecs 20].
-    #[arg(long)]
+    #[arg(long, value_parser = super::bounds::trace_calls)]
     pub(super) trace_runs: Option<u64>,
     /// Clock: auto (TSC where invariant), tsc, monotonic.
     #[arg(long, default_value_t = ClockChoice::Auto)]

@@ -101,7 +101,7 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
                         kept.push(c);
                     }
                     Err(e) if configs.len() > 1 && !args.fail_fast => {
-                        eprintln!("wprof: error: {e:#}");
+                        eprintln!("wprof: error: {e}");
                         failed.push(e.to_string());
                     }
                     Err(e) => return Err(e.into()),
@@ -177,13 +177,9 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
                 .map(|p| artifacts(p, &args.output))
                 .collect();
             let html = export::html::report(&runs, &links)?;
-            if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| crate::Error::Output {
-                    path: dir.to_owned(),
-                    cause: e.to_string(),
-                })?;
-            }
-            export::write_atomic(&args.output, |w| Ok(w.write_all(html.as_bytes())?))?;
+            export::write_one(&args.output, &args.runs, |w| {
+                Ok(w.write_all(html.as_bytes())?)
+            })?;
             println!("wrote {}", args.output.display());
         }
         Command::Compare(args) => {
@@ -193,6 +189,7 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
                 noise_pct: args.noise,
                 noise_ns: args.noise_ns,
                 threshold_pct: args.threshold,
+                allow_missing: args.allow_missing,
             };
             let report = compare::compare(&cfg)?;
             let mut out = std::io::stdout().lock();
@@ -205,16 +202,12 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if let Some(path) = &args.diff_flamegraph {
                 let (base, new) = (compare::load(&cfg.base)?, compare::load(&cfg.new)?);
-                export::write_atomic(path, |w| compare::diff_flamegraph(&base, &new, w))?;
+                let inputs = [cfg.base.clone(), cfg.new.clone()];
+                export::write_one(path, &inputs, |w| compare::diff_flamegraph(&base, &new, w))?;
                 writeln!(out, "wrote {}", path.display())?;
             }
-            let failures = report.failures();
-            if !failures.is_empty() {
-                anyhow::bail!(
-                    "regression beyond {} %: {}",
-                    cfg.threshold_pct,
-                    failures.join(", ")
-                );
+            if let Some(why) = report.gate() {
+                anyhow::bail!("{why}");
             }
         }
         Command::Inspect(args) => {
@@ -243,10 +236,17 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let called = call::call(&cfg)?;
             for line in &called.logs {
-                eprintln!("plugin log: {line}");
+                eprintln!("plugin log: {}", crate::text::Esc(line));
             }
             let mut stdout = std::io::stdout().lock();
-            stdout.write_all(&called.output)?;
+            // The output is the product: raw into a pipe or file, escaped
+            // on a terminal.
+            if std::io::IsTerminal::is_terminal(&stdout) {
+                let text = String::from_utf8_lossy(&called.output);
+                write!(stdout, "{}", crate::text::Esc(&text))?;
+            } else {
+                stdout.write_all(&called.output)?;
+            }
             writeln!(stdout)?;
         }
     }

@@ -70,7 +70,8 @@ pub(super) fn handed_over(asked: Asked) -> anyhow::Result<Option<Handed>> {
     let PluginSpec::File(path) = asked.plugin else {
         return Ok(None);
     };
-    let Ok(bytes) = std::fs::read(path) else {
+    // Unreadable: the plugin path reports it.
+    let Ok(bytes) = crate::files::read(path, crate::files::Kind::Module) else {
         return Ok(None);
     };
     let kind = crate::kind::of(&bytes);
@@ -127,8 +128,8 @@ pub(super) fn handed_over(asked: Asked) -> anyhow::Result<Option<Handed>> {
             })?;
             let text = match asked.input {
                 InputSpec::Inline(text) => text.clone(),
-                InputSpec::File(file) => std::fs::read_to_string(file)
-                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?,
+                InputSpec::File(file) => crate::files::read_text(file, crate::files::Kind::Input)
+                    .map_err(|e| anyhow::anyhow!("input: {e}"))?,
                 InputSpec::Default => "[]".to_owned(),
             };
             let args = serde_json::from_str(&text)

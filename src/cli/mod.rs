@@ -4,6 +4,7 @@
 //! to the scenario for its kind, [`output`] writes and prints the runs.
 
 mod args;
+mod bounds;
 mod common;
 mod dispatch;
 mod handover;

@@ -91,15 +91,19 @@ pub(super) fn finish(
     out: &OutputConfig,
     args: &OutputArgs,
 ) -> anyhow::Result<()> {
+    if runs.iter().any(|r| r.incomplete) && !crate::interrupt::was_measured() {
+        return Err(crate::Error::InterruptedEarly.into());
+    }
+    let mut set = export::OutputSet::new(inputs(plugins));
     if !runs.iter().any(|r| r.incomplete) {
-        heap_passes(&mut runs, plugins, out, args)?;
+        heap_passes(&mut runs, plugins, out, args, &mut set)?;
     }
     for run in &mut runs {
         let notes = crate::scenario::noise_notes(run);
         run.notes.extend(notes);
         run.host.load_average = crate::scenario::load_average();
     }
-    report(&runs, out, args)?;
+    report(&runs, out, args, set)?;
     if runs.iter().any(|r| r.incomplete) {
         return Err(crate::Error::Interrupted.into());
     }
@@ -112,19 +116,21 @@ pub(super) fn heap_passes(
     plugins: &[(&PluginSpec, Option<&str>, &InputSpec)],
     out: &OutputConfig,
     args: &OutputArgs,
+    set: &mut export::OutputSet,
 ) -> anyhow::Result<()> {
     if !args.heap {
         return Ok(());
     }
     let stems = stems(runs);
     for ((run, (plugin, export, input)), stem) in runs.iter_mut().zip(plugins).zip(stems) {
-        let dest = out.profiles_dir.join(format!("{stem}.dhat.json"));
+        let dest = out.heap_file(&stem);
         run.heap = Some(crate::heap::pass(
             plugin,
             *export,
             input,
             args.heap_calls,
             &dest,
+            set,
         )?);
         run.notes.push(
             "heap: a separate pass under dhat, which slows allocation several times over; no timing above comes from it. dhat sees host allocations only: a native call's count includes the plugin's own work, which in wasm allocates inside linear memory, unseen".into(),
@@ -133,17 +139,34 @@ pub(super) fn heap_passes(
     Ok(())
 }
 
-/// Writes every run's files and prints them as asked. A run's files are
-/// named after its scenario, and also its plugin when there are several.
-pub(super) fn report(runs: &[Run], out: &OutputConfig, args: &OutputArgs) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    let mut written = Vec::new();
-    for (run, stem) in runs.iter().zip(stems(runs)) {
-        written.extend(out.write_all(run, &stem)?);
-        if let Some(h) = &run.heap {
-            written.push(std::path::PathBuf::from(&h.file));
+/// The files a record command read: none of its outputs may be one.
+fn inputs(plugins: &[(&PluginSpec, Option<&str>, &InputSpec)]) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for (plugin, _, input) in plugins {
+        if let PluginSpec::File(p) = plugin {
+            out.push(p.clone());
+        }
+        if let InputSpec::File(p) = input {
+            out.push(p.clone());
         }
     }
+    out
+}
+
+/// Writes every run's files, as one set, and prints them as asked. A run's
+/// files are named after its scenario, and also its plugin when there are
+/// several.
+pub(super) fn report(
+    runs: &[Run],
+    out: &OutputConfig,
+    args: &OutputArgs,
+    mut set: export::OutputSet,
+) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    for (run, stem) in runs.iter().zip(stems(runs)) {
+        out.stage_all(run, &stem, &mut set)?;
+    }
+    let written = set.commit()?;
     if args.json {
         if let [run] = runs {
             export::RunJson.write(run, &mut stdout)?;

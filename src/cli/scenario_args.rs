@@ -25,20 +25,20 @@ pub(super) struct HotPathArgs {
     #[command(flatten)]
     pub(super) plugin: PluginArgs,
     /// Measured calls per variant.
-    #[arg(short = 'n', long, default_value_t = HotPathConfig::default().iterations, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(short = 'n', long, default_value_t = HotPathConfig::default().iterations, value_parser = super::bounds::hot_iterations)]
     pub(super) iterations: u64,
     /// Unmeasured calls per variant first.
-    #[arg(short, long, default_value_t = HotPathConfig::default().warmup)]
+    #[arg(short, long, default_value_t = HotPathConfig::default().warmup, value_parser = super::bounds::warmup)]
     pub(super) warmup: u64,
     /// Rounds the measured calls are split into (instrumented and
     /// uninstrumented batches alternate within each).
-    #[arg(long, default_value_t = HotPathConfig::default().rounds, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = HotPathConfig::default().rounds, value_parser = super::bounds::rounds)]
     pub(super) rounds: u64,
     /// Clock: auto (TSC where invariant), tsc, monotonic.
     #[arg(long, default_value_t = HotPathConfig::default().clock)]
     pub(super) clock: ClockChoice,
     /// Calls per variant drawn into the Chrome trace.
-    #[arg(long, default_value_t = HotPathConfig::default().trace_calls)]
+    #[arg(long, default_value_t = HotPathConfig::default().trace_calls, value_parser = super::bounds::trace_calls)]
     pub(super) trace_calls: u64,
     /// Skip the native baseline.
     #[arg(long)]
@@ -51,10 +51,10 @@ pub(super) struct HotPathArgs {
     pub(super) driver_process: bool,
     /// Stop early, after any round from the second, once every variant's
     /// median call has a 95 % interval within +/- PCT % (-n is then the most).
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", value_parser = super::bounds::target_ci)]
     pub(super) target_ci: Option<f64>,
     /// Stop after the round that passes this much measuring time, e.g. 30s.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = super::bounds::measuring_time)]
     pub(super) max_time: Option<std::time::Duration>,
     #[command(flatten)]
     pub(super) record: RecordArgs,
@@ -99,25 +99,25 @@ pub(super) struct ColdStartArgs {
     pub(super) rungs: Vec<Rung>,
     /// Exactly N measured iterations per rung [default: time-bounded, see
     /// --min-iterations, --max-iterations, --time-per-rung].
-    #[arg(short = 'n', long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(short = 'n', long, value_parser = super::bounds::cold_iterations)]
     pub(super) iterations: Option<u64>,
     /// Fewest measured iterations per rung.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 10, value_parser = super::bounds::cold_iterations)]
     pub(super) min_iterations: u64,
     /// Most measured iterations per rung.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 1000, value_parser = super::bounds::cold_iterations)]
     pub(super) max_iterations: u64,
     /// Time each rung goes on for once it has its fewest iterations, e.g. 1s, 500ms.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = super::bounds::measuring_time)]
     pub(super) time_per_rung: std::time::Duration,
     /// Unmeasured iterations per rung first.
-    #[arg(short, long, default_value_t = ColdStartConfig::default().warmup)]
+    #[arg(short, long, default_value_t = ColdStartConfig::default().warmup, value_parser = super::bounds::warmup)]
     pub(super) warmup: u64,
     /// A .cwasm made by `wprof compile` for the aot rungs to load (one plugin only).
     #[arg(long, value_name = "FILE")]
     pub(super) precompiled: Option<PathBuf>,
     /// Iterations per rung drawn into the Chrome trace.
-    #[arg(long, default_value_t = ColdStartConfig::default().trace_iterations)]
+    #[arg(long, default_value_t = ColdStartConfig::default().trace_iterations, value_parser = super::bounds::trace_calls)]
     pub(super) trace_iterations: u64,
     #[command(flatten)]
     pub(super) record: RecordArgs,
@@ -175,10 +175,10 @@ pub(super) struct MemoryArgs {
     #[command(flatten)]
     pub(super) plugin: PluginArgs,
     /// Instances held at once, each in its own Store.
-    #[arg(long, default_value_t = MemoryConfig::default().instances)]
+    #[arg(long, default_value_t = MemoryConfig::default().instances, value_parser = super::bounds::instances)]
     pub(super) instances: u64,
     /// Calls on the first instance before the "calls" reading.
-    #[arg(long, default_value_t = MemoryConfig::default().calls, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = MemoryConfig::default().calls, value_parser = super::bounds::calls)]
     pub(super) calls: u64,
     #[command(flatten)]
     pub(super) record: RecordArgs,
@@ -204,19 +204,19 @@ pub(super) struct SoakArgs {
     #[command(flatten)]
     pub(super) plugin: PluginArgs,
     /// How long to run, e.g. 60s, 10m, 24h.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = super::bounds::soak_duration)]
     pub(super) duration: std::time::Duration,
     /// Calls per second.
-    #[arg(long, default_value_t = SoakConfig::default().rate)]
+    #[arg(long, default_value_t = SoakConfig::default().rate, value_parser = super::bounds::rate)]
     pub(super) rate: f64,
     /// Time between memory readings, e.g. 1s, 200ms.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = super::bounds::sample_every)]
     pub(super) sample_every: std::time::Duration,
     /// Growth above which memory is called leaking, in KB per hour.
-    #[arg(long, value_name = "KB_PER_HOUR", default_value_t = SoakConfig::default().threshold_kb_per_hour)]
+    #[arg(long, value_name = "KB_PER_HOUR", default_value_t = SoakConfig::default().threshold_kb_per_hour, value_parser = super::bounds::kb_per_hour)]
     pub(super) threshold: f64,
     /// Calls drawn into the Chrome trace.
-    #[arg(long, default_value_t = SoakConfig::default().trace_calls)]
+    #[arg(long, default_value_t = SoakConfig::default().trace_calls, value_parser = super::bounds::trace_calls)]
     pub(super) trace_calls: u64,
     #[command(flatten)]
     pub(super) record: RecordArgs,
@@ -243,7 +243,7 @@ impl SoakArgs {
 #[derive(Debug, Args)]
 pub(super) struct DataTransferArgs {
     /// Payload sizes, comma-separated: bytes, or with a unit (KB, MB, KiB, MiB).
-    #[arg(long, value_delimiter = ',', default_value = "100,10KB,1MB,10MB", value_parser = crate::units::parse_size)]
+    #[arg(long, value_delimiter = ',', default_value = "100,10KB,1MB,10MB", value_parser = super::bounds::payload)]
     pub(super) sizes: Vec<u64>,
     /// Ways of crossing, comma-separated: raw, json, msgpack, host-fn, component.
     #[arg(
@@ -277,7 +277,7 @@ pub(super) struct BatchingArgs {
     #[arg(short, long, value_name = "FILE")]
     pub(super) plugin: Option<PathBuf>,
     /// Items per iteration: separate calls, or the length of one batch.
-    #[arg(long, default_value_t = BatchingConfig::default().items, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, default_value_t = BatchingConfig::default().items, value_parser = super::bounds::items)]
     pub(super) items: u64,
     #[command(flatten)]
     pub(super) common: BoundaryArgs,
@@ -299,7 +299,7 @@ impl BatchingArgs {
 #[derive(Debug, Args)]
 pub(super) struct HostFunctionsArgs {
     /// Size of the record's lab values (8 bytes each), e.g. 1MB, 64KB.
-    #[arg(long, default_value = "1MB", value_parser = crate::units::parse_size)]
+    #[arg(long, default_value = "1MB", value_parser = super::bounds::record)]
     pub(super) record_size: u64,
     #[command(flatten)]
     pub(super) common: BoundaryArgs,
@@ -380,11 +380,11 @@ pub(super) struct CommandArgs {
     pub(super) expect_stderr: Option<PathBuf>,
     /// Also measure N whole cold starts after the runs, each from the
     /// module's bytes: validate, compile, link, instantiate, run.
-    #[arg(long, value_name = "N", default_value_t = CommandConfig::default().cold_runs)]
+    #[arg(long, value_name = "N", default_value_t = CommandConfig::default().cold_runs, value_parser = super::bounds::cold_runs)]
     pub(super) cold_runs: u64,
     /// Also keep N instances alive after their runs and read what each
     /// costs in memory (resident, linear memory, heap).
-    #[arg(long, value_name = "N", default_value_t = CommandConfig::default().instances)]
+    #[arg(long, value_name = "N", default_value_t = CommandConfig::default().instances, value_parser = super::bounds::command_instances)]
     pub(super) instances: u64,
     #[command(flatten)]
     pub(super) common: BoundaryArgs,
@@ -441,7 +441,7 @@ pub(super) struct ComponentArgs {
     pub(super) args: Option<String>,
     /// Also measure N whole cold starts after the calls, each from the
     /// component's bytes: compile, link, instantiate, the first call.
-    #[arg(long, value_name = "N", default_value_t = ComponentConfig::default().cold_runs)]
+    #[arg(long, value_name = "N", default_value_t = ComponentConfig::default().cold_runs, value_parser = super::bounds::cold_runs)]
     pub(super) cold_runs: u64,
     #[command(flatten)]
     pub(super) common: BoundaryArgs,

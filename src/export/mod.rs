@@ -6,6 +6,7 @@ pub mod flamegraph;
 pub mod html;
 mod json;
 mod pprof;
+mod set;
 mod table;
 
 use std::io::Write;
@@ -16,6 +17,7 @@ pub use flamegraph::{Flamegraph, SampledFlamegraph};
 pub use html::Html;
 pub use json::RunJson;
 pub use pprof::Pprof;
+pub use set::{OutputSet, check_dir};
 pub use table::Table;
 
 use crate::error::Error;
@@ -152,62 +154,47 @@ impl OutputConfig {
             .collect()
     }
 
-    /// Creates the output directories and proves they are writable, so a run
-    /// does not measure for a minute and then fail to save.
+    /// Proves before a run that its output directories can be made and
+    /// written, so that a run does not measure for a minute and then fail
+    /// to save; creates nothing (a failed run leaves no directory behind).
     pub fn prepare(&self) -> Result<(), Error> {
         for e in self.selected() {
-            let dir = self.dir(e.destination);
-            let fail = |cause: String| Error::Output {
-                path: dir.to_owned(),
-                cause,
-            };
-            std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-            tempfile::Builder::new()
-                .prefix(".wprof-probe")
-                .tempfile_in(dir)
-                .map_err(|e| fail(format!("directory is not writable: {e}")))?;
+            check_dir(self.dir(e.destination))?;
         }
         Ok(())
     }
 
-    /// Writes every selected artifact of `run`, each named `<stem>.<ext>`;
-    /// returns the paths written.
-    pub fn write_all(&self, run: &Run, stem: &str) -> Result<Vec<PathBuf>, Error> {
-        self.selected()
-            .iter()
-            .filter(|e| e.exporter.applies(run))
-            .map(|e| {
-                let path = self.dir(e.destination).join(e.file_name(stem));
-                write_atomic(&path, |w| e.exporter.write(run, w))?;
-                Ok(path)
-            })
-            .collect()
+    /// Where the heap pass's dhat file of a run named `stem` goes.
+    pub fn heap_file(&self, stem: &str) -> PathBuf {
+        self.profiles_dir.join(format!("{stem}{HEAP_SUFFIX}"))
+    }
+
+    /// Stages every selected artifact of `run`, each named `<stem><suffix>`,
+    /// and marks the previous run's files of that name (every artifact's,
+    /// the heap profile's) to go unless the new set replaces them.
+    pub fn stage_all(&self, run: &Run, stem: &str, set: &mut OutputSet) -> Result<(), Error> {
+        for e in all() {
+            set.replaces(self.dir(e.destination).join(e.file_name(stem)));
+        }
+        set.replaces(self.heap_file(stem));
+        for e in self.selected().iter().filter(|e| e.exporter.applies(run)) {
+            let path = self.dir(e.destination).join(e.file_name(stem));
+            set.stage(&path, |w| e.exporter.write(run, w))?;
+        }
+        Ok(())
     }
 }
 
-/// Writes a file through a temporary file in the same directory and renames
-/// it into place, so that no reader ever sees half of it.
-pub fn write_atomic(
+/// The end of a heap profile's file name.
+pub const HEAP_SUFFIX: &str = ".dhat.json";
+
+/// Writes one file whole or not at all, never over one of `inputs`.
+pub fn write_one(
     path: &Path,
+    inputs: &[PathBuf],
     f: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
 ) -> Result<(), Error> {
-    let fail = |cause: String| Error::Output {
-        path: path.to_owned(),
-        cause,
-    };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".wprof-")
-        .tempfile_in(dir)
-        .map_err(|e| fail(e.to_string()))?;
-    {
-        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
-        f(&mut w).map_err(|e| fail(format!("{e:#}")))?;
-        w.flush().map_err(|e| fail(e.to_string()))?;
-    }
-    tmp.persist(path).map_err(|e| fail(e.error.to_string()))?;
-    Ok(())
+    let mut set = OutputSet::new(inputs.to_vec());
+    set.stage(path, f)?;
+    set.commit().map(drop)
 }

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use super::Exporter;
 use crate::run::{MemoryProfile, Run, Variant};
+use crate::text::Esc;
 use crate::units::{fmt_bytes, fmt_ns};
 
 /// `profiles/<scenario>.txt`, and what `wprof record` prints.
@@ -21,7 +22,10 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
             "wprof {}: {} ({}), export {}",
-            run.scenario, p.name, p.source, p.export
+            run.scenario,
+            Esc(&p.name),
+            Esc(&p.source),
+            Esc(&p.export)
         )?;
         let ns: Vec<u64> = run
             .variants
@@ -162,19 +166,20 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
         if !run.verdicts.is_empty() {
             writeln!(out)?;
             for v in &run.verdicts {
-                writeln!(out, "verdict: {v}")?;
+                writeln!(out, "verdict: {}", Esc(v))?;
             }
         }
         if !run.failures.is_empty() {
             writeln!(out)?;
             for f in &run.failures {
-                writeln!(out, "FAILED {}: {}: {}", f.variant, f.phase, f.cause)?;
+                let (v, cause) = (Esc(&f.variant), Esc(&f.cause));
+                writeln!(out, "FAILED {v}: {}: {cause}", f.phase)?;
             }
         }
         if !run.notes.is_empty() {
             writeln!(out)?;
             for n in &run.notes {
-                writeln!(out, "note: {n}")?;
+                writeln!(out, "note: {}", Esc(n))?;
             }
         }
     }
@@ -219,7 +224,7 @@ fn inside(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
             writeln!(out)?;
             for v in &run.variants {
                 for p in &v.counters {
-                    write!(out, "  {:<w$} {:<12}", v.name, p.phase.to_string())?;
+                    write!(out, "  {:<w$} {:<12}", Esc(&v.name), p.phase.to_string())?;
                     for n in &c.counters {
                         let cell = p.values.get(n).map_or("-".to_owned(), |&x| count(n, x));
                         write!(out, " {cell:>16}")?;
@@ -229,7 +234,7 @@ fn inside(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
             }
         }
         for u in &c.unavailable {
-            writeln!(out, "  {}: not measured: {}", u.name, u.reason)?;
+            writeln!(out, "  {}: not measured: {}", u.name, Esc(&u.reason))?;
         }
     }
     for v in &run.variants {
@@ -245,7 +250,7 @@ fn inside(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
             "fuel per call ({}, a separate pass of {} calls on a fresh instance): first call {}; then {}, {}; metering costs {:+.1} %",
-            v.name,
+            Esc(&v.name),
             f.calls,
             list(&f.first_call),
             list(&f.phases),
@@ -293,6 +298,7 @@ fn inside(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
         leaves.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         for (leaf, n) in leaves.iter().take(5) {
             let short: String = leaf.chars().take(90).collect();
+            let short = Esc(&short);
             writeln!(
                 out,
                 "  {:>5.1} %  {short}",
@@ -304,7 +310,7 @@ fn inside(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
 }
 
 fn variant(v: &Variant, out: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(out, "{}: {}", v.name, v.description)?;
+    writeln!(out, "{}: {}", Esc(&v.name), Esc(&v.description))?;
     let mut once: Vec<String> = v
         .setup
         .iter()
@@ -453,14 +459,14 @@ fn memory(m: &MemoryProfile, out: &mut dyn Write) -> std::io::Result<()> {
 /// A run's summary table, columns right-aligned to their widest cell (the
 /// first two, names, left-aligned).
 fn summary(t: &crate::run::Summary, out: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(out, "{}:", t.title)?;
+    writeln!(out, "{}:", Esc(&t.title))?;
     let widths: Vec<usize> = (0..t.columns.len())
         .map(|c| {
             t.rows
                 .iter()
                 .filter_map(|r| r.get(c))
                 .chain(std::iter::once(&t.columns[c]))
-                .map(|s| s.chars().count())
+                .map(|s| crate::text::esc(s).chars().count())
                 .max()
                 .unwrap_or(0)
         })
@@ -468,6 +474,7 @@ fn summary(t: &crate::run::Summary, out: &mut dyn Write) -> std::io::Result<()> 
     let line = |cells: &[String], out: &mut dyn Write| -> std::io::Result<()> {
         let mut text = String::from(" ");
         for (c, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            let cell = Esc(cell);
             if c < 2 {
                 text.push_str(&format!(" {cell:<w$}"));
             } else {

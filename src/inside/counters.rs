@@ -194,10 +194,11 @@ fn count(
             totals[..tally.totals().len()].copy_from_slice(tally.totals());
             history.push((since.elapsed().as_nanos() as f64, totals));
         }
-        let done = match how.stop {
-            Stop::Calls(k) => n >= k as u64,
-            Stop::Time { secs, min } => n >= min && start.elapsed().as_secs_f64() >= secs,
-        };
+        let done = crate::interrupt::requested()
+            || match how.stop {
+                Stop::Calls(k) => n >= k as u64,
+                Stop::Time { secs, min } => n >= min && start.elapsed().as_secs_f64() >= secs,
+            };
         if done {
             break;
         }

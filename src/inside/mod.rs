@@ -200,7 +200,16 @@ pub fn run(
         ..Found::default()
     };
     counters::pass(cfg, plan, subjects, since, &mut found)?;
-    if cfg.fuel {
+    let stopped = |found: &mut Found, next: &str| {
+        let stop = crate::interrupt::requested();
+        if stop {
+            found
+                .notes
+                .push(crate::interrupt::note(&format!("before the {next} pass")));
+        }
+        stop
+    };
+    if cfg.fuel && !stopped(&mut found, "fuel") {
         for (i, s) in subjects.iter_mut().enumerate() {
             match fuel::pass(plan, s) {
                 Ok(Some(f)) => found.fuel[i] = Some(f),
@@ -209,10 +218,10 @@ pub fn run(
             }
         }
     }
-    if cfg.sample.guest {
+    if cfg.sample.guest && !stopped(&mut found, "guest sampler") {
         samplers::guest(cfg, plan, subjects, &mut found)?;
     }
-    if cfg.sample.host {
+    if cfg.sample.host && !stopped(&mut found, "host sampler") {
         samplers::host(cfg, plan, subjects, &mut found)?;
     }
     Ok(found)
@@ -263,6 +272,15 @@ impl Alternation {
             other: Vec::new(),
         };
         while start.elapsed().as_secs_f64() < secs || out.other.is_empty() {
+            if crate::interrupt::requested() {
+                if out.other.is_empty() {
+                    return Err(PassError::Setup(anyhow::anyhow!(
+                        "interrupted ({}) before the pass had a sample",
+                        crate::interrupt::name()
+                    )));
+                }
+                break;
+            }
             let seg = Instant::now();
             while seg.elapsed().as_secs_f64() < SEGMENT_S {
                 out.plain.push(plain()?);

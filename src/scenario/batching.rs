@@ -401,10 +401,7 @@ fn run_with<C: Clock>(clock: C, cfg: &BatchingConfig) -> Result<Run, Error> {
         output_bytes,
     );
     run.settings = super::settings([("items", json!(cfg.items))]);
-    cfg.runs.record(&mut run.settings);
-    run.setup = setup;
-    run.plugin.outputs_identical = runner.outputs_identical();
-    runner.finish(&mut run, cfg.runs.trace, |_| (0, 0));
+    runner.finish_runs(&mut run, &cfg.runs, setup, |_| (0, 0));
     for v in &mut run.variants {
         if let Some(whole) = v.phases.last() {
             let per_item = whole.stats.p50_ns / cfg.items as f64;

@@ -300,10 +300,7 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
         output_bytes,
     );
     run.settings = super::settings([("medications", json!(request.medications))]);
-    cfg.runs.record(&mut run.settings);
-    run.setup = setup;
-    run.plugin.outputs_identical = runner.outputs_identical();
-    runner.finish(&mut run, cfg.runs.trace, |_| (0, 0));
+    runner.finish_runs(&mut run, &cfg.runs, setup, |_| (0, 0));
     let (summary, verdicts) = conclude(&run.variants);
     run.summary = summary;
     run.verdicts = verdicts;

@@ -151,11 +151,8 @@ fn run_with<C: Clock>(clock: C, cfg: &ComputeConfig) -> Result<Run, Error> {
     let in_len = input.len() as u64;
     run.plugin = super::plugin_info(name, SOURCES, SIMD_WASM, "blur", in_len, out_len);
     run.settings = super::settings([("image", json!(format!("{}x{}", cfg.width, cfg.height)))]);
-    cfg.runs.record(&mut run.settings);
-    run.setup = setup;
     let moved = (input.len() as u64, out_len);
-    run.plugin.outputs_identical = runner.outputs_identical();
-    runner.finish(&mut run, cfg.runs.trace, |_| moved);
+    runner.finish_runs(&mut run, &cfg.runs, setup, |_| moved);
     let (summary, verdicts) = conclude(&run.variants, (cfg.width, cfg.height));
     run.summary = summary;
     run.verdicts = verdicts;

@@ -226,10 +226,7 @@ fn run_with<C: Clock>(clock: C, cfg: &HostFunctionsConfig) -> Result<Run, Error>
         ("record_bytes", json!(cfg.record_bytes)),
         ("lab_values", json!(n)),
     ]);
-    cfg.runs.record(&mut run.settings);
-    run.setup = setup;
-    run.plugin.outputs_identical = runner.outputs_identical();
-    runner.finish(&mut run, cfg.runs.trace, |_| (0, 0));
+    runner.finish_runs(&mut run, &cfg.runs, setup, |_| (0, 0));
     let (summary, verdicts) = conclude(&run.variants, cfg.record_bytes);
     run.summary = summary;
     run.verdicts = verdicts;

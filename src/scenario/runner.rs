@@ -340,6 +340,22 @@ impl<'c, C: Clock, O: Outcome> Runner<'c, C, O> {
     /// the fewest calls and the clock into `run` (whether outputs matched
     /// is the scenario's to say: [`Runner::outputs_identical`]). `bytes` says what each
     /// variant moves (in, out).
+    /// [`Runner::finish`] for a boundary scenario timed as `runs` says:
+    /// also records those settings, the one-off `setup`, and whether every
+    /// output matched.
+    pub(crate) fn finish_runs(
+        self,
+        run: &mut Run,
+        runs: &Runs,
+        setup: Vec<crate::run::PhaseTime>,
+        bytes: impl Fn(&Variant) -> (u64, u64),
+    ) {
+        runs.record(&mut run.settings);
+        run.setup = setup;
+        run.plugin.outputs_identical = self.outputs_identical();
+        self.finish(run, runs.trace, bytes);
+    }
+
     pub(crate) fn finish(
         self,
         run: &mut Run,

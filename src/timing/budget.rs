@@ -70,7 +70,9 @@ pub fn time_target<T: Target, C: Clock>(
     let width = t.phases().len() + 1;
     let warm = Instant::now();
     let mut n = 0;
-    while n < budget.warm_calls || (warm.elapsed() < budget.warm_time && n < 10_000) {
+    while (n < budget.warm_calls || (warm.elapsed() < budget.warm_time && n < 10_000))
+        && !(n % 1024 == 0 && crate::interrupt::requested())
+    {
         t.call()?;
         n += 1;
     }
@@ -86,6 +88,9 @@ pub fn time_target<T: Target, C: Clock>(
             row: &mut *row,
         })?;
         calls += 1;
+        if calls == 1 {
+            crate::interrupt::measured();
+        }
         // After the call's last stamp, before the next one's first: in no
         // phase. Ctrl-C ends the variant with what it has.
         if calls as u64 >= budget.min && row[width - 1].saturating_sub(start) >= budget_ticks

@@ -172,6 +172,10 @@ pub fn warm_up<T: Target, C: Clock>(
     let mut scratch = [0u64; 16];
     let width = target.phases().len() + 1;
     for i in 0..calls {
+        // One load a thousand calls: a long warm-up still stops promptly.
+        if i % 1024 == 0 && crate::interrupt::requested() {
+            break;
+        }
         if i % 2 == 0 {
             target.call_marked(&mut Stamps {
                 clock,
@@ -209,9 +213,14 @@ pub fn round<T: Target, C: Clock>(
         // timed loop below.
         rec.stamps.resize(end, u64::MAX);
     }
-    for pass in [instrumented_first, !instrumented_first] {
+    'passes: for pass in [instrumented_first, !instrumented_first] {
         let mut left = calls;
         while left > 0 {
+            // Between batches, never inside one: a long round still stops
+            // within a batch of a signal, with what it has.
+            if crate::interrupt::requested() {
+                break 'passes;
+            }
             let n = left.min(BATCH_CALLS);
             left -= n;
             if pass {
@@ -220,6 +229,7 @@ pub fn round<T: Target, C: Clock>(
                 }
                 rec.timed_batches.push((rec.calls, n));
                 rec.calls += n;
+                crate::interrupt::measured();
             } else {
                 let start = clock.now();
                 for _ in 0..n {

@@ -147,7 +147,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState<Kernel>>) -> wasmtime::Result
             if limits.extism.log_level.is_some_and(|l| level >= l) && extism.logs.len() < KEPT_LOGS
             {
                 let msg = extism.arena.block(offs as u64).map_err(|e| fail(name, e))?;
-                let msg = String::from_utf8_lossy(msg).into_owned();
+                let msg = super::kernel::kept_text(msg);
                 extism.logs.push((level, msg));
             }
             Ok(())

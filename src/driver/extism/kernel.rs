@@ -14,6 +14,32 @@ use super::LogLevel;
 /// bounded so that a plugin logging on every call cannot fill the host.
 pub(super) const KEPT_LOGS: usize = 20;
 
+/// The most of one log or error message kept: the rest is counted, not
+/// stored (a plugin may set a 100 MB error).
+pub(super) const KEPT_TEXT: usize = 4096;
+
+/// What the host holds for each block besides its bytes (its entry in the
+/// block list), counted against `--memory-limit` with them: a plugin that
+/// allocates a million 1-byte blocks holds the host's memory too.
+const BLOCK_OVERHEAD: u64 = std::mem::size_of::<Block>() as u64;
+
+/// What the host holds for each var besides its key and value: two
+/// vectors, the hash table's slot and the allocator's headers (measured:
+/// ~130 B a var on glibc; rounded up).
+const VAR_OVERHEAD: usize = 160;
+
+/// `bytes` as text, cut at [`KEPT_TEXT`] with the length of the rest.
+pub(super) fn kept_text(bytes: &[u8]) -> String {
+    if bytes.len() <= KEPT_TEXT {
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    format!(
+        "{}... ({} more bytes)",
+        String::from_utf8_lossy(&bytes[..KEPT_TEXT]),
+        bytes.len() - KEPT_TEXT
+    )
+}
+
 /// A block of kernel memory.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Block {
@@ -59,7 +85,8 @@ impl Arena {
         self.blocks.last().map_or(BASE, |b| b.start + b.len)
     }
 
-    /// Allocates `len` bytes (8-aligned), within `limit` bytes in all.
+    /// Allocates `len` bytes (8-aligned), within `limit` bytes in all,
+    /// the blocks' bookkeeping included.
     pub(super) fn alloc(&mut self, len: u64, limit: Option<usize>) -> anyhow::Result<u64> {
         if len == 0 {
             return Ok(0);
@@ -68,14 +95,21 @@ impl Arena {
         let end = start
             .checked_add(len)
             .ok_or_else(|| anyhow!("alloc({len}): no such size"))?;
+        let held = end + (self.blocks.len() as u64 + 1) * BLOCK_OVERHEAD;
         if let Some(limit) = limit
-            && end > limit as u64
+            && held > limit as u64
         {
             bail!(
-                "alloc({len}): Extism kernel memory would reach {} KiB, over the {} KiB limit (--memory-limit)",
-                end / 1024,
+                "alloc({len}): Extism kernel memory would reach {} KiB with its {} blocks' bookkeeping, over the {} KiB limit (--memory-limit)",
+                held / 1024,
+                self.blocks.len() + 1,
                 limit / 1024
             );
+        }
+        if self.blocks.len() == self.blocks.capacity() {
+            self.blocks
+                .try_reserve(self.blocks.len().max(16))
+                .map_err(|e| anyhow!("alloc({len}): {e}"))?;
         }
         if (self.mem.len() as u64) < end {
             let end = usize::try_from(end).map_err(|_| anyhow!("alloc({len}): no such size"))?;
@@ -187,7 +221,7 @@ impl Kernel {
     /// The plugin's error message, when it set one.
     pub fn error(&self) -> Option<String> {
         (self.error != 0).then(|| match self.arena.block(self.error) {
-            Ok(msg) => String::from_utf8_lossy(msg).into_owned(),
+            Ok(msg) => kept_text(msg),
             Err(e) => format!("(an error at a bad offset: {e})"),
         })
     }
@@ -235,18 +269,21 @@ impl Kernel {
         let k = arena.block(key)?;
         if value == 0 {
             if let Some(old) = vars.remove(k) {
-                *var_bytes -= k.len() + old.len();
+                *var_bytes -= k.len() + old.len() + VAR_OVERHEAD;
             }
             return Ok(());
         }
         let v = arena.block(value)?;
-        let old = vars.get(k).map_or(0, |old| k.len() + old.len());
-        let new = *var_bytes - old + k.len() + v.len();
+        let old = vars
+            .get(k)
+            .map_or(0, |old| k.len() + old.len() + VAR_OVERHEAD);
+        let new = *var_bytes - old + k.len() + v.len() + VAR_OVERHEAD;
         if let Some(limit) = limit
             && new > limit
         {
             bail!(
-                "vars would hold {} KiB, over the {} KiB limit (--memory-limit)",
+                "{} vars would hold {} KiB with their bookkeeping, over the {} KiB limit (--memory-limit)",
+                vars.len() + usize::from(old == 0),
                 new / 1024,
                 limit / 1024
             );

@@ -27,9 +27,7 @@ pub(super) fn precompile(engine: &Engine, bytes: &[u8], path: &Path) -> anyhow::
 /// `deserialize_raw`. A `.cwasm` is still machine code: load only files you
 /// trust.
 pub fn load_precompiled(engine: &Engine, path: &Path) -> anyhow::Result<Module> {
-    if let Err(e) = fs::metadata(path) {
-        bail!("cannot read {}: {e}", path.display());
-    }
+    crate::files::check(path, crate::files::Kind::Artifact).map_err(|e| anyhow!(e))?;
     let not_one = |why: String| {
         anyhow!(
             "{} is not a module precompiled by Wasmtime ({why})",
@@ -60,13 +58,13 @@ pub fn load_precompiled(engine: &Engine, path: &Path) -> anyhow::Result<Module> 
 
 /// `wprof compile`: precompiles `plugin` with `like`'s engine settings into
 /// `output` (written whole or not at all); returns its size in bytes.
-pub fn compile(plugin: &PluginSpec, like: Rung, output: &Path) -> Result<u64, Error> {
+pub fn compile(plugin_spec: &PluginSpec, like: Rung, output: &Path) -> Result<u64, Error> {
     if !matches!(like, Rung::Cranelift | Rung::CraneliftOptNone | Rung::Winch) {
         return Err(Error::Config(format!(
             "--like {like}: only the compiling rungs (cranelift, cranelift-opt-none, winch) have settings to compile with"
         )));
     }
-    let plugin = plugin.resolve()?;
+    let plugin = plugin_spec.resolve()?;
     let fail = |phase: Phase| {
         let name = plugin.name.clone();
         move |e: wasmtime::Error| Error::plugin(&name, phase, one_line(&e.into()))
@@ -75,6 +73,10 @@ pub fn compile(plugin: &PluginSpec, like: Rung, output: &Path) -> Result<u64, Er
     let cwasm = engine
         .precompile_module(&plugin.bytes)
         .map_err(fail(Phase::Compile))?;
-    crate::export::write_atomic(output, |w| Ok(w.write_all(&cwasm)?))?;
+    let inputs: Vec<std::path::PathBuf> = match plugin_spec {
+        PluginSpec::File(p) => vec![p.clone()],
+        PluginSpec::Bundled(_) => Vec::new(),
+    };
+    crate::export::write_one(output, &inputs, |w| Ok(w.write_all(&cwasm)?))?;
     Ok(cwasm.len() as u64)
 }

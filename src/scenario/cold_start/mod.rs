@@ -368,7 +368,7 @@ fn run_with<A: Abi>(cfg: &ColdStartConfig, p: super::Prepared<A>) -> Result<Run,
             .insert("precompiled".into(), json!(p.display().to_string()));
     }
     run.notes = notes;
-    run.incomplete = interrupted;
+    run.incomplete = interrupted || crate::interrupt::requested();
     Ok(run)
 }
 

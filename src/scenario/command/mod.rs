@@ -22,6 +22,7 @@ use super::Budget;
 use super::runner::{Outcome, Runner, Runs, way};
 use crate::driver::{Driver, Limits};
 use crate::error::{CallError, Error, at, one_line};
+use crate::files::Kind;
 use crate::phase::Phase;
 use crate::run::Run;
 use crate::timing::Clock;
@@ -107,13 +108,13 @@ impl Streams {
         let read = |name: &'static str, file: &Option<PathBuf>| -> Result<Option<Stream>, Error> {
             file.as_ref()
                 .map(|path| {
-                    std::fs::read(path)
+                    crate::files::read(path, Kind::Input)
                         .map(|bytes| Stream {
                             name,
                             file: path.display().to_string(),
                             bytes,
                         })
-                        .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))
+                        .map_err(|e| Error::Config(format!("--expect-{name}: {e}")))
                 })
                 .transpose()
         };
@@ -289,12 +290,8 @@ fn run_with<C: Clock>(clock: C, cfg: &CommandConfig) -> Result<Run, Error> {
         }
     };
     let stdin = match &cfg.stdin {
-        Some(path) => std::fs::read(path).map_err(|e| {
-            Error::Config(format!(
-                "cannot read the stdin file {}: {e}",
-                path.display()
-            ))
-        })?,
+        Some(path) => crate::files::read(path, Kind::Input)
+            .map_err(|e| Error::Config(format!("--stdin: {e}")))?,
         None => Vec::new(),
     };
     let expected = Streams::expected(cfg)?;

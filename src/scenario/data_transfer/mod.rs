@@ -359,10 +359,7 @@ fn run_with<C: Clock>(clock: C, cfg: &DataTransferConfig) -> Result<Run, Error> 
         ),
         ("memory_limit_bytes", json!(cfg.limits.memory_bytes)),
     ]);
-    cfg.runs.record(&mut run.settings);
-    run.setup = setup;
-    run.plugin.outputs_identical = runner.outputs_identical();
-    runner.finish(&mut run, cfg.runs.trace, |v| {
+    runner.finish_runs(&mut run, &cfg.runs, setup, |v| {
         (v.scaling.as_ref().map_or(0, |s| s.size_bytes), 8)
     });
     for v in &mut run.variants {

@@ -400,7 +400,8 @@ fn run_with<A: Abi, P: Payload>(
         },
         notes,
         looked,
-        interrupted,
+        // A signal during the passes leaves them short: incomplete too.
+        interrupted || crate::interrupt::requested(),
     ))
 }
 

@@ -217,6 +217,9 @@ fn run_with<A: Abi>(cfg: &MemoryConfig, p: super::Prepared<A>) -> Result<Run, Er
     // (profile, sampled probe's ns, plain probe's ns) per mode and sampler.
     let mut sampled_runs: Vec<(Profile, f64, f64)> = Vec::new();
     for mode in Mode::ALL {
+        if !variants.is_empty() {
+            crate::interrupt::measured();
+        }
         if crate::interrupt::requested() {
             notes.push(crate::interrupt::note(&format!(
                 "before the {} variant",
@@ -322,6 +325,14 @@ fn run_with<A: Abi>(cfg: &MemoryConfig, p: super::Prepared<A>) -> Result<Run, Er
                     facts,
                     ..Variant::default()
                 })
+            }
+            // A child stopped by a signal failed nothing: the note says so.
+            Err(_) if crate::interrupt::requested() => {
+                notes.push(crate::interrupt::note(&format!(
+                    "during the {} variant",
+                    mode.name()
+                )));
+                break;
             }
             Err(e) => {
                 // The child reports `<phase>: <cause>`.

@@ -351,11 +351,12 @@ fn finish(
 /// Runs a variant in a child process of this same binary.
 pub(super) fn run_child(p: &Probe) -> anyhow::Result<ProbeAnswer> {
     let exe = std::env::current_exe().context("cannot find wprof's own binary")?;
-    let out = std::process::Command::new(exe)
-        .arg(PROBE_COMMAND)
-        .arg(serde_json::to_string(p)?)
-        .output()
-        .context("cannot start a child wprof")?;
+    let out = crate::interrupt::output(
+        std::process::Command::new(exe)
+            .arg(PROBE_COMMAND)
+            .arg(serde_json::to_string(p)?),
+    )
+    .context("a child wprof")?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let line = err.lines().last().unwrap_or("no message");

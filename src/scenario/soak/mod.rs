@@ -220,12 +220,19 @@ fn run_with<A: Abi>(cfg: &SoakConfig, p: super::Prepared<A>) -> Result<Run, Erro
         }
         if now >= next_sample {
             points.push(read("sample", now, calls)?);
+            crate::interrupt::measured();
             linear.push((now.as_nanos() as f64, linear_size(&call)));
             next_sample += cfg.sample_every;
         }
         let due = period.mul_f64(calls as f64);
         if due > now {
-            std::thread::sleep(due - now);
+            // At a low rate the wait is long: cut short by a signal, or by
+            // the next memory reading.
+            let wait = (due - now)
+                .min(next_sample.saturating_sub(now))
+                .min(Duration::from_millis(100));
+            std::thread::sleep(wait);
+            continue;
         }
         let result = if rows < timed {
             let row = &mut stamps[rows * width..(rows + 1) * width];
@@ -418,7 +425,7 @@ fn run_with<A: Abi>(cfg: &SoakConfig, p: super::Prepared<A>) -> Result<Run, Erro
     run.counters = counters;
     run.failures = failure.into_iter().collect();
     run.notes = notes;
-    run.incomplete = interrupted;
+    run.incomplete = interrupted || crate::interrupt::requested();
     Ok(run)
 }
 

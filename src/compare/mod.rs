@@ -12,13 +12,17 @@
 //! nothing changed, and a phase of a few tens of nanoseconds moves by
 //! several with the process's memory layout alone.
 
+mod render;
+
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use render::render;
+
 use crate::error::Error;
 use crate::phase::Phase;
-use crate::run::{Run, SCHEMA_VERSION};
+use crate::run::Run;
 use crate::stats::{Blocks, LEVEL, interval};
 
 /// Settings of `wprof compare`.
@@ -37,6 +41,10 @@ pub struct CompareConfig {
     /// A regression beyond this many percent fails the comparison (non-zero
     /// exit). Default: 5.
     pub threshold_pct: f64,
+    /// Whether a variant or phase of the base run that the new one lacks
+    /// (or keeps too few samples of to compare) passes the gate. Default:
+    /// false: what was not compared fails.
+    pub allow_missing: bool,
 }
 
 impl Default for CompareConfig {
@@ -47,6 +55,7 @@ impl Default for CompareConfig {
             noise_pct: 5.0,
             noise_ns: None,
             threshold_pct: 5.0,
+            allow_missing: false,
         }
     }
 }
@@ -136,6 +145,13 @@ pub struct Report {
     pub phases: Vec<PhaseChange>,
     /// Fuel, where both runs measured it.
     pub fuel: Vec<FuelChange>,
+    /// What the base run has and the new one was not compared on: a
+    /// missing variant or phase, or one with too few kept samples.
+    pub missing: Vec<String>,
+    /// Whether what is missing passes the gate (`--allow-missing`).
+    pub allow_missing: bool,
+    /// Variants the new run has and the base does not (not judged).
+    pub added: Vec<String>,
 }
 
 impl Report {
@@ -153,45 +169,31 @@ impl Report {
             .map(|f| format!("{} {} fuel ({} -> {})", f.variant, f.phase, f.base, f.new));
         phases.chain(fuel).collect()
     }
-}
 
-/// Reads a run file, with one-line errors naming the file and the position.
-pub fn load(path: &Path) -> Result<Run, Error> {
-    let fail = |cause: String| Error::Input(format!("{}: {cause}", path.display()));
-    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        fail(format!(
-            "not a wprof run file: line {}, column {}: {e}",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    let schema = value.get("schema").and_then(|s| s.as_u64());
-    let version = value
-        .get("wprof_version")
-        .and_then(|v| v.as_str())
-        .unwrap_or("unknown")
-        .to_owned();
-    match schema {
-        None => {
-            return Err(fail(
-                "not a wprof run file: it has no `schema` field".into(),
+    /// Why the gate fails, on one line; `None` when it passes.
+    pub fn gate(&self) -> Option<String> {
+        let mut why = Vec::new();
+        let regressed = self.failures();
+        if !regressed.is_empty() {
+            why.push(format!(
+                "regression beyond {} %: {}",
+                self.threshold_pct,
+                regressed.join(", ")
             ));
         }
-        Some(s) if s > u64::from(SCHEMA_VERSION) => {
-            return Err(fail(format!(
-                "written by wprof {version} in run format {s}, newer than this wprof {} reads (format {SCHEMA_VERSION})",
-                env!("CARGO_PKG_VERSION")
-            )));
+        if !self.missing.is_empty() && !self.allow_missing {
+            why.push(format!(
+                "not compared: {} (--allow-missing to accept)",
+                self.missing.join("; ")
+            ));
         }
-        _ => {}
+        (!why.is_empty()).then(|| why.join("; "))
     }
-    serde_json::from_value(value).map_err(|e| {
-        fail(format!(
-            "written by wprof {version}; this wprof {} cannot read it: {e}",
-            env!("CARGO_PKG_VERSION")
-        ))
-    })
+}
+
+/// Reads a run file (see [`crate::runfile::load`]).
+pub fn load(path: &Path) -> Result<Run, Error> {
+    crate::runfile::load(path)
 }
 
 /// Whether two runs can be compared at all, and what makes them less so.
@@ -310,27 +312,37 @@ pub fn verdict(lo: f64, hi: f64, base_ns: f64, noise_pct: f64, noise_ns: f64) ->
 
 /// Compares two run files.
 pub fn compare(cfg: &CompareConfig) -> Result<Report, Error> {
-    let base = load(&cfg.base)?;
-    let new = load(&cfg.new)?;
-    let warnings = comparable(&base, &new).map_err(Error::Input)?;
+    judge(&load(&cfg.base)?, &load(&cfg.new)?, cfg)
+}
+
+/// Compares two runs (`cfg`'s paths only name them in the report).
+pub fn judge(base: &Run, new: &Run, cfg: &CompareConfig) -> Result<Report, Error> {
+    let warnings = comparable(base, new).map_err(Error::Input)?;
     let noise_ns = cfg
         .noise_ns
         .unwrap_or_else(|| (2.0 * base.clock.resolution_ns.max(new.clock.resolution_ns)).max(10.0));
-    let mut warnings = warnings;
     let mut phases = Vec::new();
     let mut fuel = Vec::new();
-    let mut unkept = 0;
+    let mut missing = Vec::new();
     for bv in &base.variants {
         let Some(nv) = new.variants.iter().find(|v| v.name == bv.name) else {
+            missing.push(format!("{}: the new run has no such variant", bv.name));
             continue;
         };
         for bp in &bv.phases {
             let Some(np) = nv.phase(bp.phase) else {
+                missing.push(format!(
+                    "{} {}: the new run has no such phase",
+                    bv.name, bp.phase
+                ));
                 continue;
             };
             let (b, n) = (&bp.stats, &np.stats);
             let Some((change_pct, lo, hi)) = change(&b.kept, &n.kept, b.p50_ns, n.p50_ns) else {
-                unkept += 1;
+                missing.push(format!(
+                    "{} {}: too few kept samples to compare (fewer than 2, or none in a file from a wprof before 0.1.0's statistics)",
+                    bv.name, bp.phase
+                ));
                 continue;
             };
             let verdict = verdict(lo, hi, b.p50_ns, cfg.noise_pct, noise_ns);
@@ -361,11 +373,12 @@ pub fn compare(cfg: &CompareConfig) -> Result<Report, Error> {
             }
         }
     }
-    if unkept > 0 {
-        warnings.push(format!(
-            "{unkept} phases not compared: a run keeps too few samples of them (fewer than 2, or none in a file from a wprof before 0.1.0's statistics)"
-        ));
-    }
+    let added = new
+        .variants
+        .iter()
+        .filter(|v| !base.variants.iter().any(|b| b.name == v.name))
+        .map(|v| v.name.clone())
+        .collect();
     Ok(Report {
         scenario: base.scenario.clone(),
         plugin: base.plugin.name.clone(),
@@ -385,101 +398,10 @@ pub fn compare(cfg: &CompareConfig) -> Result<Report, Error> {
         warnings,
         phases,
         fuel,
+        missing,
+        allow_missing: cfg.allow_missing,
+        added,
     })
-}
-
-/// The report as a terminal table (`markdown`: as a Markdown table for a
-/// pull-request comment).
-pub fn render(r: &Report, markdown: bool, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    let fmt = crate::units::fmt_ns;
-    if markdown {
-        writeln!(out, "### wprof compare: {} ({})\n", r.scenario, r.plugin)?;
-        writeln!(out, "`{}` → `{}`\n", r.base, r.new)?;
-        writeln!(
-            out,
-            "| variant | phase | base p50 | new p50 | change | 95 % interval | verdict |"
-        )?;
-        writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | --- |")?;
-        for p in &r.phases {
-            let mark = if p.fails { " ❌" } else { "" };
-            writeln!(
-                out,
-                "| {} | {} | {} | {} | {:+.1} % | {:+.1} … {:+.1} % | {}{mark} |",
-                p.variant,
-                p.phase,
-                fmt(p.base_p50_ns),
-                fmt(p.new_p50_ns),
-                p.change_pct,
-                p.ci_lo_pct,
-                p.ci_hi_pct,
-                p.verdict
-            )?;
-        }
-        if !r.fuel.is_empty() {
-            writeln!(out, "\n| variant | fuel of | base | new |")?;
-            writeln!(out, "| --- | --- | ---: | ---: |")?;
-            for f in &r.fuel {
-                writeln!(
-                    out,
-                    "| {} | {} | {} | {} |",
-                    f.variant, f.phase, f.base, f.new
-                )?;
-            }
-        }
-        writeln!(out)?;
-        for w in &r.warnings {
-            writeln!(out, "> warning: {w}")?;
-        }
-        writeln!(out, "\n_{}_", r.method)?;
-        return Ok(());
-    }
-    writeln!(
-        out,
-        "wprof compare: {} ({}): {} -> {}",
-        r.scenario, r.plugin, r.base, r.new
-    )?;
-    writeln!(
-        out,
-        "  {:<18} {:<12} {:>11} {:>11} {:>8} {:>17}  verdict",
-        "variant", "phase", "base p50", "new p50", "change", "95% interval"
-    )?;
-    for p in &r.phases {
-        writeln!(
-            out,
-            "  {:<18} {:<12} {:>11} {:>11} {:>+7.1}% {:>+7.1}% .. {:>+5.1}%  {}{}",
-            p.variant,
-            p.phase.to_string(),
-            fmt(p.base_p50_ns),
-            fmt(p.new_p50_ns),
-            p.change_pct,
-            p.ci_lo_pct,
-            p.ci_hi_pct,
-            p.verdict,
-            if p.fails { "  FAIL" } else { "" }
-        )?;
-    }
-    for f in &r.fuel {
-        writeln!(
-            out,
-            "  fuel {} {}: {} -> {}{}",
-            f.variant,
-            f.phase,
-            f.base,
-            f.new,
-            if f.base == f.new {
-                " (the same)"
-            } else if f.fails {
-                "  FAIL"
-            } else {
-                ""
-            }
-        )?;
-    }
-    for w in &r.warnings {
-        writeln!(out, "warning: {w}")?;
-    }
-    writeln!(out, "how: {}", r.method)?;
-    Ok(())
 }
 
 /// A differential flamegraph (inferno): the new run's phases, coloured by
