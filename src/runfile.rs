@@ -77,8 +77,16 @@ pub fn check(run: &Run) -> Result<(), String> {
     time("clock", "resolution_ns", run.clock.resolution_ns)?;
     time("clock", "read_cost_ns", run.clock.read_cost_ns)?;
     for (i, v) in run.variants.iter().enumerate() {
+        // compare and the exporters find a variant, and a phase in it, by
+        // name: a second of either would be read as the first.
+        if run.variants[..i].iter().any(|u| u.name == v.name) {
+            return Err(format!("variants[{i}]: a second variant named {}", v.name));
+        }
         for (j, p) in v.phases.iter().enumerate() {
             let at = format!("variants[{i}] ({}) phases[{j}] ({})", v.name, p.phase);
+            if v.phases[..j].iter().any(|q| q.phase == p.phase) {
+                return Err(format!("{at}: a second {} phase in one variant", p.phase));
+            }
             let s = &p.stats;
             if s.n == 0 {
                 return Err(format!("{at}: stats.n is 0 (statistics of no calls)"));
@@ -130,6 +138,25 @@ pub fn check(run: &Run) -> Result<(), String> {
                 "median_ns",
                 u.median_ns,
             )?;
+        }
+    }
+    if let Some(d) = &run.drift {
+        time("drift", "reference_p50_ns", d.reference_p50_ns)?;
+        for x in &d.reference_ns {
+            time("drift", "a reference_ns time", *x)?;
+        }
+    }
+    for (i, p) in run.pairs.iter().enumerate() {
+        let r = &p.ratio;
+        if let Some(x) = [r.ratio, r.lo, r.hi]
+            .iter()
+            .chain(&r.per_round)
+            .find(|x| !(x.is_finite() && **x > 0.0))
+        {
+            return Err(format!(
+                "pairs[{i}] ({} / {}): a ratio of {x} (a ratio of two times must be finite and over 0)",
+                p.subject, p.baseline
+            ));
         }
     }
     Ok(())

@@ -194,3 +194,106 @@ fn runs_that_cannot_be_compared_are_refused_with_the_reason() {
         ran.stderr
     );
 }
+
+/// `run` as if recorded on a machine `machine` times slower, its wasm
+/// variant also `wasm` times slower than that.
+fn slowed(run: &Value, machine: f64, wasm: f64) -> Value {
+    let mut r = run.clone();
+    let scale = |x: &mut Value, by: f64| *x = Value::from(x.as_f64().unwrap() * by);
+    for v in r["variants"].as_array_mut().unwrap() {
+        let by = machine * if v["name"] == "wasm" { wasm } else { 1.0 };
+        for p in v["phases"].as_array_mut().unwrap() {
+            let s = &mut p["stats"];
+            for k in ["p50_ns", "mean_ns", "min_ns", "max_ns"] {
+                scale(&mut s[k], by);
+            }
+            for x in s["kept"].as_array_mut().unwrap() {
+                scale(x, by);
+            }
+        }
+    }
+    let d = &mut r["drift"];
+    scale(&mut d["reference_p50_ns"], machine);
+    for x in d["reference_ns"].as_array_mut().unwrap() {
+        scale(x, machine);
+    }
+    for p in r["pairs"].as_array_mut().unwrap() {
+        let ratio = &mut p["ratio"];
+        for k in ["ratio", "lo", "hi"] {
+            scale(&mut ratio[k], wasm);
+        }
+        for x in ratio["per_round"].as_array_mut().unwrap() {
+            scale(x, wasm);
+        }
+    }
+    r
+}
+
+#[test]
+fn a_slower_machine_is_drift_and_passes_while_slower_wasm_on_it_fails() {
+    let sb = Sandbox::new();
+    // Rounds enough to pair: a ratio over QUICK's 4 rounds is known only
+    // within tens of percent.
+    sb.ok_line("record hot-path --counters none -n 4000 -w 100 --rounds 40 --trace-calls 5 -o a");
+    let base = "a/hot-path.json";
+    let run: Value =
+        serde_json::from_str(&std::fs::read_to_string(sb.path(base)).unwrap()).unwrap();
+    assert!(
+        run["drift"]["reference_ns"].as_array().unwrap().len() >= 2,
+        "{}",
+        run["drift"]
+    );
+    // Everything 15 % slower, the reference workload too: the machine.
+    sb.write("machine.json", slowed(&run, 1.15, 1.0).to_string());
+    let ran = sb.wprof(&["compare", base, "machine.json", "--format", "json"]);
+    assert_eq!(ran.code, Some(0), "{}\n{}", ran.stdout, ran.stderr);
+    let report: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let verdicts: Vec<&str> = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["verdict"].as_str().unwrap())
+        .collect();
+    assert!(verdicts.contains(&"drift"), "{verdicts:?}");
+    assert!(!verdicts.contains(&"regressed"), "{verdicts:?}");
+    assert!((report["machine"]["change_pct"].as_f64().unwrap() - 15.0).abs() < 0.01);
+    assert_eq!(
+        report["ratios"][0]["verdict"], "no-change",
+        "{}",
+        report["ratios"]
+    );
+    let text = sb.wprof(&["compare", base, "machine.json"]);
+    assert!(
+        text.stdout
+            .contains("machine drift, not a change of the plugin"),
+        "{}",
+        text.stdout
+    );
+    // The same machine, wasm 15 % slower on it: wasm regressed, and its
+    // ratio to native with it; native is drift.
+    sb.write("wasm.json", slowed(&run, 1.15, 1.15).to_string());
+    let ran = sb.wprof(&["compare", base, "wasm.json", "--format", "json"]);
+    assert_eq!(ran.code, Some(1), "{}\n{}", ran.stdout, ran.stderr);
+    let report: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(
+        report["ratios"][0]["verdict"], "regressed",
+        "{}",
+        report["ratios"]
+    );
+    let call = |variant: &str| {
+        report["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["variant"] == variant && p["phase"] == "call")
+            .unwrap()["verdict"]
+            .clone()
+    };
+    assert_eq!(call("wasm"), "regressed");
+    assert_eq!(call("native"), "drift");
+    assert!(
+        ran.stderr.contains("wasm/native paired ratio"),
+        "{}",
+        ran.stderr
+    );
+}

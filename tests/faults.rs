@@ -589,6 +589,30 @@ fn compare_fails_what_it_did_not_compare_and_refuses_impossible_figures() {
         e.contains("bad.json: corrupt: variants[0] (wasm) phases[1] (copy-in): stats.p50_ns is -5"),
         "{e}"
     );
+    // A phase named twice in one variant (found by the run_file fuzz
+    // target): compare would read the second as the first.
+    let mut run = sb.json("base/hot-path.json");
+    let copy = run["variants"][0]["phases"][2].clone();
+    run["variants"][0]["phases"][3] = copy;
+    sb.write("twice.json", serde_json::to_string(&run).unwrap());
+    let m = measure(&sb, &line("compare base/hot-path.json twice.json"), None);
+    assert_eq!(m.code, Some(1));
+    let e = one_line(&m);
+    assert!(
+        e.contains("twice.json: corrupt: variants[0] (wasm) phases[3] (execute): a second execute phase in one variant"),
+        "{e}"
+    );
+    // A paired ratio that is no ratio.
+    let mut run = sb.json("base/hot-path.json");
+    run["pairs"][0]["ratio"]["per_round"][0] = serde_json::json!(-1.0);
+    sb.write("ratio.json", serde_json::to_string(&run).unwrap());
+    let m = measure(&sb, &line("compare base/hot-path.json ratio.json"), None);
+    assert_eq!(m.code, Some(1));
+    assert!(
+        one_line(&m).contains("ratio.json: corrupt: pairs[0] (wasm / native): a ratio of -1"),
+        "{}",
+        one_line(&m)
+    );
 }
 
 #[test]

@@ -421,7 +421,9 @@ fn cold_start_counts_each_rung_and_samples_each_rung_under_its_name() {
     if measured.iter().any(|c| c == "task-clock") {
         // The counter pass compiles on the counting thread: its compile
         // phase must hold the compile's whole CPU time, not the sliver the
-        // calling thread spends waiting for Wasmtime's compile threads.
+        // calling thread spends waiting for Wasmtime's compile threads
+        // (about 1 % of the wall). CPU time against wall time: a busy
+        // neighbour stretches the wall, so the bound is a fifth, not a half.
         let cl = variant(&run, "cranelift");
         let counted = rows(cl)
             .iter()
@@ -436,7 +438,7 @@ fn cold_start_counts_each_rung_and_samples_each_rung_under_its_name() {
             .and_then(|p| p["stats"]["p50_ns"].as_f64())
             .unwrap();
         assert!(
-            counted > 0.5 * timed,
+            counted > 0.2 * timed,
             "compile: task-clock {counted} ns against a {timed} ns median"
         );
     }

@@ -227,7 +227,9 @@ pub(super) struct InsideArgs {
     /// report says the rate achieved).
     #[arg(long, default_value_t = InsideConfig::default().host_hz, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub(super) host_hz: u32,
-    /// Seconds each sampling or fuel pass runs (half sampled, half not).
+    /// CPU seconds each sampling or fuel pass runs (half sampled, half
+    /// not): a busy machine stretches the wall time (up to 10x), not the
+    /// samples.
     #[arg(long, default_value_t = InsideConfig::default().sample_secs, value_parser = super::bounds::sample_secs)]
     pub(super) sample_secs: f64,
 }

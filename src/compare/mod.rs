@@ -11,7 +11,12 @@
 //! nanoseconds: two runs on a shared machine differ by a few percent with
 //! nothing changed, and a phase of a few tens of nanoseconds moves by
 //! several with the process's memory layout alone.
+//!
+//! A machine that changed speed between the runs moves every phase alike;
+//! [`machine`] tells that drift from a change of the plugin, and the
+//! paired wasm/native ratios are compared too.
 
+mod machine;
 mod render;
 
 use std::path::{Path, PathBuf};
@@ -70,6 +75,11 @@ pub enum Verdict {
     Improved,
     /// Neither.
     NoChange,
+    /// Moved beyond noise, but with the machine: the change vanishes once
+    /// each run's times are divided by its own machine speed, or the
+    /// paired wasm/native ratio held while both moved alike. Passes the
+    /// gate.
+    Drift,
 }
 
 impl std::fmt::Display for Verdict {
@@ -78,6 +88,7 @@ impl std::fmt::Display for Verdict {
             Verdict::Regressed => "regressed",
             Verdict::Improved => "improved",
             Verdict::NoChange => "no change",
+            Verdict::Drift => "drift",
         })
     }
 }
@@ -103,6 +114,48 @@ pub struct PhaseChange {
     pub verdict: Verdict,
     /// Whether it fails the gate: regressed beyond the threshold.
     pub fails: bool,
+    /// The change once each run's times are divided by its machine speed
+    /// (its reference workload's median), in percent, with its 95 %
+    /// interval; absent unless both runs measured their machine's speed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub normalised_pct: Option<(f64, f64, f64)>,
+}
+
+/// A ratio of two variants measured round by round (wasm/native), before
+/// and after: the figure that a machine's speed does not move.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RatioChange {
+    /// The variant divided (`wasm`).
+    pub subject: String,
+    /// The variant it is divided by (`native`).
+    pub baseline: String,
+    /// The base run's paired ratio.
+    pub base: f64,
+    /// The new run's.
+    pub new: f64,
+    /// new / base - 1, in percent.
+    pub change_pct: f64,
+    /// Lower end of the change's 95 % interval, in percent (resampling each
+    /// run's per-round ratios).
+    pub ci_lo_pct: f64,
+    /// Upper end.
+    pub ci_hi_pct: f64,
+    /// What it amounts to (never drift: a ratio of two variants of one run
+    /// is what a machine's speed does not move).
+    pub verdict: Verdict,
+    /// Whether it fails the gate: regressed beyond the threshold.
+    pub fails: bool,
+}
+
+/// The two runs' machine speeds: a fixed reference workload's median time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MachineChange {
+    /// In the base run, in nanoseconds.
+    pub base_ns: f64,
+    /// In the new run.
+    pub new_ns: f64,
+    /// new / base - 1, in percent: how much slower the new run's machine was.
+    pub change_pct: f64,
 }
 
 /// Fuel of one phase, before and after: compared exactly.
@@ -141,6 +194,12 @@ pub struct Report {
     pub threshold_pct: f64,
     /// Why the runs may not be comparable (different machine, versions).
     pub warnings: Vec<String>,
+    /// The two runs' machine speeds, where both measured one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine: Option<MachineChange>,
+    /// Paired ratios both runs have (wasm/native), compared.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ratios: Vec<RatioChange>,
     /// Phase by phase, variants in the base run's order.
     pub phases: Vec<PhaseChange>,
     /// Fuel, where both runs measured it.
@@ -157,6 +216,12 @@ pub struct Report {
 impl Report {
     /// The rows that fail the gate, as `variant phase (+x %)`.
     pub fn failures(&self) -> Vec<String> {
+        let ratios = self.ratios.iter().filter(|r| r.fails).map(|r| {
+            format!(
+                "{}/{} paired ratio ({:+.1} %)",
+                r.subject, r.baseline, r.change_pct
+            )
+        });
         let phases = self
             .phases
             .iter()
@@ -167,7 +232,7 @@ impl Report {
             .iter()
             .filter(|f| f.fails)
             .map(|f| format!("{} {} fuel ({} -> {})", f.variant, f.phase, f.base, f.new));
-        phases.chain(fuel).collect()
+        ratios.chain(phases).chain(fuel).collect()
     }
 
     /// Why the gate fails, on one line; `None` when it passes.
@@ -321,6 +386,7 @@ pub fn judge(base: &Run, new: &Run, cfg: &CompareConfig) -> Result<Report, Error
     let noise_ns = cfg
         .noise_ns
         .unwrap_or_else(|| (2.0 * base.clock.resolution_ns.max(new.clock.resolution_ns)).max(10.0));
+    let speeds = machine::Speed::of(base).zip(machine::Speed::of(new));
     let mut phases = Vec::new();
     let mut fuel = Vec::new();
     let mut missing = Vec::new();
@@ -346,6 +412,9 @@ pub fn judge(base: &Run, new: &Run, cfg: &CompareConfig) -> Result<Report, Error
                 continue;
             };
             let verdict = verdict(lo, hi, b.p50_ns, cfg.noise_pct, noise_ns);
+            let normalised = speeds.as_ref().and_then(|(bs, ns)| {
+                machine::normalised_change((&b.kept, b.p50_ns), (&n.kept, n.p50_ns), bs, ns)
+            });
             phases.push(PhaseChange {
                 variant: bv.name.clone(),
                 phase: bp.phase,
@@ -355,7 +424,8 @@ pub fn judge(base: &Run, new: &Run, cfg: &CompareConfig) -> Result<Report, Error
                 ci_lo_pct: lo,
                 ci_hi_pct: hi,
                 verdict,
-                fails: verdict == Verdict::Regressed && change_pct > cfg.threshold_pct,
+                fails: false,
+                normalised_pct: normalised,
             });
         }
         if let (Some(bf), Some(nf)) = (&bv.fuel, &nv.fuel) {
@@ -373,6 +443,17 @@ pub fn judge(base: &Run, new: &Run, cfg: &CompareConfig) -> Result<Report, Error
             }
         }
     }
+    let ratios = machine::ratio_changes(base, new, cfg);
+    let same_input = base.plugin.input_bytes == new.plugin.input_bytes;
+    machine::judge_drift(&mut phases, &ratios, same_input, cfg.noise_pct, noise_ns);
+    for p in &mut phases {
+        p.fails = p.verdict == Verdict::Regressed && p.change_pct > cfg.threshold_pct;
+    }
+    let machine = speeds.as_ref().map(|(b, n)| MachineChange {
+        base_ns: b.p50_ns,
+        new_ns: n.p50_ns,
+        change_pct: 100.0 * (n.p50_ns / b.p50_ns - 1.0),
+    });
     let added = new
         .variants
         .iter()
@@ -385,7 +466,7 @@ pub fn judge(base: &Run, new: &Run, cfg: &CompareConfig) -> Result<Report, Error
         base: cfg.base.display().to_string(),
         new: cfg.new.display().to_string(),
         method: format!(
-            "change in median; {:.0} % interval from {} paired block-bootstrap resamples of each run's kept samples; regressed or improved when the interval lies wholly beyond +/-{} % and +/-{:.1} ns; the gate fails on a regression over {} % (or fuel grown over it)",
+            "change in median; {:.0} % interval from {} paired block-bootstrap resamples of each run's kept samples; regressed or improved when the interval lies wholly beyond +/-{} % and +/-{:.1} ns; a regression or improvement is machine drift, and passes the gate, when it is within that noise once each run's times are divided by its own machine speed (a fixed reference workload timed between rounds), or when wasm and native moved alike on the same input while their paired ratio held; paired ratios are compared by resampling each run's per-round ratios; the gate fails on a regression over {} % of a phase or a paired ratio (or fuel grown over it)",
             100.0 * LEVEL,
             crate::stats::RESAMPLES,
             cfg.noise_pct,
@@ -396,6 +477,8 @@ pub fn judge(base: &Run, new: &Run, cfg: &CompareConfig) -> Result<Report, Error
         noise_ns,
         threshold_pct: cfg.threshold_pct,
         warnings,
+        machine,
+        ratios,
         phases,
         fuel,
         missing,
@@ -425,52 +508,4 @@ pub fn diff_flamegraph(base: &Run, new: &Run, out: &mut dyn std::io::Write) -> a
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::stats::Rng;
-
-    fn sample(rng: &mut Rng, n: usize, scale: f64) -> Vec<f64> {
-        (0..n)
-            .map(|_| scale * (1.0 - rng.unit()).ln().abs() + 100.0)
-            .collect()
-    }
-
-    fn judged(shift: f64, seed: u64) -> Verdict {
-        let mut rng = Rng::new(seed);
-        let a = sample(&mut rng, 1000, 20.0);
-        let b: Vec<f64> = sample(&mut rng, 1000, 20.0)
-            .into_iter()
-            .map(|x| x * (1.0 + shift))
-            .collect();
-        let med = |v: &[f64]| {
-            let mut s = v.to_vec();
-            crate::stats::median_of(&mut s)
-        };
-        let (_, lo, hi) = change(&a, &b, med(&a), med(&b)).unwrap();
-        verdict(lo, hi, med(&a), 5.0, 1.0)
-    }
-
-    #[test]
-    fn a_phase_of_zero_time_is_not_compared_rather_than_divided_by() {
-        assert_eq!(change(&[0.0, 0.0, 0.0], &[1.0, 1.0, 1.0], 1.0, 1.0), None);
-    }
-
-    #[test]
-    fn changes_inside_either_noise_band_are_no_change() {
-        // +8 % of 30 ns is 2.4 ns: inside a 10 ns floor.
-        assert_eq!(verdict(6.0, 10.0, 30.0, 5.0, 10.0), Verdict::NoChange);
-        assert_eq!(verdict(6.0, 10.0, 3000.0, 5.0, 10.0), Verdict::Regressed);
-        assert_eq!(verdict(2.0, 4.0, 3000.0, 5.0, 10.0), Verdict::NoChange);
-        assert_eq!(verdict(-10.0, -6.0, 3000.0, 5.0, 10.0), Verdict::Improved);
-        assert_eq!(verdict(-3.0, 12.0, 3000.0, 5.0, 10.0), Verdict::NoChange);
-    }
-
-    #[test]
-    fn known_shifts_get_the_right_verdicts() {
-        for seed in 0..20 {
-            assert_eq!(judged(0.0, seed), Verdict::NoChange, "seed {seed}");
-            assert_eq!(judged(0.10, seed), Verdict::Regressed, "seed {seed}");
-            assert_eq!(judged(-0.10, seed), Verdict::Improved, "seed {seed}");
-        }
-    }
-}
+mod tests;

@@ -76,16 +76,24 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
                     .map_or(0.0, |u| u.median_ns)
             };
             writeln!(out)?;
+            let paired = match c.ratio_ci {
+                Some((lo, hi)) => format!(
+                    " (95 % {lo:.3}x to {hi:.3}x, paired over {} rounds)",
+                    c.rounds
+                ),
+                None => " (unpaired)".to_owned(),
+            };
             writeln!(
                 out,
-                "{} vs {}: {} vs {} per call (uninstrumented): {:.2}x, {:+.1} ns ({:+.1} %); instrumented medians {:.2}x",
-                c.subject,
-                c.baseline,
+                "{} vs {}: {:.3}x per call{paired}, {:+.1} ns ({:+.1} %)",
+                c.subject, c.baseline, c.ratio, c.overhead_ns, c.overhead_pct,
+            )?;
+            writeln!(
+                out,
+                "  supporting: uninstrumented medians {} vs {} ({:.2}x, unpaired), instrumented medians {:.2}x",
                 fmt_ns(mean(&c.subject)),
                 fmt_ns(mean(&c.baseline)),
-                c.ratio,
-                c.overhead_ns,
-                c.overhead_pct,
+                c.unpaired_ratio,
                 c.p50_ratio
             )?;
             writeln!(
@@ -124,6 +132,32 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
                     fmt_ns(row.p50_ns),
                     fmt_ns(row.p95_ns),
                     row.speedup
+                )?;
+            }
+        }
+        let covered = |p: &&crate::run::Pair| {
+            run.comparison
+                .as_ref()
+                .is_some_and(|c| c.subject == p.subject && c.baseline == p.baseline && c.rounds > 0)
+        };
+        let pairs: Vec<&crate::run::Pair> = run.pairs.iter().filter(|p| !covered(p)).collect();
+        if !pairs.is_empty() {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "paired by round (whole iterations; the ratios to quote: a change of the machine's speed moves both sides alike):"
+            )?;
+            for p in pairs {
+                let r = &p.ratio;
+                writeln!(
+                    out,
+                    "  {} / {}: {:.3}x (95 % {:.3}x to {:.3}x, {} rounds)",
+                    Esc(&p.subject),
+                    Esc(&p.baseline),
+                    r.ratio,
+                    r.lo,
+                    r.hi,
+                    r.rounds
                 )?;
             }
         }
@@ -395,15 +429,25 @@ fn variant(v: &Variant, out: &mut dyn Write) -> std::io::Result<()> {
         )?;
     }
     if let Some(u) = &v.uninstrumented {
+        let overhead = if crate::timing::drift::impossible_overhead(u) {
+            "not measurable (the machine's speed changed: see the notes)".to_owned()
+        } else {
+            match u.instrumentation_overhead_ci_pct {
+                Some((lo, hi)) => format!(
+                    "{:+.2} % (95 % {lo:+.2} to {hi:+.2}, paired by round)",
+                    u.instrumentation_overhead_pct
+                ),
+                None => format!("{:+.2} %", u.instrumentation_overhead_pct),
+            }
+        };
         write!(
             out,
-            "\n  uninstrumented: {} per call (median of {} batch means of {} calls; mean {}), {:.0} calls/s; instrumentation overhead {:+.2} %",
+            "\n  uninstrumented: {} per call (median of {} batch means of {} calls; mean {}), {:.0} calls/s; instrumentation overhead {overhead}",
             fmt_ns(u.median_ns),
             u.batches,
             u.batch_calls,
             fmt_ns(u.mean_ns),
             u.per_sec,
-            u.instrumentation_overhead_pct
         )?;
     }
     writeln!(out)

@@ -104,7 +104,8 @@ pub struct InsideConfig {
     /// Host sampling rate, in Hz. Default: 250 (the kernel tick here caps
     /// SIGPROF delivery; asking more only loses samples).
     pub host_hz: u32,
-    /// Time each sampler runs for, in seconds. Default: 2.
+    /// Time each sampler runs for, in CPU seconds of the measuring thread
+    /// (the wall may stretch to [`WALL_FACTOR`] times it). Default: 2.
     pub sample_secs: f64,
 }
 
@@ -250,11 +251,63 @@ fn per_batch(call_ns: f64) -> usize {
 /// in segments of about 100 ms until `secs` have passed, so that drift on
 /// a shared machine falls on both alike. `sampler`, when given, runs only
 /// during `other`'s segments.
+///
+/// Seconds are this thread's CPU time, not the wall's: the samplers tick
+/// on CPU time, so a pass beside a busy neighbour gets as many samples as
+/// on a quiet machine, only later. The wall may stretch to [`WALL_FACTOR`]
+/// times `secs`, no more: a starved process still finishes.
 pub struct Alternation {
     /// ns per call of each `plain` batch.
     pub plain: Vec<f64>,
     /// ns per call of each `other` batch.
     pub other: Vec<f64>,
+}
+
+/// How far the wall time of an [`Alternation`] may stretch beyond its CPU
+/// seconds before it stops.
+pub const WALL_FACTOR: f64 = 10.0;
+
+/// This thread's CPU time, in seconds (a syscall, ~200 ns: read between
+/// batches only).
+fn thread_cpu_secs() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a
+    // constant every Linux kernel since 2.6.12 knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// Time that passes: this thread's CPU time where the kernel gives it,
+/// else the wall's.
+struct CpuClock {
+    cpu: bool,
+    wall: Instant,
+    cpu0: f64,
+}
+
+impl CpuClock {
+    fn start() -> CpuClock {
+        let cpu0 = thread_cpu_secs();
+        CpuClock {
+            cpu: cpu0 > 0.0,
+            wall: Instant::now(),
+            cpu0,
+        }
+    }
+
+    fn elapsed(&self) -> f64 {
+        if self.cpu {
+            thread_cpu_secs() - self.cpu0
+        } else {
+            self.wall.elapsed().as_secs_f64()
+        }
+    }
 }
 
 impl Alternation {
@@ -266,12 +319,14 @@ impl Alternation {
         mut sampler: Option<&mut dyn crate::measure::Sampler>,
     ) -> Result<Alternation, PassError> {
         const SEGMENT_S: f64 = 0.1;
-        let start = Instant::now();
+        let start = CpuClock::start();
         let mut out = Alternation {
             plain: Vec::new(),
             other: Vec::new(),
         };
-        while start.elapsed().as_secs_f64() < secs || out.other.is_empty() {
+        while (start.elapsed() < secs && start.wall.elapsed().as_secs_f64() < secs * WALL_FACTOR)
+            || out.other.is_empty()
+        {
             if crate::interrupt::requested() {
                 if out.other.is_empty() {
                     return Err(PassError::Setup(anyhow::anyhow!(
@@ -281,16 +336,16 @@ impl Alternation {
                 }
                 break;
             }
-            let seg = Instant::now();
-            while seg.elapsed().as_secs_f64() < SEGMENT_S {
+            let seg = CpuClock::start();
+            while seg.elapsed() < SEGMENT_S {
                 out.plain.push(plain()?);
             }
             if let Some(s) = sampler.as_deref_mut() {
                 s.resume().map_err(PassError::Setup)?;
             }
-            let seg = Instant::now();
+            let seg = CpuClock::start();
             let mut result = Ok(());
-            while seg.elapsed().as_secs_f64() < SEGMENT_S {
+            while seg.elapsed() < SEGMENT_S {
                 match other() {
                     Ok(ns) => out.other.push(ns),
                     Err(e) => {

@@ -54,6 +54,10 @@ pub struct Run {
     /// both sides of each alike); absent where none was paired.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pairs: Vec<Pair>,
+    /// How steady the machine was: a fixed reference workload timed between
+    /// rounds; absent where the scenario has no rounds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Drift>,
     /// Spans of a sample of calls, for timeline viewers.
     pub timeline: Vec<Span>,
     /// Variants fastest first, against a baseline variant; absent when the
@@ -120,6 +124,30 @@ pub struct PairedRatio {
     pub hi: f64,
     /// Rounds paired.
     pub rounds: u64,
+    /// Each round's ratio, in round order (what `compare` resamples).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_round: Vec<f64>,
+}
+
+/// How steady the machine was during a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    /// A fixed reference workload's time between rounds (before each of
+    /// the hot path's; after each of a boundary way's), best of five, in
+    /// nanoseconds.
+    pub reference_ns: Vec<f64>,
+    /// Their median: the run's measure of its machine's speed.
+    pub reference_p50_ns: f64,
+    /// How far the rounds' speed moved: the rounds cut into up to five
+    /// blocks in time order, each block's fastest time taken, then
+    /// (slowest - fastest) / fastest of those, in percent.
+    pub spread_pct: f64,
+    /// Whether the speed moved beyond noise
+    /// ([`crate::timing::drift::DRIFT_PCT`]).
+    pub detected: bool,
+    /// What was seen, on one line, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// What a host driver is: the engine and calling convention that ran a
@@ -373,10 +401,15 @@ pub struct Uninstrumented {
     pub batch_max_ns: f64,
     /// Calls per second at `median_ns`.
     pub per_sec: f64,
-    /// How much the clock reads slowed calls down: the instrumented calls,
-    /// grouped in batches of the same size, median of batch means, against
-    /// `median_ns`, in %.
+    /// How much the clock reads slowed calls down, in %: round by round,
+    /// the instrumented calls' median batch mean against the uninstrumented
+    /// calls' of the same round, the median over rounds (unpaired where the
+    /// recording has no rounds).
     pub instrumentation_overhead_pct: f64,
+    /// Its 95 % interval, in %, where it was paired round by round (the
+    /// instrumented and uninstrumented calls of each round adjacent in time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instrumentation_overhead_ci_pct: Option<(f64, f64)>,
 }
 
 /// A subject variant against a baseline (wasm against native).
@@ -386,11 +419,23 @@ pub struct Comparison {
     pub baseline: String,
     /// Variant compared (`wasm`).
     pub subject: String,
-    /// Subject / baseline, uninstrumented per call (`median_ns`).
+    /// Subject / baseline, uninstrumented per call: the median of the
+    /// per-round ratios where the two were measured in the same rounds
+    /// (the figure to quote), else of the two `median_ns`.
     pub ratio: f64,
+    /// The ratio's 95 % interval over rounds, when paired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio_ci: Option<(f64, f64)>,
+    /// Rounds paired (0: not paired).
+    #[serde(default)]
+    pub rounds: u64,
+    /// Subject / baseline of the two runs' `median_ns`, unpaired: supporting
+    /// detail, which a machine whose speed changed moves.
+    #[serde(default)]
+    pub unpaired_ratio: f64,
     /// Subject - baseline, uninstrumented per call (`median_ns`), in nanoseconds.
     pub overhead_ns: f64,
-    /// `overhead_ns` as a percentage of the baseline.
+    /// `overhead_ns` as a percentage of the baseline (from the paired ratio).
     pub overhead_pct: f64,
     /// Subject / baseline of the instrumented medians of whole calls.
     pub p50_ratio: f64,

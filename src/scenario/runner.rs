@@ -5,6 +5,11 @@
 //! before anything is timed, timed within a budget, and checked again; its
 //! stamps become a variant, or its failure is recorded and the others go
 //! on. One loop, written once.
+//!
+//! The reference way is kept: each way is timed in rounds, the reference
+//! timed between them, so that each way's ratio to the reference is paired
+//! round by round (a machine whose speed changes moves both alike), and a
+//! fixed workload timed there too says whether the machine's speed moved.
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -12,10 +17,12 @@ use std::time::Duration;
 use super::Budget;
 use crate::error::{CallError, Error, at};
 use crate::phase::Phase;
-use crate::run::{Failure, Run, Variant};
-use crate::timing::budget::time_target;
+use crate::run::{Failure, Pair, Run, Variant};
+use crate::timing::budget::{Rounds, time_in_rounds, time_target};
+use crate::timing::drift::Reference;
+use crate::timing::pairing::paired_ratio;
 use crate::timing::settle::{Recorded, fewest_calls, settle};
-use crate::timing::target::Target;
+use crate::timing::target::{Stamps, Target};
 use crate::timing::{Clock, ClockChoice, clock_info, with_clock};
 
 /// How long each variant of a boundary scenario runs, and on what clock.
@@ -179,6 +186,24 @@ impl<F: FnMut() -> Result<R, CallError>, R, O> Target for Native<F, R, O> {
 
 way!(impl[F: FnMut() -> Result<R, CallError>, R, O: Outcome + Default] Native<F, R, O> => O, Execute, |w| w.last.as_ref().map_or_else(O::default, w.output));
 
+/// Rounds each way is cut into, the reference timed between them (no more
+/// than it has calls).
+const ROUNDS: usize = 20;
+
+/// The reference way, kept to be timed between a way's rounds.
+struct Anchor<'c> {
+    /// Its variant's name.
+    name: String,
+    /// Times a few of its calls: their median, in nanoseconds.
+    batch: Box<dyn FnMut() -> Result<f64, CallError> + 'c>,
+}
+
+/// Calls of the reference between two rounds: at least this many, then
+/// until [`ANCHOR_TIME`] has passed, at most [`ANCHOR_MAX`].
+const ANCHOR_MIN: usize = 1;
+const ANCHOR_MAX: usize = 256;
+const ANCHOR_TIME: Duration = Duration::from_micros(500);
+
 /// Times ways against a reference and keeps what they measured.
 pub(crate) struct Runner<'c, C, O> {
     clock: &'c C,
@@ -192,6 +217,12 @@ pub(crate) struct Runner<'c, C, O> {
     mismatched: u64,
     /// The phase naming a whole iteration.
     whole: Phase,
+    /// The reference way, once timed.
+    anchor: Option<Anchor<'c>>,
+    /// Each way against the reference, paired by round.
+    pairs: Vec<Pair>,
+    /// The machine's speed, timed between rounds.
+    speed: Reference,
 }
 
 impl<'c, C: Clock, O: Outcome> Runner<'c, C, O> {
@@ -206,6 +237,9 @@ impl<'c, C: Clock, O: Outcome> Runner<'c, C, O> {
             compared: 0,
             mismatched: 0,
             whole: Phase::Call,
+            anchor: None,
+            pairs: Vec::new(),
+            speed: Reference::default(),
         }
     }
 
@@ -222,7 +256,8 @@ impl<'c, C: Clock, O: Outcome> Runner<'c, C, O> {
 
     /// Times the reference way (the native build): its output is what the
     /// ways after it must hand back. It failing fails the run.
-    pub(crate) fn reference<W: Way<Output = O>>(
+    /// It is kept, and timed between the rounds of each way after it.
+    pub(crate) fn reference<W: Way<Output = O> + 'c>(
         &mut self,
         plugin: &str,
         variant: Variant,
@@ -230,8 +265,44 @@ impl<'c, C: Clock, O: Outcome> Runner<'c, C, O> {
     ) -> Result<(), Error> {
         let t = time_target(self.clock, &mut w, self.budget).map_err(|e| e.into_error(plugin))?;
         self.expected = Some(w.output());
+        let name = variant.name.clone();
         self.recorded.push(Recorded::new(variant, t, w.phases()));
+        self.anchor(name, w);
         Ok(())
+    }
+
+    /// Keeps `w` (the variant `name`, already timed) to time between the
+    /// rounds of each way after it, each way's ratio to it paired by round
+    /// ([`Runner::reference`] does this for the reference way; cold start
+    /// for its first rung, set up again).
+    pub(crate) fn anchor<T: Target + 'c>(&mut self, name: String, mut w: T) {
+        let clock = self.clock;
+        let mut times = Vec::with_capacity(ANCHOR_MAX);
+        let mut row = vec![0u64; w.phases().len() + 1];
+        self.anchor = Some(Anchor {
+            name,
+            batch: Box::new(move || {
+                times.clear();
+                // On the run's clock (a fake clock stays reproducible).
+                let limit = ANCHOR_TIME.as_nanos() as f64 / clock.ns_per_tick().max(1e-3);
+                let start = clock.now();
+                while times.len() < ANCHOR_MIN
+                    || (times.len() < ANCHOR_MAX
+                        && (clock.now().saturating_sub(start) as f64) < limit)
+                {
+                    // Marked as when it was timed: what the reference does
+                    // after its last mark (dropping its last result) stays
+                    // out, as it did then.
+                    w.call_marked(&mut Stamps {
+                        clock,
+                        row: &mut row,
+                    })?;
+                    let ticks = row[row.len() - 1].saturating_sub(row[0]);
+                    times.push(ticks as f64 * clock.ns_per_tick());
+                }
+                Ok(crate::stats::median_of(&mut times))
+            }),
+        });
     }
 
     /// Makes a way, checks its first call's output against the reference
@@ -290,12 +361,53 @@ impl<'c, C: Clock, O: Outcome> Runner<'c, C, O> {
         let mut w = make()?;
         w.call()?;
         self.check(&w, "")?;
-        let t = time_target(self.clock, &mut w, self.budget)?;
+        let t = self.time_paired(&variant.name, &mut w)?;
         self.check(&w, " after timing")?;
         let mut r = Recorded::new(variant, t, w.phases());
         after(&w, &mut r);
         self.recorded.push(r);
         Ok(())
+    }
+
+    /// Times `w`: in rounds with the reference between them where there is
+    /// one, its ratio to the reference then paired by round.
+    fn time_paired<W: Target>(
+        &mut self,
+        name: &str,
+        w: &mut W,
+    ) -> Result<crate::timing::budget::Timed, CallError> {
+        let Some(anchor) = self.anchor.as_mut() else {
+            return time_target(self.clock, w, self.budget);
+        };
+        let (clock, speed) = (self.clock, &mut self.speed);
+        let batch = &mut anchor.batch;
+        let mut reference = Vec::with_capacity(ROUNDS);
+        let mut between = || {
+            reference.push(batch()?);
+            speed.time(clock);
+            Ok(())
+        };
+        let rounds = Rounds {
+            count: ROUNDS,
+            between: &mut between,
+        };
+        let t = time_in_rounds(clock, w, self.budget, Some(rounds))?;
+        // The last round has no reference after it yet.
+        reference.push(batch()?);
+        let ns = clock.ns_per_tick();
+        let mine: Vec<f64> = t
+            .round_medians(w.phases().len() + 1)
+            .iter()
+            .map(|r| r * ns)
+            .collect();
+        if let Some(ratio) = paired_ratio(&mine, &reference) {
+            self.pairs.push(Pair {
+                subject: name.to_owned(),
+                baseline: anchor.name.clone(),
+                ratio,
+            });
+        }
+        Ok(t)
     }
 
     /// Checks `w`'s last output against the reference (or sets it).
@@ -374,6 +486,13 @@ impl<'c, C: Clock, O: Outcome> Runner<'c, C, O> {
         run.variants = variants;
         run.timeline = timeline;
         run.failures.extend(self.failures);
+        run.pairs.extend(self.pairs);
+        if let Some(d) = self.speed.assess() {
+            if let Some(why) = &d.why {
+                run.notes.push(format!("warning: drift: {why}"));
+            }
+            run.drift = Some(d);
+        }
     }
 }
 

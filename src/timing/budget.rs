@@ -58,6 +58,40 @@ pub struct Timed {
     pub stamps: Vec<u64>,
     /// Calls measured.
     pub calls: usize,
+    /// Where each round ended (calls so far), when measured in rounds.
+    pub round_ends: Vec<usize>,
+}
+
+/// Measuring in rounds: `between` runs after each round but the last,
+/// outside every stamp (it times a paired target, the machine's speed).
+pub struct Rounds<'a> {
+    /// Rounds to aim for (the budget's time decides the calls, so the last
+    /// may be short or missing).
+    pub count: usize,
+    /// What runs between rounds.
+    pub between: &'a mut dyn FnMut() -> Result<(), CallError>,
+}
+
+impl Timed {
+    /// Each round's median time of a whole call, in ticks (one figure a
+    /// round; empty when not measured in rounds).
+    pub fn round_medians(&self, width: usize) -> Vec<f64> {
+        let mut start = 0;
+        let mut out = Vec::with_capacity(self.round_ends.len());
+        for &end in &self.round_ends {
+            let mut whole: Vec<f64> = self.stamps[start * width..end * width]
+                .chunks_exact(width)
+                .map(|r| r[width - 1].saturating_sub(r[0]) as f64)
+                .collect();
+            start = end;
+            out.push(if whole.is_empty() {
+                f64::NAN
+            } else {
+                crate::stats::median_of(&mut whole)
+            });
+        }
+        out
+    }
 }
 
 /// Warms `t` up as `budget` says, then measures it within `budget`. The stamps are written, not just reserved, before the first
@@ -66,6 +100,17 @@ pub fn time_target<T: Target, C: Clock>(
     clock: &C,
     t: &mut T,
     budget: Budget,
+) -> Result<Timed, CallError> {
+    time_in_rounds(clock, t, budget, None)
+}
+
+/// [`time_target`], the measured calls cut into `rounds` with what they
+/// say run between them.
+pub fn time_in_rounds<T: Target, C: Clock>(
+    clock: &C,
+    t: &mut T,
+    budget: Budget,
+    mut rounds: Option<Rounds>,
 ) -> Result<Timed, CallError> {
     let width = t.phases().len() + 1;
     let warm = Instant::now();
@@ -77,6 +122,31 @@ pub fn time_target<T: Target, C: Clock>(
         n += 1;
     }
     let max = budget.max.max(budget.min).max(1) as usize;
+    // Calls a round: the calls the budget's time allows at the warm-up's
+    // pace, shared among the rounds.
+    let per_round = match rounds.as_ref() {
+        None => usize::MAX,
+        Some(r) => {
+            // One more warm-up call, timed on the run's clock (the count of
+            // warm-up calls depends on the wall; a fake clock stays
+            // reproducible).
+            let per_call = if n > 0 {
+                let t0 = clock.now();
+                t.call()?;
+                clock.now().saturating_sub(t0) as f64 * clock.ns_per_tick() * 1e-9
+            } else {
+                0.0
+            };
+            let planned = if per_call <= 0.0 {
+                budget.min as f64
+            } else {
+                (budget.time.as_secs_f64() / per_call).max(budget.min as f64)
+            };
+            ((planned.min(max as f64) / r.count.max(1) as f64).ceil() as usize).max(1)
+        }
+    };
+    let mut round_ends = Vec::with_capacity(rounds.as_ref().map_or(0, |r| r.count + 1));
+    let mut next_end = per_round;
     let mut stamps = vec![u64::MAX; max * width];
     // Nanoseconds per tick so far (a calibrated clock refines it later).
     let budget_ticks = (budget.time.as_nanos() as f64 / clock.ns_per_tick().max(1e-3)) as u64;
@@ -98,7 +168,24 @@ pub fn time_target<T: Target, C: Clock>(
         {
             break;
         }
+        // The last round takes whatever calls remain, so the rounds never
+        // outnumber `count` (nor outgrow what was reserved).
+        if calls == next_end
+            && let Some(r) = rounds.as_mut()
+            && round_ends.len() + 1 < r.count
+        {
+            next_end = next_end.saturating_add(per_round);
+            round_ends.push(calls);
+            (r.between)()?;
+        }
+    }
+    if rounds.is_some() && round_ends.last() != Some(&calls) {
+        round_ends.push(calls);
     }
     stamps.truncate(calls * width);
-    Ok(Timed { stamps, calls })
+    Ok(Timed {
+        stamps,
+        calls,
+        round_ends,
+    })
 }

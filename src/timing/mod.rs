@@ -5,6 +5,7 @@
 //! ([`settle`]). Nothing here knows a scenario, an engine or a plugin.
 
 pub mod budget;
+pub mod drift;
 mod fake;
 mod monotonic;
 pub mod pairing;

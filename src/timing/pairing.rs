@@ -11,18 +11,53 @@ use crate::stats::{LEVEL, Rng, interval, median_of};
 const RESAMPLES: usize = crate::stats::RESAMPLES;
 
 /// Each round's uninstrumented time per call, in nanoseconds: the median of
-/// that round's batch means.
+/// that round's batch means (NaN for a round cut short before any).
 pub fn round_figures(rec: &Recording, ns_per_tick: f64) -> Vec<f64> {
     let mut start = 0;
     rec.round_ends
         .iter()
-        .filter_map(|&(end, _)| {
+        .map(|&(end, _)| {
             let mut means: Vec<f64> = rec.batches[start..end]
                 .iter()
                 .map(|&(calls, ticks)| ticks as f64 * ns_per_tick / calls.max(1) as f64)
                 .collect();
             start = end;
-            (!means.is_empty()).then(|| median_of(&mut means))
+            // NaN for a round with nothing (cut short): rounds stay aligned.
+            if means.is_empty() {
+                f64::NAN
+            } else {
+                median_of(&mut means)
+            }
+        })
+        .collect()
+}
+
+/// Each round's instrumented time per call, in nanoseconds: the median of
+/// that round's timed batches' means (whole calls, first stamp to last).
+pub fn round_instrumented(rec: &Recording, ns_per_tick: f64) -> Vec<f64> {
+    let w = rec.width;
+    let rows = rec.rows();
+    let mut start = 0;
+    rec.round_ends
+        .iter()
+        .map(|&(_, end)| {
+            let mut means: Vec<f64> = rec.timed_batches[start..end]
+                .iter()
+                .map(|&(first, n)| {
+                    let ticks: u64 = rows[first * w..(first + n) * w]
+                        .chunks_exact(w)
+                        .map(|r| r[w - 1] - r[0])
+                        .sum();
+                    ticks as f64 * ns_per_tick / n.max(1) as f64
+                })
+                .collect();
+            start = end;
+            // NaN for a round with nothing (cut short): rounds stay aligned.
+            if means.is_empty() {
+                f64::NAN
+            } else {
+                median_of(&mut means)
+            }
         })
         .collect()
 }
@@ -33,7 +68,7 @@ pub fn paired_ratio(subject: &[f64], baseline: &[f64]) -> Option<PairedRatio> {
     let mut ratios: Vec<f64> = subject
         .iter()
         .zip(baseline)
-        .filter(|(_, b)| **b > 0.0)
+        .filter(|(s, b)| s.is_finite() && b.is_finite() && **b > 0.0)
         .map(|(s, b)| s / b)
         .collect();
     if ratios.is_empty() {
@@ -50,11 +85,13 @@ pub fn paired_ratio(subject: &[f64], baseline: &[f64]) -> Option<PairedRatio> {
         meds.push(median_of(&mut draw));
     }
     let (lo, hi) = interval(&mut meds, LEVEL);
+    let per_round = ratios.clone();
     Some(PairedRatio {
         ratio: median_of(&mut ratios),
         lo,
         hi,
         rounds: n as u64,
+        per_round,
     })
 }
 

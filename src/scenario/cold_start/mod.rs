@@ -210,6 +210,7 @@ fn run_with<A: Abi>(cfg: &ColdStartConfig, p: super::Prepared<A>) -> Result<Run,
     runner.expect(expected.clone());
     let mut targets: Vec<(Rung, RungTarget<A>)> = Vec::new();
     let mut snapshot = None;
+    let mut anchored = false;
     for &rung in &cfg.rungs {
         if crate::interrupt::requested() {
             notes.push(crate::interrupt::note(&format!("before the {rung} rung")));
@@ -251,6 +252,20 @@ fn run_with<A: Abi>(cfg: &ColdStartConfig, p: super::Prepared<A>) -> Result<Run,
         );
         if made.is_some() && rung == Rung::Wizer && cfg.inside.fuel {
             snapshot = pre_initialise(&plugin.bytes).ok();
+        }
+        // The first rung that ran, set up again, is timed between the
+        // rounds of every rung after it: their ratios to it are paired.
+        if made.is_some() && !anchored {
+            match RungTarget::<A>::new(rung, &ctx, None, None) {
+                Ok(t) => {
+                    runner.anchor(rung.to_string(), t);
+                    anchored = true;
+                }
+                Err(e) => notes.push(format!(
+                    "{rung}: not set up again to pair the other rungs with: {}",
+                    one_line(&e.error)
+                )),
+            }
         }
         // Kept for the passes: the same rung, set up again.
         if made.is_some() {

@@ -56,7 +56,8 @@ pub struct HotPathConfig {
     pub iterations: u64,
     /// Unmeasured calls per variant before measuring. Default: 10 000.
     pub warmup: u64,
-    /// Rounds the measured calls are split into. Default: 10.
+    /// Rounds the measured calls are split into, each variant taking its
+    /// round in turn: paired figures are one ratio per round. Default: 100.
     pub rounds: u64,
     /// Clock for the timings. Default: auto (TSC where invariant).
     pub clock: ClockChoice,
@@ -92,7 +93,7 @@ impl Default for HotPathConfig {
             input: InputSpec::Default,
             iterations: 100_000,
             warmup: 10_000,
-            rounds: 10,
+            rounds: 100,
             clock: ClockChoice::Auto,
             trace_calls: 100,
             native: true,
@@ -258,8 +259,10 @@ fn run_with<A: Abi, P: Payload>(
         bytes,
     };
     let mut timeline = spans(wasm_rec.rows(), P::PHASES, track("wasm", ns_per_tick));
+    let mut native_rec = None;
     if native.is_some() {
         let rec = recordings.next().expect("native was measured");
+        native_rec = Some(rec);
         variants.push(summarise::summarise(
             "native",
             "the same Rust source linked into wprof, JSON".to_owned(),
@@ -273,11 +276,24 @@ fn run_with<A: Abi, P: Payload>(
             track("native", ns_per_tick),
         ));
     }
-    let comparison = match &variants[..] {
-        [wasm, native] => summarise::compare(wasm, native),
+    let mut pairs = Vec::new();
+    let comparison = match (&variants[..], native_rec) {
+        ([wasm, native], Some(native_rec)) => {
+            let paired = paired_ratio(
+                &round_figures(wasm_rec, ns_per_tick),
+                &round_figures(native_rec, ns_per_tick),
+            );
+            if let Some(ratio) = &paired {
+                pairs.push(Pair {
+                    subject: "wasm".to_owned(),
+                    baseline: "native".to_owned(),
+                    ratio: ratio.clone(),
+                });
+            }
+            summarise::compare(wasm, native, paired.as_ref())
+        }
         _ => None,
     };
-    let mut pairs = Vec::new();
     if let (Some(c), Some(rec), Some(cc)) = (&child, recordings.next(), &child_clock) {
         let opened = c.opened();
         let mut v = summarise::summarise(
@@ -379,6 +395,14 @@ fn run_with<A: Abi, P: Payload>(
             "{CHILD}: the passes that look inside calls ran on the in-process variants only"
         ));
     }
+    let mut drift = measured.drift.clone();
+    if let Some(d) = drift.as_mut() {
+        let mut per_variant = vec![("wasm", round_figures(wasm_rec, ns_per_tick))];
+        if let Some(rec) = native_rec {
+            per_variant.push(("native", round_figures(rec, ns_per_tick)));
+        }
+        crate::timing::drift::with_variants(d, &per_variant);
+    }
     let looked = Looked {
         perf: found.perf,
         profiles: found.profiles,
@@ -397,6 +421,7 @@ fn run_with<A: Abi, P: Payload>(
             clock,
             bytes,
             outputs_identical,
+            drift,
         },
         notes,
         looked,
@@ -486,6 +511,7 @@ struct Measures {
     clock: ClockInfo,
     bytes: (u64, u64),
     outputs_identical: Option<bool>,
+    drift: Option<crate::run::Drift>,
 }
 
 /// What the passes that look inside found.
@@ -503,15 +529,9 @@ fn finish(
     looked: Looked,
     incomplete: bool,
 ) -> Run {
-    for v in &m.variants {
-        if let Some(u) = &v.uninstrumented
-            && u.instrumentation_overhead_pct > 2.0
-        {
-            notes.push(format!(
-                "warning: {} instrumentation overhead is {:.1} % (over 2 %): its phase times are inflated by the clock reads",
-                v.name, u.instrumentation_overhead_pct
-            ));
-        }
+    notes.extend(crate::timing::drift::overhead_notes(&m.variants));
+    if let Some(why) = m.drift.as_ref().and_then(|d| d.why.as_ref()) {
+        notes.push(format!("warning: drift: {why}"));
     }
     let resolution = m.clock.resolution_ns;
     let coarse: Vec<String> = m
@@ -553,6 +573,7 @@ fn finish(
         variants: m.variants,
         comparison: m.comparison,
         pairs: m.pairs,
+        drift: m.drift,
         timeline: m.timeline,
         notes,
         perf: looked.perf,

@@ -20,6 +20,9 @@ pub(super) struct Measured {
     pub(super) origin_instant: Instant,
     /// Why measuring stopped before `iterations`, when it did.
     pub(super) stopped: Option<String>,
+    /// How steady the machine was, from a reference workload timed before
+    /// each round.
+    pub(super) drift: Option<crate::run::Drift>,
 }
 
 /// Measures `variants` in rounds, variant `i` taking its instrumented
@@ -41,7 +44,10 @@ pub(super) fn measure<C: Clock>(
     let origin = clock.now();
     let origin_instant = Instant::now();
     let mut stopped = None;
+    let mut reference = crate::timing::drift::Reference::default();
     for r in 0..rounds {
+        // Between rounds, outside every variant's timing.
+        reference.time(clock);
         // Spread the remainder over the first rounds.
         let calls = iterations / rounds + usize::from(r < iterations % rounds);
         for (i, (v, rec)) in variants.iter_mut().zip(&mut recordings).enumerate() {
@@ -95,6 +101,7 @@ pub(super) fn measure<C: Clock>(
         origin,
         origin_instant,
         stopped,
+        drift: reference.assess(),
     })
 }
 

@@ -3,10 +3,15 @@
 //! against another.
 
 use crate::phase::Phase;
-use crate::run::{Comparison, PhaseDelta, Uninstrumented, Variant};
+use crate::run::{Comparison, PairedRatio, PhaseDelta, Uninstrumented, Variant};
 use crate::stats::Stats;
+use crate::timing::pairing::{paired_ratio, round_figures, round_instrumented};
 use crate::timing::rounds::{BATCH_CALLS, Recording};
 use crate::timing::settle::phase_stats;
+
+/// Rounds a paired overhead needs before its interval is reported (and
+/// can call a negative overhead impossible).
+const MIN_ROUNDS_FOR_CI: u64 = 5;
 
 /// Turns a recording into a variant: per-phase statistics and the
 /// uninstrumented comparison.
@@ -40,6 +45,14 @@ pub(super) fn summarise(
             .collect();
         let plain = Stats::from_samples(&mut plain).expect("batches is not empty");
         let timed_median = Stats::from_samples(&mut timed).map_or(call_mean, |s| s.p50_ns);
+        // Round by round, each round's instrumented calls against its own
+        // uninstrumented ones: a machine whose speed changes between rounds
+        // moves both alike.
+        let paired = paired_ratio(
+            &round_instrumented(rec, ns_per_tick),
+            &round_figures(rec, ns_per_tick),
+        );
+        let pct = |r: f64| 100.0 * (r - 1.0);
         Uninstrumented {
             calls,
             batches: plain.n,
@@ -49,7 +62,16 @@ pub(super) fn summarise(
             batch_min_ns: plain.min_ns,
             batch_max_ns: plain.max_ns,
             per_sec: 1e9 / plain.p50_ns,
-            instrumentation_overhead_pct: 100.0 * (timed_median - plain.p50_ns) / plain.p50_ns,
+            instrumentation_overhead_pct: paired
+                .as_ref()
+                .map_or(100.0 * (timed_median - plain.p50_ns) / plain.p50_ns, |p| {
+                    pct(p.ratio)
+                }),
+            // An interval over fewer rounds says little about noise.
+            instrumentation_overhead_ci_pct: paired
+                .as_ref()
+                .filter(|p| p.rounds >= MIN_ROUNDS_FOR_CI)
+                .map(|p| (pct(p.lo), pct(p.hi))),
         }
     });
     Variant {
@@ -61,7 +83,13 @@ pub(super) fn summarise(
     }
 }
 
-pub(super) fn compare(subject: &Variant, baseline: &Variant) -> Option<Comparison> {
+/// `subject` against `baseline`, with their ratio `paired` by round where
+/// they were measured in the same rounds.
+pub(super) fn compare(
+    subject: &Variant,
+    baseline: &Variant,
+    paired: Option<&PairedRatio>,
+) -> Option<Comparison> {
     let (su, bu) = (
         subject.uninstrumented.as_ref()?,
         baseline.uninstrumented.as_ref()?,
@@ -86,12 +114,17 @@ pub(super) fn compare(subject: &Variant, baseline: &Variant) -> Option<Compariso
             delta_ns: mean(subject, p) - mean(baseline, p),
         })
         .collect();
+    let unpaired = su.median_ns / bu.median_ns;
+    let ratio = paired.map_or(unpaired, |p| p.ratio);
     Some(Comparison {
         baseline: baseline.name.clone(),
         subject: subject.name.clone(),
-        ratio: su.median_ns / bu.median_ns,
-        overhead_ns: su.median_ns - bu.median_ns,
-        overhead_pct: 100.0 * (su.median_ns - bu.median_ns) / bu.median_ns,
+        ratio,
+        ratio_ci: paired.map(|p| (p.lo, p.hi)),
+        rounds: paired.map_or(0, |p| p.rounds),
+        unpaired_ratio: unpaired,
+        overhead_ns: (ratio - 1.0) * bu.median_ns,
+        overhead_pct: 100.0 * (ratio - 1.0),
         p50_ratio: sc.stats.p50_ns / bc.stats.p50_ns,
         phases,
     })
