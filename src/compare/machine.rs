@@ -112,8 +112,10 @@ pub(super) fn ratio_changes(base: &Run, new: &Run, cfg: &CompareConfig) -> Vec<R
 
 /// Turns into [`Verdict::Drift`] each regression or improvement that moved
 /// with the machine: within noise once each run's times are divided by its
-/// own machine speed, or, on the same input, in a variant whose paired
-/// ratio held while its partner's whole call moved the same way.
+/// own machine speed, where that speed itself moved beyond noise
+/// (`machine_moved`), or, on the same input, in a variant whose paired
+/// ratio held while its partner's whole call, or the same phase of it,
+/// moved the same way.
 ///
 /// The normalised change only ever clears a change, never makes one: on
 /// the VM wprof is developed on, the reference workload's median moves by
@@ -124,6 +126,7 @@ pub(super) fn judge_drift(
     phases: &mut [PhaseChange],
     ratios: &[RatioChange],
     same_input: bool,
+    machine_moved: bool,
     noise_pct: f64,
     noise_ns: f64,
 ) {
@@ -131,18 +134,19 @@ pub(super) fn judge_drift(
         .iter()
         .map(|p| (p.variant.clone(), p.phase, p.verdict))
         .collect();
-    let call_verdict = |variant: &str| {
+    let verdict_of = |variant: &str, phase: Phase| {
         raw.iter()
-            .find(|(v, ph, _)| v == variant && *ph == Phase::Call)
+            .find(|(v, ph, _)| v == variant && *ph == phase)
             .map(|r| r.2)
     };
     for p in phases.iter_mut() {
         if !matches!(p.verdict, Verdict::Regressed | Verdict::Improved) {
             continue;
         }
-        let normalised_holds = p.normalised_pct.is_some_and(|(_, lo, hi)| {
-            verdict(lo, hi, p.base_p50_ns, noise_pct, noise_ns) == Verdict::NoChange
-        });
+        let normalised_holds = machine_moved
+            && p.normalised_pct.is_some_and(|(_, lo, hi)| {
+                verdict(lo, hi, p.base_p50_ns, noise_pct, noise_ns) == Verdict::NoChange
+            });
         let moved_alike = same_input
             && ratios.iter().any(|r| {
                 let partner = if r.subject == p.variant {
@@ -152,7 +156,10 @@ pub(super) fn judge_drift(
                 } else {
                     return false;
                 };
-                r.verdict == Verdict::NoChange && call_verdict(partner) == Some(p.verdict)
+                // The partner's whole call, or the same phase, moved alike.
+                r.verdict == Verdict::NoChange
+                    && (verdict_of(partner, Phase::Call) == Some(p.verdict)
+                        || verdict_of(partner, p.phase) == Some(p.verdict))
             });
         if normalised_holds || moved_alike {
             p.verdict = Verdict::Drift;

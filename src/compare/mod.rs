@@ -445,7 +445,17 @@ pub fn judge(base: &Run, new: &Run, cfg: &CompareConfig) -> Result<Report, Error
     }
     let ratios = machine::ratio_changes(base, new, cfg);
     let same_input = base.plugin.input_bytes == new.plugin.input_bytes;
-    machine::judge_drift(&mut phases, &ratios, same_input, cfg.noise_pct, noise_ns);
+    let machine_moved = speeds
+        .as_ref()
+        .is_some_and(|(b, n)| 100.0 * (n.p50_ns / b.p50_ns - 1.0).abs() > cfg.noise_pct);
+    machine::judge_drift(
+        &mut phases,
+        &ratios,
+        same_input,
+        machine_moved,
+        cfg.noise_pct,
+        noise_ns,
+    );
     for p in &mut phases {
         p.fails = p.verdict == Verdict::Regressed && p.change_pct > cfg.threshold_pct;
     }
@@ -466,7 +476,7 @@ pub fn judge(base: &Run, new: &Run, cfg: &CompareConfig) -> Result<Report, Error
         base: cfg.base.display().to_string(),
         new: cfg.new.display().to_string(),
         method: format!(
-            "change in median; {:.0} % interval from {} paired block-bootstrap resamples of each run's kept samples; regressed or improved when the interval lies wholly beyond +/-{} % and +/-{:.1} ns; a regression or improvement is machine drift, and passes the gate, when it is within that noise once each run's times are divided by its own machine speed (a fixed reference workload timed between rounds), or when wasm and native moved alike on the same input while their paired ratio held; paired ratios are compared by resampling each run's per-round ratios; the gate fails on a regression over {} % of a phase or a paired ratio (or fuel grown over it)",
+            "change in median; {:.0} % interval from {} paired block-bootstrap resamples of each run's kept samples; regressed or improved when the interval lies wholly beyond +/-{} % and +/-{:.1} ns; a regression or improvement is machine drift, and passes the gate, when the machine's speed (a fixed reference workload timed between rounds) moved beyond that noise and the change is within it once each run's times are divided by its own machine speed, or when wasm and native (their whole calls, or the same phase) moved alike on the same input while their paired ratio held; paired ratios are compared by resampling each run's per-round ratios; the gate fails on a regression over {} % of a phase or a paired ratio (or fuel grown over it)",
             100.0 * LEVEL,
             crate::stats::RESAMPLES,
             cfg.noise_pct,

@@ -67,7 +67,14 @@ fn wasm_and_native_slowing_alike_with_the_ratio_held_is_drift() {
         phase("wasm", Phase::Call, r),
         phase("native", Phase::Call, r),
     ];
-    judge_drift(&mut phases, &[ratio(Verdict::NoChange)], true, 5.0, 10.0);
+    judge_drift(
+        &mut phases,
+        &[ratio(Verdict::NoChange)],
+        true,
+        true,
+        5.0,
+        10.0,
+    );
     assert!(
         phases.iter().all(|p| p.verdict == Verdict::Drift),
         "{phases:?}"
@@ -77,21 +84,58 @@ fn wasm_and_native_slowing_alike_with_the_ratio_held_is_drift() {
         phase("wasm", Phase::Call, r),
         phase("native", Phase::Call, Verdict::NoChange),
     ];
-    judge_drift(&mut phases, &[ratio(Verdict::NoChange)], true, 5.0, 10.0);
+    judge_drift(
+        &mut phases,
+        &[ratio(Verdict::NoChange)],
+        true,
+        true,
+        5.0,
+        10.0,
+    );
     assert_eq!(phases[0].verdict, r);
+    // The same phase of both moved alike, the calls within noise: drift.
+    let mut phases = vec![
+        phase("wasm", Phase::Decode, r),
+        phase("native", Phase::Decode, r),
+        phase("native", Phase::Call, Verdict::NoChange),
+    ];
+    judge_drift(
+        &mut phases,
+        &[ratio(Verdict::NoChange)],
+        true,
+        true,
+        5.0,
+        10.0,
+    );
+    assert_eq!(phases[0].verdict, Verdict::Drift, "{phases:?}");
+    assert_eq!(phases[1].verdict, Verdict::Drift, "{phases:?}");
     // The ratio moved: not drift.
     let mut phases = vec![
         phase("wasm", Phase::Call, r),
         phase("native", Phase::Call, r),
     ];
-    judge_drift(&mut phases, &[ratio(Verdict::Regressed)], true, 5.0, 10.0);
+    judge_drift(
+        &mut phases,
+        &[ratio(Verdict::Regressed)],
+        true,
+        true,
+        5.0,
+        10.0,
+    );
     assert_eq!(phases[0].verdict, r);
     // Another input: both doing more work is the input's doing.
     let mut phases = vec![
         phase("wasm", Phase::Call, r),
         phase("native", Phase::Call, r),
     ];
-    judge_drift(&mut phases, &[ratio(Verdict::NoChange)], false, 5.0, 10.0);
+    judge_drift(
+        &mut phases,
+        &[ratio(Verdict::NoChange)],
+        false,
+        true,
+        5.0,
+        10.0,
+    );
     assert_eq!(phases[0].verdict, r);
 }
 
@@ -117,8 +161,14 @@ fn a_change_the_machine_speed_explains_is_drift_and_one_beyond_it_is_not() {
     let mut p = phase("wasm", Phase::Execute, Verdict::Regressed);
     p.normalised_pct = Some(n);
     let mut phases = vec![p];
-    judge_drift(&mut phases, &[], true, 5.0, 10.0);
+    judge_drift(&mut phases, &[], true, true, 5.0, 10.0);
     assert_eq!(phases[0].verdict, Verdict::Drift);
+    // The same figures where the machine's speed held within noise: the
+    // reference workload alone does not clear a change.
+    let mut held = phases.clone();
+    held[0].verdict = Verdict::Regressed;
+    judge_drift(&mut held, &[], true, false, 5.0, 10.0);
+    assert_eq!(held[0].verdict, Verdict::Regressed);
     // The same change on a machine whose speed held is a regression.
     let steady = reference(1.0, &mut rng);
     let ss = machine::Speed::from_times(&steady, med(&steady)).unwrap();
@@ -128,7 +178,7 @@ fn a_change_the_machine_speed_explains_is_drift_and_one_beyond_it_is_not() {
     let mut p = phase("wasm", Phase::Execute, Verdict::Regressed);
     p.normalised_pct = Some(n);
     let mut phases = vec![p];
-    judge_drift(&mut phases, &[], true, 5.0, 10.0);
+    judge_drift(&mut phases, &[], true, true, 5.0, 10.0);
     assert_eq!(phases[0].verdict, Verdict::Regressed);
 }
 

@@ -76,21 +76,10 @@ impl Timed {
     /// Each round's median time of a whole call, in ticks (one figure a
     /// round; empty when not measured in rounds).
     pub fn round_medians(&self, width: usize) -> Vec<f64> {
-        let mut start = 0;
-        let mut out = Vec::with_capacity(self.round_ends.len());
-        for &end in &self.round_ends {
-            let mut whole: Vec<f64> = self.stamps[start * width..end * width]
-                .chunks_exact(width)
-                .map(|r| r[width - 1].saturating_sub(r[0]) as f64)
-                .collect();
-            start = end;
-            out.push(if whole.is_empty() {
-                f64::NAN
-            } else {
-                crate::stats::median_of(&mut whole)
-            });
-        }
-        out
+        super::pairing::median_per_round(self.round_ends.iter().copied(), |i| {
+            let row = &self.stamps[i * width..(i + 1) * width];
+            row[width - 1].saturating_sub(row[0]) as f64
+        })
     }
 }
 

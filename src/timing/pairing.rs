@@ -10,26 +10,34 @@ use crate::stats::{LEVEL, Rng, interval, median_of};
 /// Resamples per bootstrap.
 const RESAMPLES: usize = crate::stats::RESAMPLES;
 
-/// Each round's uninstrumented time per call, in nanoseconds: the median of
-/// that round's batch means (NaN for a round cut short before any).
-pub fn round_figures(rec: &Recording, ns_per_tick: f64) -> Vec<f64> {
+/// For each round (`ends`: where each ends, in items), the median of
+/// `value` over its items; NaN for a round with none (cut short), so that
+/// rounds stay aligned.
+pub fn median_per_round(
+    ends: impl IntoIterator<Item = usize>,
+    value: impl Fn(usize) -> f64,
+) -> Vec<f64> {
     let mut start = 0;
-    rec.round_ends
-        .iter()
-        .map(|&(end, _)| {
-            let mut means: Vec<f64> = rec.batches[start..end]
-                .iter()
-                .map(|&(calls, ticks)| ticks as f64 * ns_per_tick / calls.max(1) as f64)
-                .collect();
+    ends.into_iter()
+        .map(|end| {
+            let mut values: Vec<f64> = (start..end).map(&value).collect();
             start = end;
-            // NaN for a round with nothing (cut short): rounds stay aligned.
-            if means.is_empty() {
+            if values.is_empty() {
                 f64::NAN
             } else {
-                median_of(&mut means)
+                median_of(&mut values)
             }
         })
         .collect()
+}
+
+/// Each round's uninstrumented time per call, in nanoseconds: the median of
+/// that round's batch means.
+pub fn round_figures(rec: &Recording, ns_per_tick: f64) -> Vec<f64> {
+    median_per_round(rec.round_ends.iter().map(|e| e.0), |i| {
+        let (calls, ticks) = rec.batches[i];
+        ticks as f64 * ns_per_tick / calls.max(1) as f64
+    })
 }
 
 /// Each round's instrumented time per call, in nanoseconds: the median of
@@ -37,29 +45,14 @@ pub fn round_figures(rec: &Recording, ns_per_tick: f64) -> Vec<f64> {
 pub fn round_instrumented(rec: &Recording, ns_per_tick: f64) -> Vec<f64> {
     let w = rec.width;
     let rows = rec.rows();
-    let mut start = 0;
-    rec.round_ends
-        .iter()
-        .map(|&(_, end)| {
-            let mut means: Vec<f64> = rec.timed_batches[start..end]
-                .iter()
-                .map(|&(first, n)| {
-                    let ticks: u64 = rows[first * w..(first + n) * w]
-                        .chunks_exact(w)
-                        .map(|r| r[w - 1] - r[0])
-                        .sum();
-                    ticks as f64 * ns_per_tick / n.max(1) as f64
-                })
-                .collect();
-            start = end;
-            // NaN for a round with nothing (cut short): rounds stay aligned.
-            if means.is_empty() {
-                f64::NAN
-            } else {
-                median_of(&mut means)
-            }
-        })
-        .collect()
+    median_per_round(rec.round_ends.iter().map(|e| e.1), |i| {
+        let (first, n) = rec.timed_batches[i];
+        let ticks: u64 = rows[first * w..(first + n) * w]
+            .chunks_exact(w)
+            .map(|r| r[w - 1] - r[0])
+            .sum();
+        ticks as f64 * ns_per_tick / n.max(1) as f64
+    })
 }
 
 /// The median of the ratios `subject[r] / baseline[r]` over the rounds both
