@@ -48,7 +48,23 @@ fn separate_and_batched_per_item_and_the_overhead_removed() {
         "{verdicts}"
     );
     let table = std::fs::read_to_string(sb.path("out/batching.txt")).unwrap();
-    assert!(table.contains("20 items, median per iteration and per item:"));
+    assert!(
+        table.contains(
+            "20 items, median per iteration and per item; overhead paired by round (each round against native timed beside it):"
+        ),
+        "{table}"
+    );
+    // The overhead quoted is the paired ratio's, not the medians'.
+    let pair = run["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["subject"] == "wasm separate" && p["baseline"] == "native separate")
+        .expect("wasm separate is paired with native separate");
+    let ratio = pair["ratio"]["ratio"].as_f64().unwrap();
+    let separate = &run["summary"]["rows"][0];
+    assert_eq!(separate[0], "separate");
+    assert_eq!(separate[6], format!("{:+.1} %", 100.0 * (ratio - 1.0)));
 }
 
 #[test]

@@ -29,6 +29,37 @@ fn spinner(n: u32) -> String {
     )
 }
 
+/// An ABI plugin whose `work` export runs `n` xorshift steps: a chain of
+/// dependent shifts and xors whose speed, unlike a one-cycle loop's, does
+/// not flip between processes on a shared VM (as scripts/noise-check's).
+fn xorshift(n: u32) -> String {
+    format!(
+        r#"(module
+  (memory (export "memory") 1)
+  (global $next (mut i32) (i32.const 1024))
+  (global $sink (mut i64) (i64.const 0))
+  (func (export "wprof_alloc") (param $len i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $next))
+    (global.set $next (i32.add (global.get $next) (local.get $len)))
+    (local.get $p))
+  (func (export "wprof_free") (param i32 i32))
+  (func (export "work") (param $p i32) (param $len i32) (result i64)
+    (local $i i32) (local $x i64)
+    (local.set $x (i64.const 0x9e3779b97f4a7c15))
+    (loop $l
+      (local.set $x (i64.xor (local.get $x) (i64.shl (local.get $x) (i64.const 13))))
+      (local.set $x (i64.xor (local.get $x) (i64.shr_u (local.get $x) (i64.const 7))))
+      (local.set $x (i64.xor (local.get $x) (i64.shl (local.get $x) (i64.const 17))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const {n}))))
+    (global.set $sink (local.get $x))
+    (global.set $next (i32.const 1024))
+    (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32))
+            (i64.extend_i32_u (local.get $len)))))"#
+    )
+}
+
 fn record(sb: &Sandbox, dir: &str, extra: &[&str]) -> String {
     let mut args = vec!["record", "hot-path", "--counters", "none", "-o", dir];
     args.extend_from_slice(QUICK);
@@ -110,6 +141,80 @@ fn more_work_in_execute_is_a_regression_that_fails_the_gate() {
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     assert!(ran.stdout.contains("| wasm | execute |"), "{}", ran.stdout);
     assert!(ran.stdout.contains("improved"), "{}", ran.stdout);
+}
+
+#[test]
+fn a_build_against_its_baseline_in_the_same_rounds_is_judged_by_their_paired_ratio() {
+    let sb = Sandbox::new();
+    for d in ["old", "new"] {
+        std::fs::create_dir_all(sb.path(d)).unwrap();
+    }
+    sb.write("old/spin.wat", xorshift(300));
+    // 20 % more steps: the whole call, with its fixed copies, grows by ~15 %.
+    sb.write("new/spin.wat", xorshift(360));
+    // QUICK's 4 rounds are too few pairs for an interval.
+    let run = |plugin: &str, dir: &str| {
+        sb.ok(&[
+            "record",
+            "hot-path",
+            "--counters",
+            "none",
+            "-o",
+            dir,
+            "-n",
+            "10000",
+            "-w",
+            "500",
+            "--rounds",
+            "20",
+            "--input-json",
+            "{}",
+            "--plugin",
+            plugin,
+            "--baseline",
+            "old/spin.wat",
+        ]);
+        format!("{dir}/hot-path.json")
+    };
+    let changed = run("new/spin.wat", "changed");
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(sb.path(&changed)).unwrap()).unwrap();
+    let names: Vec<&str> = json["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["wasm", "baseline"]);
+    let ran = sb.wprof(&["compare", &changed]);
+    assert_eq!(ran.code, Some(1), "{}\n{}", ran.stdout, ran.stderr);
+    assert!(
+        ran.stderr.contains("wasm/baseline paired ratio (+"),
+        "{}",
+        ran.stderr
+    );
+    let ratio = ran
+        .stdout
+        .lines()
+        .find(|l| l.contains("paired ratio"))
+        .unwrap();
+    assert!(
+        ratio.contains("regressed") && ratio.contains("FAIL"),
+        "{ratio}"
+    );
+    // The same build on both sides: no change, and the ratio holds 1.
+    let same = run("old/spin.wat", "same");
+    let ran = sb.wprof(&["compare", &same, "--format", "json"]);
+    assert_eq!(ran.code, Some(0), "{}\n{}", ran.stdout, ran.stderr);
+    let report: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let r = &report["ratios"][0];
+    assert_eq!(r["verdict"], "no-change", "{r}");
+    assert!((r["new"].as_f64().unwrap() - 1.0).abs() < 0.05, "{r}");
+    // A run recorded without a baseline has nothing to be judged against.
+    let plain = record(&sb, "plain", &[]);
+    let ran = sb.wprof(&["compare", &plain]);
+    assert_eq!(ran.code, Some(1));
+    assert!(ran.stderr.contains("--baseline"), "{}", ran.stderr);
 }
 
 #[test]

@@ -71,7 +71,22 @@ fn every_size_and_way_is_measured_against_native_and_the_floor() {
             .as_f64()
             .unwrap();
         let over = f["overhead_ns"].as_f64().unwrap();
-        assert!((over - (call - native)).abs() < 1e-6 * call, "{way}");
+        // Paired by round with native: the ratio's excess times native's
+        // median, not the difference of the two medians.
+        assert_eq!(f["overhead_paired"], true, "{way}");
+        let ratio = run["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["subject"] == format!("{way} 1 MB") && p["baseline"] == "native 1 MB")
+            .expect("each way is paired with native")["ratio"]["ratio"]
+            .as_f64()
+            .unwrap();
+        assert!(call > 0.0);
+        assert!(
+            (over - native * (ratio - 1.0)).abs() < 1e-6 * native,
+            "{way}"
+        );
         assert!(f["floor_ns"].as_f64().unwrap() > 0.0, "{way}");
     }
     // The phases each way really has.

@@ -43,10 +43,11 @@ pub(super) enum Command {
     /// Precompile a plugin into a .cwasm for `record cold-start --precompiled`.
     #[command(after_help = "Example:\n  wprof compile --plugin drug-checker -o drug-checker.cwasm")]
     Compile(CompileArgs),
-    /// Compare two runs phase by phase: change in median with its 95 %
+    /// Compare two runs phase by phase (or one run's plugin against the
+    /// baseline build it was recorded with): change in median with its 95 %
     /// interval and a verdict; exits 1 on a regression beyond --threshold.
     #[command(
-        after_help = "Examples:\n  wprof compare before/hot-path.json after/hot-path.json\n  wprof compare base.json new.json --threshold 5 --format markdown >> \"$GITHUB_STEP_SUMMARY\"\n  wprof compare base.json new.json --diff-flamegraph diff.svg"
+        after_help = "Examples:\n  wprof compare before/hot-path.json after/hot-path.json\n  wprof record hot-path --plugin new.wasm --baseline old.wasm -o run && wprof compare run/hot-path.json\n  wprof compare base.json new.json --threshold 5 --format markdown >> \"$GITHUB_STEP_SUMMARY\"\n  wprof compare base.json new.json --diff-flamegraph diff.svg"
     )]
     Compare(CompareArgs),
     /// Write one self-contained HTML report (charts, tables, links to the
@@ -169,10 +170,11 @@ pub(super) struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub(super) struct CompareArgs {
-    /// The run compared against (a run JSON written by `wprof record`).
+    /// The run compared against (a run JSON written by `wprof record`); alone,
+    /// a hot-path run recorded with --baseline, judged against its baseline.
     pub(super) base: PathBuf,
     /// The run under judgement.
-    pub(super) new: PathBuf,
+    pub(super) new: Option<PathBuf>,
     /// Fail (exit 1) when a phase regresses, significantly, by more than
     /// this many percent (or its fuel grows by more).
     #[arg(long, value_name = "PCT", default_value_t = CompareConfig::default().threshold_pct, value_parser = super::bounds::percent)]
@@ -193,8 +195,9 @@ pub(super) struct CompareArgs {
     /// Output: table, markdown (for a pull-request comment) or json.
     #[arg(long, default_value = "table", value_parser = ["table", "markdown", "json"])]
     pub(super) format: String,
-    /// Also write a differential flamegraph (red: grew, blue: shrank).
-    #[arg(long, value_name = "FILE")]
+    /// Also write a differential flamegraph (red: grew, blue: shrank); needs
+    /// two runs.
+    #[arg(long, value_name = "FILE", requires = "new")]
     pub(super) diff_flamegraph: Option<PathBuf>,
 }
 

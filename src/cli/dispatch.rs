@@ -200,9 +200,9 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 f => compare::render(&report, f == "markdown", &mut out)?,
             }
-            if let Some(path) = &args.diff_flamegraph {
-                let (base, new) = (compare::load(&cfg.base)?, compare::load(&cfg.new)?);
-                let inputs = [cfg.base.clone(), cfg.new.clone()];
+            if let (Some(path), Some(new_path)) = (&args.diff_flamegraph, &cfg.new) {
+                let (base, new) = (compare::load(&cfg.base)?, compare::load(new_path)?);
+                let inputs = [cfg.base.clone(), new_path.clone()];
                 export::write_one(path, &inputs, |w| compare::diff_flamegraph(&base, &new, w))?;
                 writeln!(out, "wrote {}", path.display())?;
             }

@@ -49,6 +49,12 @@ pub(super) struct HotPathArgs {
     /// in-process variant.
     #[arg(long)]
     pub(super) driver_process: bool,
+    /// Another build of the plugin (a .wasm/.wat file or a bundled name),
+    /// timed in the same rounds as the variant `baseline`: the change
+    /// between the builds as a paired ratio, which a machine's changing
+    /// speed does not move. Judge it with `wprof compare RUN`.
+    #[arg(long, value_name = "PLUGIN")]
+    pub(super) baseline: Option<String>,
     /// Stop early, after any round from the second, once every variant's
     /// median call has a 95 % interval within +/- PCT % (-n is then the most).
     #[arg(long, value_name = "PCT", value_parser = super::bounds::target_ci)]
@@ -74,6 +80,7 @@ impl HotPathArgs {
             trace_calls: self.trace_calls,
             native: !self.no_native,
             driver_process: self.driver_process,
+            baseline: self.baseline.as_deref().map(PluginSpec::parse),
             inside: self.record.inside.config(),
             target_ci_pct: self.target_ci,
             max_time: self.max_time,

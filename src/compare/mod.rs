@@ -18,6 +18,7 @@
 
 mod machine;
 mod render;
+mod within;
 
 use std::path::{Path, PathBuf};
 
@@ -35,8 +36,10 @@ use crate::stats::{Blocks, LEVEL, interval};
 pub struct CompareConfig {
     /// The run compared against.
     pub base: PathBuf,
-    /// The run under judgement.
-    pub new: PathBuf,
+    /// The run under judgement. Default: none: `base` is then one run
+    /// recorded with `--baseline`, and its plugin is judged against the
+    /// baseline build timed in the same rounds.
+    pub new: Option<PathBuf>,
     /// Changes within +/- this many percent are no change, whatever their
     /// significance. Default: 5.
     pub noise_pct: f64,
@@ -56,7 +59,7 @@ impl Default for CompareConfig {
     fn default() -> Self {
         CompareConfig {
             base: PathBuf::new(),
-            new: PathBuf::new(),
+            new: None,
             noise_pct: 5.0,
             noise_ns: None,
             threshold_pct: 5.0,
@@ -375,17 +378,61 @@ pub fn verdict(lo: f64, hi: f64, base_ns: f64, noise_pct: f64, noise_ns: f64) ->
     }
 }
 
-/// Compares two run files.
+/// One phase of `variant`, base against new, judged; `Err` says why it
+/// could not be compared (too few kept samples). Normalised by each run's
+/// machine speed where both runs measured one (`speeds`).
+fn phase_change(
+    variant: &str,
+    bp: &crate::run::PhaseStats,
+    np: &crate::run::PhaseStats,
+    cfg: &CompareConfig,
+    noise_ns: f64,
+    speeds: Option<&(machine::Speed, machine::Speed)>,
+) -> Result<PhaseChange, String> {
+    let (b, n) = (&bp.stats, &np.stats);
+    let Some((change_pct, lo, hi)) = change(&b.kept, &n.kept, b.p50_ns, n.p50_ns) else {
+        return Err(format!(
+            "{variant} {}: too few kept samples to compare (fewer than 2, or none in a file from a wprof before 0.1.0's statistics)",
+            bp.phase
+        ));
+    };
+    let normalised = speeds.and_then(|(bs, ns)| {
+        machine::normalised_change((&b.kept, b.p50_ns), (&n.kept, n.p50_ns), bs, ns)
+    });
+    Ok(PhaseChange {
+        variant: variant.to_owned(),
+        phase: bp.phase,
+        base_p50_ns: b.p50_ns,
+        new_p50_ns: n.p50_ns,
+        change_pct,
+        ci_lo_pct: lo,
+        ci_hi_pct: hi,
+        verdict: verdict(lo, hi, b.p50_ns, cfg.noise_pct, noise_ns),
+        fails: false,
+        normalised_pct: normalised,
+    })
+}
+
+/// Compares two run files, or one run recorded with `--baseline` (no
+/// `new`) against its baseline build.
 pub fn compare(cfg: &CompareConfig) -> Result<Report, Error> {
-    judge(&load(&cfg.base)?, &load(&cfg.new)?, cfg)
+    match &cfg.new {
+        Some(new) => judge(&load(&cfg.base)?, &load(new)?, cfg),
+        None => within::judge(&load(&cfg.base)?, cfg),
+    }
+}
+
+/// The nanosecond noise floor: as given, else twice the coarser clock
+/// resolution of the runs, at least 10 ns.
+fn noise_ns(cfg: &CompareConfig, base: &Run, new: &Run) -> f64 {
+    cfg.noise_ns
+        .unwrap_or_else(|| (2.0 * base.clock.resolution_ns.max(new.clock.resolution_ns)).max(10.0))
 }
 
 /// Compares two runs (`cfg`'s paths only name them in the report).
 pub fn judge(base: &Run, new: &Run, cfg: &CompareConfig) -> Result<Report, Error> {
     let warnings = comparable(base, new).map_err(Error::Input)?;
-    let noise_ns = cfg
-        .noise_ns
-        .unwrap_or_else(|| (2.0 * base.clock.resolution_ns.max(new.clock.resolution_ns)).max(10.0));
+    let noise_ns = noise_ns(cfg, base, new);
     let speeds = machine::Speed::of(base).zip(machine::Speed::of(new));
     let mut phases = Vec::new();
     let mut fuel = Vec::new();
@@ -403,30 +450,10 @@ pub fn judge(base: &Run, new: &Run, cfg: &CompareConfig) -> Result<Report, Error
                 ));
                 continue;
             };
-            let (b, n) = (&bp.stats, &np.stats);
-            let Some((change_pct, lo, hi)) = change(&b.kept, &n.kept, b.p50_ns, n.p50_ns) else {
-                missing.push(format!(
-                    "{} {}: too few kept samples to compare (fewer than 2, or none in a file from a wprof before 0.1.0's statistics)",
-                    bv.name, bp.phase
-                ));
-                continue;
-            };
-            let verdict = verdict(lo, hi, b.p50_ns, cfg.noise_pct, noise_ns);
-            let normalised = speeds.as_ref().and_then(|(bs, ns)| {
-                machine::normalised_change((&b.kept, b.p50_ns), (&n.kept, n.p50_ns), bs, ns)
-            });
-            phases.push(PhaseChange {
-                variant: bv.name.clone(),
-                phase: bp.phase,
-                base_p50_ns: b.p50_ns,
-                new_p50_ns: n.p50_ns,
-                change_pct,
-                ci_lo_pct: lo,
-                ci_hi_pct: hi,
-                verdict,
-                fails: false,
-                normalised_pct: normalised,
-            });
+            match phase_change(&bv.name, bp, np, cfg, noise_ns, speeds.as_ref()) {
+                Ok(c) => phases.push(c),
+                Err(why) => missing.push(why),
+            }
         }
         if let (Some(bf), Some(nf)) = (&bv.fuel, &nv.fuel) {
             for p in &bf.phases {
@@ -474,7 +501,10 @@ pub fn judge(base: &Run, new: &Run, cfg: &CompareConfig) -> Result<Report, Error
         scenario: base.scenario.clone(),
         plugin: base.plugin.name.clone(),
         base: cfg.base.display().to_string(),
-        new: cfg.new.display().to_string(),
+        new: cfg
+            .new
+            .as_ref()
+            .map_or(String::new(), |p| p.display().to_string()),
         method: format!(
             "change in median; {:.0} % interval from {} paired block-bootstrap resamples of each run's kept samples; regressed or improved when the interval lies wholly beyond +/-{} % and +/-{:.1} ns; a regression or improvement is machine drift, and passes the gate, when the machine's speed (a fixed reference workload timed between rounds) moved beyond that noise and the change is within it once each run's times are divided by its own machine speed, or when wasm and native (their whole calls, or the same phase) moved alike on the same input while their paired ratio held; paired ratios are compared by resampling each run's per-round ratios; the gate fails on a regression over {} % of a phase or a paired ratio (or fuel grown over it)",
             100.0 * LEVEL,

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
+use super::overhead::{Overhead, overhead};
 use super::runner::{Outcome, Runner, Runs, way};
 use crate::driver::call::{Codec, Coded};
 use crate::driver::wasmtime::WasmtimeDriver;
@@ -21,7 +22,7 @@ use crate::driver::wprof::{Wprof, WprofInstance};
 use crate::driver::{Driver, Instance, Limits};
 use crate::error::{CallError, Error, at};
 use crate::phase::Phase;
-use crate::run::{Run, Variant};
+use crate::run::{Pair, Run, Variant};
 use crate::timing::Clock;
 use crate::timing::settle::p50;
 use crate::timing::target::{Marks, Target};
@@ -408,8 +409,8 @@ fn run_with<C: Clock>(clock: C, cfg: &BatchingConfig) -> Result<Run, Error> {
             v.facts.insert("per_item_ns".into(), json!(per_item));
         }
     }
-    run.verdicts = verdicts(&run.variants, cfg.items);
-    run.summary = summary(&run.variants, cfg.items);
+    run.verdicts = verdicts(&run.variants, &run.pairs, cfg.items);
+    run.summary = summary(&run.variants, &run.pairs, cfg.items);
     run.notes.push(format!(
         "an iteration is {} items; a separate way's phases are sums over its {} calls (the few nanoseconds between calls are in no phase, so its call row is the sum of its phases); every item is the bundled drug-checker input; every answer of each wasm way is compared with native's, before and after timing",
         cfg.items, cfg.items
@@ -441,24 +442,37 @@ fn variant(name: &str, batched: bool, items: u64, description: &str) -> Variant 
     v
 }
 
-/// Overheads over native, separate and batched, and the share removed.
-fn overheads(variants: &[Variant]) -> Option<(f64, f64)> {
+/// A way's overhead over native per iteration (`separate`, `batched`).
+fn way_overhead(variants: &[Variant], pairs: &[Pair], way: &str) -> Option<Overhead> {
+    overhead(
+        variants,
+        pairs,
+        &format!("wasm {way}"),
+        &format!("native {way}"),
+    )
+}
+
+/// Overheads over native per iteration, separate and batched.
+fn overheads(variants: &[Variant], pairs: &[Pair]) -> Option<(f64, f64)> {
     Some((
-        p50(variants, "wasm separate")? - p50(variants, "native separate")?,
-        p50(variants, "wasm batched")? - p50(variants, "native batched")?,
+        way_overhead(variants, pairs, "separate")?.ns,
+        way_overhead(variants, pairs, "batched")?.ns,
     ))
 }
 
-fn summary(variants: &[Variant], items: u64) -> Option<crate::run::Summary> {
+fn summary(variants: &[Variant], pairs: &[Pair], items: u64) -> Option<crate::run::Summary> {
     let fmt = crate::units::fmt_ns;
     let mut rows = Vec::new();
+    let mut all_paired = true;
     for way in ["separate", "batched"] {
-        let (Some(w), Some(n)) = (
+        let (Some(w), Some(n), Some(o)) = (
             p50(variants, &format!("wasm {way}")),
             p50(variants, &format!("native {way}")),
+            way_overhead(variants, pairs, way),
         ) else {
             continue;
         };
+        all_paired &= o.paired;
         rows.push(vec![
             way.to_owned(),
             fmt(w),
@@ -467,14 +481,17 @@ fn summary(variants: &[Variant], items: u64) -> Option<crate::run::Summary> {
             fmt(n / items as f64),
             format!(
                 "{}{}",
-                if w < n { "-" } else { "+" },
-                fmt((w - n).abs() / items as f64)
+                if o.ns < 0.0 { "-" } else { "+" },
+                fmt(o.ns.abs() / items as f64)
             ),
-            format!("{:+.1} %", 100.0 * (w - n) / n),
+            format!("{:+.1} %", o.pct),
         ]);
     }
     (!rows.is_empty()).then(|| crate::run::Summary {
-        title: format!("{items} items, median per iteration and per item"),
+        title: format!(
+            "{items} items, median per iteration and per item; {}",
+            super::overhead::how(all_paired)
+        ),
         columns: [
             "way",
             "wasm",
@@ -490,10 +507,10 @@ fn summary(variants: &[Variant], items: u64) -> Option<crate::run::Summary> {
     })
 }
 
-fn verdicts(variants: &[Variant], items: u64) -> Vec<String> {
+fn verdicts(variants: &[Variant], pairs: &[Pair], items: u64) -> Vec<String> {
     use crate::study;
     let fmt = crate::units::fmt_ns;
-    let Some((separate, batched)) = overheads(variants) else {
+    let Some((separate, batched)) = overheads(variants, pairs) else {
         return Vec::new();
     };
     let mut out = vec![format!(

@@ -18,7 +18,7 @@ use crate::driver::wprof::{Wprof, WprofInstance};
 use crate::driver::{Driver, Instance, Limits};
 use crate::error::{CallError, Error, at, one_line};
 use crate::phase::Phase;
-use crate::run::{Run, Variant};
+use crate::run::{Pair, Run, Variant};
 use crate::timing::Clock;
 use crate::timing::settle::{named, p50};
 use crate::timing::target::{Marks, Target};
@@ -301,7 +301,7 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
     );
     run.settings = super::settings([("medications", json!(request.medications))]);
     runner.finish_runs(&mut run, &cfg.runs, setup, |_| (0, 0));
-    let (summary, verdicts) = conclude(&run.variants);
+    let (summary, verdicts) = conclude(&run.variants, &run.pairs);
     run.summary = summary;
     run.verdicts = verdicts;
     run.notes.push(format!(
@@ -314,12 +314,14 @@ fn run_with<C: Clock + Copy + Send + Sync + 'static>(
 
 /// The reference study's table: each way's overhead over native, and
 /// against JSON's.
-fn conclude(variants: &[Variant]) -> (Option<crate::run::Summary>, Vec<String>) {
+fn conclude(variants: &[Variant], pairs: &[Pair]) -> (Option<crate::run::Summary>, Vec<String>) {
     let fmt = crate::units::fmt_ns;
     let Some(native) = p50(variants, "native") else {
         return (None, Vec::new());
     };
-    let json_over = p50(variants, "json").map(|j| j - native);
+    let over = |way: &str| super::overhead::overhead(variants, pairs, way, "native");
+    let json_over = over("json").map(|o| o.ns);
+    let mut all_paired = true;
     let mut rows = Vec::new();
     let mut verdicts = Vec::new();
     for (way, guess) in [
@@ -327,10 +329,11 @@ fn conclude(variants: &[Variant]) -> (Option<crate::run::Summary>, Vec<String>) 
         ("msgpack", Some(crate::study::MSGPACK_GUESS_PCT)),
         ("component", Some(crate::study::COMPONENT_GUESS_PCT)),
     ] {
-        let Some(t) = p50(variants, way) else {
+        let (Some(t), Some(o)) = (p50(variants, way), over(way)) else {
             continue;
         };
-        let over = t - native;
+        all_paired &= o.paired;
+        let over = o.ns;
         let vs_json = json_over
             .filter(|j| *j > 0.0)
             .map(|j| 100.0 * (over - j) / j);
@@ -352,8 +355,10 @@ fn conclude(variants: &[Variant]) -> (Option<crate::run::Summary>, Vec<String>) 
         }
     }
     let summary = (!rows.is_empty()).then(|| crate::run::Summary {
-        title: "drug check per call, median: each way's overhead over native, and against JSON's"
-            .into(),
+        title: format!(
+            "drug check per call, median: each way's overhead over native, and against JSON's; {}",
+            super::overhead::how(all_paired)
+        ),
         columns: [
             "way",
             "wasm",

@@ -153,7 +153,7 @@ fn run_with<C: Clock>(clock: C, cfg: &ComputeConfig) -> Result<Run, Error> {
     run.settings = super::settings([("image", json!(format!("{}x{}", cfg.width, cfg.height)))]);
     let moved = (input.len() as u64, out_len);
     runner.finish_runs(&mut run, &cfg.runs, setup, |_| moved);
-    let (summary, verdicts) = conclude(&run.variants, (cfg.width, cfg.height));
+    let (summary, verdicts) = conclude(&run.variants, &run.pairs, (cfg.width, cfg.height));
     run.summary = summary;
     run.verdicts = verdicts;
     run.notes.push(format!(
@@ -171,7 +171,11 @@ fn p50(variants: &[Variant], name: &str, phase: Phase) -> Option<f64> {
         .map(|p| p.stats.p50_ns)
 }
 
-fn conclude(variants: &[Variant], image: (u32, u32)) -> (Option<crate::run::Summary>, Vec<String>) {
+fn conclude(
+    variants: &[Variant],
+    pairs: &[crate::run::Pair],
+    image: (u32, u32),
+) -> (Option<crate::run::Summary>, Vec<String>) {
     let fmt = crate::units::fmt_ns;
     let Some(native) = p50(variants, "native", Phase::Execute) else {
         return (None, Vec::new());
@@ -185,19 +189,28 @@ fn conclude(variants: &[Variant], image: (u32, u32)) -> (Option<crate::run::Summ
         ) else {
             continue;
         };
+        // The whole call is what rounds pair: a phase has no paired ratio.
+        let paired = pairs
+            .iter()
+            .find(|p| p.subject == name && p.baseline == "native")
+            .map(|p| p.ratio.ratio);
         rows.push(vec![
             name.to_owned(),
             fmt(exec),
             fmt(call),
             format!("{:.2}x", exec / native),
+            paired.map_or("-".into(), |r| format!("{r:.2}x")),
         ]);
         if name != "native" {
             verdicts.push(format!(
-                "{name}: the blur runs in {} against native's {}: {:.2}x native's time ({})",
+                "{name}: the blur runs in {} against native's {}: {:.2}x native's time ({}){}",
                 fmt(exec),
                 fmt(native),
                 exec / native,
-                if exec < native { "faster" } else { "slower" }
+                if exec < native { "faster" } else { "slower" },
+                paired.map_or(String::new(), |r| format!(
+                    "; the whole call {r:.2}x native's, paired by round"
+                ))
             ));
         }
     }
@@ -225,9 +238,15 @@ fn conclude(variants: &[Variant], image: (u32, u32)) -> (Option<crate::run::Summ
     let summary = (!rows.is_empty()).then(|| crate::run::Summary {
         title: "median: the blur alone (execute), the whole call, and the blur against native's"
             .into(),
-        columns: ["variant", "execute", "call", "execute / native"]
-            .map(String::from)
-            .to_vec(),
+        columns: [
+            "variant",
+            "execute",
+            "call",
+            "execute / native",
+            "call / native, paired",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows,
     });
     (summary, verdicts)

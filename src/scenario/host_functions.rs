@@ -227,7 +227,7 @@ fn run_with<C: Clock>(clock: C, cfg: &HostFunctionsConfig) -> Result<Run, Error>
         ("lab_values", json!(n)),
     ]);
     runner.finish_runs(&mut run, &cfg.runs, setup, |_| (0, 0));
-    let (summary, verdicts) = conclude(&run.variants, cfg.record_bytes);
+    let (summary, verdicts) = conclude(&run.variants, &run.pairs, cfg.record_bytes);
     run.summary = summary;
     run.verdicts = verdicts;
     run.notes.push(format!(
@@ -239,7 +239,11 @@ fn run_with<C: Clock>(clock: C, cfg: &HostFunctionsConfig) -> Result<Run, Error>
 
 /// The reference study's comparison: each way's median call and overhead over native,
 /// and how much of JSON's overhead the host functions remove.
-fn conclude(variants: &[Variant], record_bytes: u64) -> (Option<crate::run::Summary>, Vec<String>) {
+fn conclude(
+    variants: &[Variant],
+    pairs: &[crate::run::Pair],
+    record_bytes: u64,
+) -> (Option<crate::run::Summary>, Vec<String>) {
     use crate::study;
     let fmt = crate::units::fmt_ns;
     let Some(native) = p50(variants, "native") else {
@@ -249,18 +253,22 @@ fn conclude(variants: &[Variant], record_bytes: u64) -> (Option<crate::run::Summ
     let study_record = record_bytes == study::RECORD_BYTES;
     let mut rows = Vec::new();
     let mut over = Vec::new();
+    let mut all_paired = true;
     for way in ["json", "host-fn"] {
-        let Some(t) = p50(variants, way) else {
+        let (Some(t), Some(o)) = (
+            p50(variants, way),
+            super::overhead::overhead(variants, pairs, way, "native"),
+        ) else {
             continue;
         };
-        let o = t - native;
-        over.push((way, o));
+        all_paired &= o.paired;
+        over.push((way, o.ns));
         rows.push(vec![
             way.to_owned(),
             fmt(t),
             fmt(native),
-            crate::units::fmt_delta_ns(o),
-            format!("{:+.1} %", 100.0 * o / native),
+            crate::units::fmt_delta_ns(o.ns),
+            format!("{:+.1} %", o.pct),
         ]);
     }
     let mut verdicts: Vec<String> = over
@@ -308,7 +316,10 @@ fn conclude(variants: &[Variant], record_bytes: u64) -> (Option<crate::run::Summ
         });
     }
     let summary = (!rows.is_empty()).then(|| crate::run::Summary {
-        title: "per call, median, against native".into(),
+        title: format!(
+            "per call, median, against native; {}",
+            super::overhead::how(all_paired)
+        ),
         columns: ["way", "wasm", "native", "overhead", "overhead %"]
             .map(String::from)
             .to_vec(),

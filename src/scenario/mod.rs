@@ -12,6 +12,7 @@ pub mod data_transfer;
 pub mod host_functions;
 pub mod hot_path;
 pub mod memory;
+pub(crate) mod overhead;
 pub mod runner;
 pub mod soak;
 
@@ -305,20 +306,34 @@ pub(crate) fn prepare<A: Abi>(
     input: &InputSpec,
     limits: &Limits,
 ) -> Result<Prepared<A>, Error> {
+    let given = export.or(plugin.bundled.map(|b| b.export));
+    prepare_with::<A>(plugin, given, limits, |plugin| {
+        if A::JSON {
+            let value = input.load(plugin)?;
+            let bytes = serde_json::to_vec(&value)
+                .map_err(|e| Error::plugin(&plugin.name, Phase::Encode, e.to_string()))?;
+            Ok((bytes, Some(value)))
+        } else {
+            Ok((input.raw(plugin)?, None))
+        }
+    })
+}
+
+/// [`prepare`], the input (encoded, and as a host value for JSON) given by
+/// `input`: also how a second build of a plugin is made ready to take the
+/// first one's input.
+pub(crate) fn prepare_with<A: Abi>(
+    plugin: PluginBytes,
+    export: Option<&str>,
+    limits: &Limits,
+    input: impl FnOnce(&PluginBytes) -> Result<(Vec<u8>, Option<serde_json::Value>), Error>,
+) -> Result<Prepared<A>, Error> {
     let name = plugin.name.clone();
     let driver = WasmtimeDriver::<A>::default();
     let mut setup: Vec<PhaseTime> = plugin.read.clone().into_iter().collect();
     let module = driver.load(&name, &plugin.bytes, &mut setup)?;
-    let given = export.or(plugin.bundled.map(|b| b.export));
-    let export = driver.choose_export(&name, given, &module)?;
-    let (input, value) = if A::JSON {
-        let value = input.load(&plugin)?;
-        let bytes = serde_json::to_vec(&value)
-            .map_err(|e| Error::plugin(&name, Phase::Encode, e.to_string()))?;
-        (bytes, Some(value))
-    } else {
-        (input.raw(&plugin)?, None)
-    };
+    let export = driver.choose_export(&name, export, &module)?;
+    let (input, value) = input(&plugin)?;
     let first =
         crate::driver::guard::guarded_call::<A>(&name, &plugin.bytes, &export, &input, limits)?;
     let instance = crate::driver::timed(&mut setup, Phase::Instantiate, || {

@@ -258,7 +258,7 @@ fn run_with<A: Abi>(cfg: &ColdStartConfig, p: super::Prepared<A>) -> Result<Run,
         if made.is_some() && !anchored {
             match RungTarget::<A>::new(rung, &ctx, None, None) {
                 Ok(t) => {
-                    runner.anchor(rung.to_string(), t);
+                    runner.anchor(rung.to_string(), t, false);
                     anchored = true;
                 }
                 Err(e) => notes.push(format!(

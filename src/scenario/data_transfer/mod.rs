@@ -370,7 +370,7 @@ fn run_with<C: Clock>(clock: C, cfg: &DataTransferConfig) -> Result<Run, Error> 
             v.facts.insert("calls".into(), json!(whole.stats.n));
         }
     }
-    derive_facts(&mut run.variants);
+    derive_facts(&mut run.variants, &run.pairs);
     run.summary = summary(&run.variants, &cfg.sizes, &cfg.ways);
     run.verdicts = verdicts(&run.variants, &cfg.sizes, &cfg.ways);
     run.notes = notes;

@@ -36,45 +36,57 @@ pub(super) fn find<'a>(variants: &'a [Variant], way: &str, size: u64) -> Option<
     })
 }
 
-/// Throughput, overhead over native and over the floor, from the medians.
-pub(super) fn derive_facts(variants: &mut [Variant]) {
-    let medians: Vec<(String, u64, f64)> = variants
+/// Throughput, and the overhead over native (paired by round where it was,
+/// else from the medians) and over the floor.
+pub(super) fn derive_facts(variants: &mut [Variant], pairs: &[crate::run::Pair]) {
+    let overheads: Vec<Option<(f64, bool)>> = variants
         .iter()
-        .filter_map(|v| {
+        .map(|v| {
             let s = v.scaling.as_ref()?;
-            Some((s.series.clone(), s.size_bytes, p50(v)?))
+            if s.series == "native" || s.series == "floor" {
+                return None;
+            }
+            let native = find(variants, "native", s.size_bytes)?;
+            let o = crate::scenario::overhead::overhead(variants, pairs, &v.name, &native.name)?;
+            Some((o.ns, o.paired))
         })
         .collect();
-    let of = |way: &str, size: u64| {
-        medians
-            .iter()
-            .find(|m| m.0 == way && m.1 == size)
-            .map(|m| m.2)
-    };
-    for v in variants.iter_mut() {
+    let floors: Vec<Option<f64>> = variants
+        .iter()
+        .map(|v| {
+            let s = v.scaling.as_ref()?;
+            find(variants, "floor", s.size_bytes)
+                .and_then(p50)
+                .filter(|f| *f > 0.0)
+        })
+        .collect();
+    let natives: Vec<Option<f64>> = variants
+        .iter()
+        .map(|v| find(variants, "native", v.scaling.as_ref()?.size_bytes).and_then(p50))
+        .collect();
+    for (i, v) in variants.iter_mut().enumerate() {
         let (Some(s), Some(t)) = (v.scaling.clone(), p50(v)) else {
             continue;
         };
-        let (way, size) = (s.series, s.size_bytes);
         if t > 0.0 {
-            v.facts
-                .insert("throughput_mb_s".into(), json!(size as f64 / t * 1e3));
+            v.facts.insert(
+                "throughput_mb_s".into(),
+                json!(s.size_bytes as f64 / t * 1e3),
+            );
         }
-        if way == "native" || way == "floor" {
+        let Some((over, paired)) = overheads[i] else {
             continue;
+        };
+        v.facts.insert("overhead_ns".into(), json!(over));
+        v.facts.insert("overhead_paired".into(), json!(paired));
+        if let Some(native) = natives[i].filter(|n| *n > 0.0) {
+            v.facts
+                .insert("overhead_pct".into(), json!(100.0 * over / native));
         }
-        if let Some(native) = of("native", size) {
-            let over = t - native;
-            v.facts.insert("overhead_ns".into(), json!(over));
-            if native > 0.0 {
-                v.facts
-                    .insert("overhead_pct".into(), json!(100.0 * over / native));
-            }
-            if let Some(floor) = of("floor", size).filter(|f| *f > 0.0) {
-                v.facts.insert("floor_ns".into(), json!(floor));
-                v.facts
-                    .insert("overhead_over_floor".into(), json!(over / floor));
-            }
+        if let Some(floor) = floors[i] {
+            v.facts.insert("floor_ns".into(), json!(floor));
+            v.facts
+                .insert("overhead_over_floor".into(), json!(over / floor));
         }
     }
 }
@@ -88,6 +100,7 @@ pub(super) fn summary(
 ) -> Option<crate::run::Summary> {
     let fmt = crate::units::fmt_ns;
     let mut rows = Vec::new();
+    let mut all_paired = true;
     for &size in sizes {
         let native = find(variants, "native", size).and_then(p50);
         let floor = find(variants, "floor", size).and_then(p50);
@@ -96,7 +109,9 @@ pub(super) fn summary(
                 continue;
             };
             let Some(t) = p50(v) else { continue };
-            let over = native.map(|n| t - n);
+            // From derive_facts: paired by round where it was.
+            let over = v.facts.get("overhead_ns").and_then(|o| o.as_f64());
+            all_paired &= v.facts.get("overhead_paired") == Some(&json!(true));
             rows.push(vec![
                 size_label(size),
                 way.to_string(),
@@ -119,9 +134,10 @@ pub(super) fn summary(
         }
     }
     (!rows.is_empty()).then(|| crate::run::Summary {
-        title:
-            "per call, median: each way against native and the floor (one copy into linear memory)"
-                .into(),
+        title: format!(
+            "per call, median: each way against native and the floor (one copy into linear memory); {}",
+            crate::scenario::overhead::how(all_paired)
+        ),
         columns: [
             "payload",
             "way",

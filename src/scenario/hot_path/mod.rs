@@ -6,22 +6,22 @@
 //! every variant runs a batch of instrumented calls and a batch of the same
 //! calls uninstrumented, alternating which goes first, so drift on a shared
 //! machine falls on both alike. A variant may be a driver in a child
-//! process (`--driver-process`), timed by the same loop over there.
+//! process (`--driver-process`), timed by the same loop over there, or
+//! another build of the plugin (`--baseline`), timed beside it.
 
+mod baseline;
+mod child;
 mod native;
 mod rounds;
 mod summarise;
 
 use std::marker::PhantomData;
 
-use base64::Engine as _;
 use serde_json::Value;
 
 use self::native::NativeTarget;
 use crate::driver::Limits;
 use crate::driver::call::{Json, Payload, PluginCall, Raw};
-use crate::driver::child::protocol::Input;
-use crate::driver::child::{ChildDriver, Program};
 use crate::driver::wasmtime::Abi;
 use crate::error::{CallError, Error};
 use crate::inside::counters::{Counting, Stop, Whole};
@@ -40,6 +40,8 @@ pub const NAME: &str = "hot-path";
 
 /// The name of the variant run by a driver in a child process.
 pub const CHILD: &str = "wasm-child";
+
+pub use self::baseline::BASELINE;
 
 /// Settings of `record hot-path`.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +71,10 @@ pub struct HotPathConfig {
     /// driver in a child process, over the driver protocol, as the variant
     /// `wasm-child`. Default: false.
     pub driver_process: bool,
+    /// Another build of the plugin, timed in the same rounds as the variant
+    /// `baseline`: the paired ratio wasm/baseline is the change between the
+    /// builds, which `wprof compare RUN` judges. Default: none.
+    pub baseline: Option<PluginSpec>,
     /// Counter, fuel and sampling passes after the timings. Default: the
     /// counter pass only.
     pub inside: InsideConfig,
@@ -98,6 +104,7 @@ impl Default for HotPathConfig {
             trace_calls: 100,
             native: true,
             driver_process: false,
+            baseline: None,
             inside: InsideConfig::default(),
             target_ci_pct: None,
             max_time: None,
@@ -196,9 +203,24 @@ fn run_with<A: Abi, P: Payload>(
             );
         }
     }
+    let mut base = match &cfg.baseline {
+        Some(spec) => {
+            let b = baseline::open::<A>(
+                spec,
+                &export,
+                (&encoded, native_input),
+                &cfg.limits,
+                &wasm_output,
+                &mut notes,
+            )?;
+            let description = baseline::description(&b);
+            Some((PluginCall::new(b.instance, input), b.setup, description))
+        }
+        None => None,
+    };
     let scratch = super::scratch_dir("wprof-hot-path-")?;
     let mut child = if cfg.driver_process {
-        Some(open_child(
+        Some(child::open_child(
             cfg,
             &plugin,
             &export,
@@ -221,6 +243,12 @@ fn run_with<A: Abi, P: Payload>(
             let mut vs: Vec<&mut dyn Rounds> = vec![&mut wasm_r];
             if let Some(n) = native_r.as_mut() {
                 vs.push(n);
+            }
+            let mut base_r = base
+                .as_mut()
+                .map(|(b, _, _)| InProcess { target: b, clock });
+            if let Some(b) = base_r.as_mut() {
+                vs.push(b);
             }
             if let Some(c) = child.as_mut() {
                 vs.push(c);
@@ -294,48 +322,33 @@ fn run_with<A: Abi, P: Payload>(
         }
         _ => None,
     };
+    let mut drift_variants = vec![("wasm", round_figures(wasm_rec, ns_per_tick))];
+    if let Some(rec) = native_rec {
+        drift_variants.push(("native", round_figures(rec, ns_per_tick)));
+    }
+    if let Some((_, setup, description)) = &base {
+        let rec = recordings.next().expect("the baseline was measured");
+        let b = baseline::beside(
+            (description, setup),
+            P::PHASES,
+            rec,
+            ns_per_tick,
+            &drift_variants[0].1,
+            track(BASELINE, ns_per_tick),
+        );
+        drift_variants.push((BASELINE, round_figures(rec, ns_per_tick)));
+        b.add(&mut variants, &mut timeline, &mut pairs, &mut notes);
+    }
     if let (Some(c), Some(rec), Some(cc)) = (&child, recordings.next(), &child_clock) {
-        let opened = c.opened();
-        let mut v = summarise::summarise(
-            CHILD,
-            format!(
-                "the wasm variant's driver ({}, {}) in a {}: it ran the same rounds there and sent its raw stamps back over the driver protocol v{}",
-                opened.driver.engine,
-                opened.driver.abi,
-                opened.driver.process,
-                crate::driver::child::protocol::VERSION
-            ),
-            &opened.phases,
+        let wasm_figures = &drift_variants[0].1;
+        let b = child::beside(
+            c,
             rec,
             cc.ns_per_tick,
-        );
-        v.driver = Some(opened.driver.clone());
-        v.setup = opened.setup.clone();
-        timeline.extend(spans(
-            rec.rows(),
-            &opened.phases,
+            wasm_figures,
             track(CHILD, cc.ns_per_tick),
-        ));
-        if let Some(ratio) = paired_ratio(
-            &round_figures(rec, cc.ns_per_tick),
-            &round_figures(wasm_rec, ns_per_tick),
-        ) {
-            let agree = if (ratio.lo..=ratio.hi).contains(&1.0) {
-                "they agree within noise (the interval holds 1)"
-            } else {
-                "they differ beyond noise"
-            };
-            notes.push(format!(
-                "driver process: {CHILD} against wasm in process, uninstrumented per call, paired by round: {:.3}x (95 % interval {:.3} to {:.3}, {} rounds): {agree}",
-                ratio.ratio, ratio.lo, ratio.hi, ratio.rounds
-            ));
-            pairs.push(Pair {
-                subject: CHILD.to_owned(),
-                baseline: "wasm".to_owned(),
-                ratio,
-            });
-        }
-        variants.push(v);
+        );
+        b.add(&mut variants, &mut timeline, &mut pairs, &mut notes);
     }
     let call_ns = variants[0]
         .uninstrumented
@@ -395,13 +408,14 @@ fn run_with<A: Abi, P: Payload>(
             "{CHILD}: the passes that look inside calls ran on the in-process variants only"
         ));
     }
+    if base.is_some() && !interrupted {
+        notes.push(format!(
+            "{BASELINE}: the passes that look inside calls ran on the plugin (and native) only"
+        ));
+    }
     let mut drift = measured.drift.clone();
     if let Some(d) = drift.as_mut() {
-        let mut per_variant = vec![("wasm", round_figures(wasm_rec, ns_per_tick))];
-        if let Some(rec) = native_rec {
-            per_variant.push(("native", round_figures(rec, ns_per_tick)));
-        }
-        crate::timing::drift::with_variants(d, &per_variant);
+        crate::timing::drift::with_variants(d, &drift_variants);
     }
     let looked = Looked {
         perf: found.perf,
@@ -448,55 +462,28 @@ fn plan(cfg: &HotPathConfig) -> Plan<'static> {
     }
 }
 
-/// Starts wprof's own driver in a child process on the same plugin and
-/// input, and checks that its first call returned what the in-process one
-/// did, before anything is timed.
-fn open_child(
-    cfg: &HotPathConfig,
-    plugin: &crate::source::PluginBytes,
-    export: &str,
-    encoded: &[u8],
-    value: Option<&Value>,
-    scratch: &tempfile::TempDir,
-    expected: &[u8],
-) -> Result<ChildDriver, Error> {
-    let fail = |e: anyhow::Error| {
-        Error::plugin(
-            &plugin.name,
-            Phase::Instantiate,
-            format!("--driver-process: {e:#}"),
-        )
-    };
-    let path = scratch.path().join("plugin.wasm");
-    std::fs::write(&path, &plugin.bytes)
-        .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))?;
-    let input = match value {
-        Some(v) => Input::Json(v.clone()),
-        None => Input::Bytes(base64::engine::general_purpose::STANDARD.encode(encoded)),
-    };
-    let child = ChildDriver::open(
-        &Program::wprof().map_err(fail)?,
-        &path,
-        export,
-        input,
-        &cfg.limits,
-        cfg.clock,
-        cfg.iterations,
-        cfg.rounds,
-    )
-    .map_err(fail)?;
-    if child.opened().output != expected {
-        return Err(Error::plugin(
-            &plugin.name,
-            Phase::CopyOut,
-            format!(
-                "--driver-process: the child's first call returned {} bytes that differ from the in-process call's {}",
-                child.opened().output.len(),
-                expected.len()
-            ),
-        ));
+/// A variant timed beside the plugin (another build, a child driver):
+/// what the run gains from it.
+struct Beside {
+    variant: Variant,
+    spans: Vec<crate::run::Span>,
+    pair: Option<Pair>,
+    note: Option<String>,
+}
+
+impl Beside {
+    fn add(
+        self,
+        variants: &mut Vec<Variant>,
+        timeline: &mut Vec<crate::run::Span>,
+        pairs: &mut Vec<Pair>,
+        notes: &mut Vec<String>,
+    ) {
+        variants.push(self.variant);
+        timeline.extend(self.spans);
+        pairs.extend(self.pair);
+        notes.extend(self.note);
     }
-    Ok(child)
 }
 
 /// What the hot path measured, for [`finish`].
@@ -548,7 +535,7 @@ fn finish(
             coarse.join(", ")
         ));
     }
-    let settings = super::settings([
+    let mut settings = super::settings([
         ("warmup", serde_json::json!(cfg.warmup)),
         ("rounds", serde_json::json!(cfg.rounds)),
         ("clock", serde_json::json!(cfg.clock.to_string())),
@@ -560,6 +547,9 @@ fn finish(
             serde_json::json!(cfg.max_time.map(|d| d.as_secs_f64())),
         ),
     ]);
+    if let Some(b) = m.variants.iter().find(|v| v.name == BASELINE) {
+        settings.insert("baseline".into(), serde_json::json!(b.description));
+    }
     let iterations = m.variants[0].phases.last().map_or(0, |p| p.stats.n);
     Run {
         plugin: PluginInfo {

@@ -1,0 +1,96 @@
+//! `--baseline`: another build of the plugin, timed in the same rounds as
+//! the plugin itself. The change between the two builds is then one ratio
+//! per round, which a machine that changes speed moves on both sides
+//! alike: two runs in separate processes on a shared VM differ by 5 to
+//! 15 % with nothing changed (scripts/noise-check), too much to see a
+//! 10 % change reliably.
+
+use serde_json::Value;
+
+use super::{Beside, summarise};
+use crate::driver::Limits;
+use crate::driver::wasmtime::Abi;
+use crate::error::Error;
+use crate::phase::Phase;
+use crate::run::{Pair, PhaseTime};
+use crate::scenario::Prepared;
+use crate::source::PluginSpec;
+use crate::timing::pairing::{paired_ratio, round_figures};
+use crate::timing::rounds::Recording;
+use crate::timing::settle::{Track, spans};
+
+/// The variant the baseline build is measured as.
+pub const BASELINE: &str = "baseline";
+
+/// Loads and instantiates the baseline build on the plugin's calling
+/// convention, export and input, and proves with one guarded call that it
+/// returns. A different output is a warning in `notes`, not an error: a new
+/// build may answer differently on purpose.
+pub(super) fn open<A: Abi>(
+    spec: &PluginSpec,
+    export: &str,
+    (encoded, value): (&[u8], Option<&Value>),
+    limits: &Limits,
+    expected: &[u8],
+    notes: &mut Vec<String>,
+) -> Result<Prepared<A>, Error> {
+    let plugin = spec.resolve()?;
+    let abi = crate::kind::abi(&plugin.bytes);
+    if abi != A::KIND {
+        return Err(Error::plugin(
+            &plugin.name,
+            Phase::Validate,
+            format!(
+                "--baseline: its calling convention is {abi:?}, the plugin's is {}: a baseline is another build of the same plugin",
+                A::NAME
+            ),
+        ));
+    }
+    let p = crate::scenario::prepare_with::<A>(plugin, Some(export), limits, |_| {
+        Ok((encoded.to_vec(), value.cloned()))
+    })?;
+    if p.first.output != expected {
+        notes.push(format!(
+            "warning: the baseline ({}) returned {} bytes that differ from the plugin's {}: the builds do not do the same work",
+            p.plugin.name,
+            p.first.output.len(),
+            expected.len()
+        ));
+    }
+    Ok(p)
+}
+
+/// How the report describes the baseline variant.
+pub(super) fn description<A: Abi>(p: &Prepared<A>) -> String {
+    format!(
+        "the baseline build {} (sha256 {}), on the same engine, calling convention and input, timed in the same rounds",
+        p.plugin.source,
+        &crate::scenario::sha256(&p.plugin.bytes)[..12]
+    )
+}
+
+/// The baseline's variant (`description` and load `setup` from [`open`])
+/// and the plugin's pair with it (`wasm_figures`: the plugin's per-round
+/// times).
+pub(super) fn beside(
+    (description, setup): (&str, &[PhaseTime]),
+    phases: &[Phase],
+    rec: &Recording,
+    ns_per_tick: f64,
+    wasm_figures: &[f64],
+    track: Track,
+) -> Beside {
+    let mut variant =
+        summarise::summarise(BASELINE, description.to_owned(), phases, rec, ns_per_tick);
+    variant.setup = setup.to_vec();
+    Beside {
+        variant,
+        spans: spans(rec.rows(), phases, track),
+        pair: paired_ratio(wasm_figures, &round_figures(rec, ns_per_tick)).map(|ratio| Pair {
+            subject: "wasm".to_owned(),
+            baseline: BASELINE.to_owned(),
+            ratio,
+        }),
+        note: None,
+    }
+}
