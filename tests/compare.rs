@@ -162,9 +162,9 @@ fn a_build_against_its_baseline_in_the_same_rounds_is_judged_by_their_paired_rat
             "-o",
             dir,
             "-n",
-            "10000",
+            "50000",
             "-w",
-            "500",
+            "1000",
             "--rounds",
             "20",
             "--input-json",
@@ -210,6 +210,38 @@ fn a_build_against_its_baseline_in_the_same_rounds_is_judged_by_their_paired_rat
     let r = &report["ratios"][0];
     assert_eq!(r["verdict"], "no-change", "{r}");
     assert!((r["new"].as_f64().unwrap() - 1.0).abs() < 0.05, "{r}");
+    // A baseline that is not a build of the plugin is refused, named as
+    // the baseline, before anything is timed.
+    sb.write("old/bad.wasm", "not wasm");
+    for (baseline, why) in [
+        (
+            "old/bad.wasm",
+            "old/bad.wasm (--baseline): read: not a wasm module",
+        ),
+        (
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/plugins/count-vowels/count-vowels.wasm"
+            ),
+            "(--baseline): validate: its calling convention is Extism, the plugin's is wprof",
+        ),
+    ] {
+        let ran = sb.wprof(&[
+            "record",
+            "hot-path",
+            "--plugin",
+            "new/spin.wat",
+            "--input-json",
+            "{}",
+            "--baseline",
+            baseline,
+            "-o",
+            "bad",
+        ]);
+        assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+        assert!(ran.stderr.contains(why), "{}", ran.stderr);
+        assert!(!sb.path("bad").exists());
+    }
     // A run recorded without a baseline has nothing to be judged against.
     let plain = record(&sb, "plain", &[]);
     let ran = sb.wprof(&["compare", &plain]);

@@ -34,21 +34,22 @@ pub(super) fn open<A: Abi>(
     expected: &[u8],
     notes: &mut Vec<String>,
 ) -> Result<Prepared<A>, Error> {
-    let plugin = spec.resolve()?;
+    let plugin = spec.resolve().map_err(named)?;
     let abi = crate::kind::abi(&plugin.bytes);
     if abi != A::KIND {
-        return Err(Error::plugin(
+        return Err(named(Error::plugin(
             &plugin.name,
             Phase::Validate,
             format!(
-                "--baseline: its calling convention is {abi:?}, the plugin's is {}: a baseline is another build of the same plugin",
+                "its calling convention is {abi:?}, the plugin's is {}: a baseline is another build of the same plugin",
                 A::NAME
             ),
-        ));
+        )));
     }
     let p = crate::scenario::prepare_with::<A>(plugin, Some(export), limits, |_| {
         Ok((encoded.to_vec(), value.cloned()))
-    })?;
+    })
+    .map_err(named)?;
     if p.first.output != expected {
         notes.push(format!(
             "warning: the baseline ({}) returned {} bytes that differ from the plugin's {}: the builds do not do the same work",
@@ -58,6 +59,24 @@ pub(super) fn open<A: Abi>(
         ));
     }
     Ok(p)
+}
+
+/// Says that a plugin's error is the baseline's.
+fn named(e: Error) -> Error {
+    match e {
+        Error::Plugin {
+            plugin,
+            phase,
+            cause,
+            backtrace,
+        } => Error::Plugin {
+            plugin: format!("{plugin} (--baseline)"),
+            phase,
+            cause,
+            backtrace,
+        },
+        other => other,
+    }
 }
 
 /// How the report describes the baseline variant.
