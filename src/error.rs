@@ -71,7 +71,7 @@ impl Error {
         let cause = if backtrace.is_empty() {
             one_line(err)
         } else {
-            err.root_cause().to_string()
+            trap_cause(err)
         };
         Error::Plugin {
             plugin: plugin.into(),
@@ -80,6 +80,23 @@ impl Error {
             backtrace,
         }
     }
+}
+
+/// A trap's cause: the trap, then what was said around it (a command's
+/// stderr), without the backtrace.
+fn trap_cause(err: &anyhow::Error) -> String {
+    let root = err.root_cause().to_string();
+    let around = err
+        .chain()
+        .map(ToString::to_string)
+        // The backtrace context (no std Error to test the type of) is
+        // given as frames apart.
+        .filter(|t| !t.is_empty() && *t != root && !t.contains("wasm backtrace:"))
+        .collect::<Vec<_>>();
+    std::iter::once(root)
+        .chain(around)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn frame_name(f: &wasmtime::FrameInfo) -> String {
@@ -134,19 +151,10 @@ impl CallError {
 /// comes after the cause, its frames joined by ` <- `.
 pub fn one_line(err: &anyhow::Error) -> String {
     if let Some(bt) = err.downcast_ref::<wasmtime::WasmBacktrace>() {
-        let frames: Vec<String> = bt
-            .frames()
-            .iter()
-            .map(|f| {
-                f.func_name().map_or_else(
-                    || format!("wasm function {}", f.func_index()),
-                    str::to_owned,
-                )
-            })
-            .collect();
+        let frames: Vec<String> = bt.frames().iter().map(frame_name).collect();
         return format!(
             "{} (wasm backtrace: {})",
-            err.root_cause(),
+            trap_cause(err),
             frames.join(" <- ")
         );
     }

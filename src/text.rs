@@ -41,6 +41,33 @@ impl fmt::Display for Esc<'_> {
     }
 }
 
+/// The last lines of `text` that fit in `max` characters, whole (blank
+/// ones dropped); a last line longer than `max` alone keeps its end,
+/// after `…`.
+pub fn tail_lines(text: &str, max: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut used = 0;
+    for line in text
+        .lines()
+        .rev()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+    {
+        let n = line.chars().count();
+        if used + n > max {
+            if out.is_empty() {
+                let skip = n - max.saturating_sub(1);
+                out.push(format!("…{}", line.chars().skip(skip).collect::<String>()));
+            }
+            break;
+        }
+        used += n;
+        out.push(line.to_owned());
+    }
+    out.reverse();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +81,13 @@ mod tests {
             "a\\nwprof: error: forged\\u{1b}[2J\\r\\t\\u{202e}z"
         );
         assert_eq!(format!("{:<6}|", Esc("a\tb")), "a\\tb  |");
+    }
+
+    #[test]
+    fn a_tail_is_whole_lines_or_the_end_of_one() {
+        assert_eq!(tail_lines("one\ntwo\n\nthree\n", 8), ["two", "three"]);
+        assert_eq!(tail_lines("one\ntwo", 100), ["one", "two"]);
+        assert_eq!(tail_lines("abcdefghij", 4), ["…hij"]);
+        assert!(tail_lines(" \n", 10).is_empty());
     }
 }

@@ -160,3 +160,39 @@ fn bad_commands_are_one_line_each() {
         ran.stderr
     );
 }
+
+/// A command that prints two lines to stderr after failing to open a file,
+/// then traps in a function with a Rust-mangled name.
+const FAILS_TO_OPEN: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "reading input.txt\ncannot open input.txt: No such file or directory\n")
+  (func $_ZN5hello4fail17h0123456789abcdefE
+    (i32.store (i32.const 0) (i32.const 100))
+    (i32.store (i32.const 4) (i32.const 67))
+    (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
+    unreachable)
+  (func $main (export "_start") (call $_ZN5hello4fail17h0123456789abcdefE)))"#;
+
+#[test]
+fn a_trap_shows_stderr_by_whole_lines_a_dir_hint_and_demangled_frames() {
+    let sb = Sandbox::new();
+    sb.write("fail.wat", FAILS_TO_OPEN);
+    let ran = sb.line("record command --plugin fail.wat -o out");
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let lines: Vec<&str> = ran.stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "wprof: error: fail.wat: execute: wasm trap: wasm `unreachable` instruction executed; stderr: reading input.txt | cannot open input.txt: No such file or directory; hint: it has no directories: a command sees only those given with --dir HOST[::GUEST]",
+            "    at hello::fail",
+            "    at main",
+        ]
+    );
+    assert!(!sb.path("out").exists());
+    // With a directory given, no hint.
+    std::fs::create_dir(sb.path("data")).unwrap();
+    let ran = sb.line("record command --plugin fail.wat --dir data -o out");
+    assert_eq!(ran.code, Some(1));
+    assert!(!ran.stderr.contains("hint"), "{}", ran.stderr);
+}

@@ -311,7 +311,7 @@ fn bad_input_is_one_line_and_writes_nothing() {
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
     assert!(
-        ran.stderr.contains("extism:host/user::lookup (a host function the Extism application defines: wprof cannot supply it)"),
+        ran.stderr.contains("extism:host/user (lookup; host functions the Extism application defines: wprof cannot supply them)"),
         "{}",
         ran.stderr
     );
@@ -370,4 +370,125 @@ fn a_steady_call_allocates_nothing_on_the_host() {
     let bytes = run["heap"]["wasm"]["bytes"].as_f64().unwrap();
     assert!(bytes < 16.0, "{}", run["heap"]);
     assert!(sb.path("out/hot-path.dhat.json").is_file());
+}
+
+/// Extism's own runtime (the Rust SDK driver, a build of its own) is timed
+/// beside wprof's Extism host in the same rounds where it is built; where
+/// it is not, the run says so and names the command that builds it.
+/// `.ci/run` builds it and sets `WPROF_REQUIRE_EXTISM_SDK`.
+#[test]
+fn extisms_own_runtime_is_timed_beside_wprofs_host_or_the_run_says_why_not() {
+    let p = plugin();
+    let args = [
+        "record",
+        "hot-path",
+        "-p",
+        &p,
+        "--export",
+        "count_vowels",
+        "--input",
+        "Hello, World!",
+        "-n",
+        "5000",
+        "-w",
+        "200",
+        "--rounds",
+        "10",
+        "--counters",
+        "none",
+        "-o",
+        "out",
+    ];
+    let sb = Sandbox::new();
+    sb.ok(&args);
+    let run = sb.json("out/hot-path.json");
+    assert_eq!(run["variants"].as_array().unwrap().len(), 1);
+    let notes = notes(&run);
+    assert!(
+        notes.iter().any(|n| n
+            .contains("extism-sdk: not measured: the Extism SDK driver is not built")
+            && n.contains("scripts/build-extism-sdk-driver")),
+        "{notes:?}"
+    );
+
+    let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("drivers/extism-sdk/target/release/wprof-extism-sdk");
+    if !built.is_file() {
+        assert!(
+            std::env::var_os("WPROF_REQUIRE_EXTISM_SDK").is_none(),
+            "{} is not built: scripts/build-extism-sdk-driver",
+            built.display()
+        );
+        return;
+    }
+    let sb = Sandbox::new().with_env("WPROF_EXTISM_SDK_DRIVER", built.to_str().unwrap());
+    // 1 MiB for the echo, as the SDK's own benchmarks send.
+    sb.write("mib.bin", vec![b'x'; 1 << 20]);
+    let work = format!(
+        "{}/plugins/extism-work/extism-work.wasm",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    for (plugin, export, input, n) in [
+        (p.as_str(), "count_vowels", "Hello, World!", "5000"),
+        (work.as_str(), "allocate", "Hello, World!", "300"),
+        (work.as_str(), "echo", "mib.bin", "40"),
+    ] {
+        let mut a = args.to_vec();
+        a[3] = plugin;
+        a[5] = export;
+        a[7] = input;
+        a[9] = n;
+        let ran = sb.ok(&a);
+        let run = sb.json("out/hot-path.json");
+        let variants = run["variants"].as_array().unwrap();
+        let names: Vec<&str> = variants
+            .iter()
+            .map(|v| v["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["wasm", "extism-sdk"], "{export}: {:?}", common::notes(&run));
+        let sdk = &variants[1];
+        assert_eq!(phases(sdk), ["call"], "the SDK's call is one step");
+        assert!(
+            sdk["driver"]["engine"]
+                .as_str()
+                .unwrap()
+                .starts_with("extism 1.30.0"),
+            "{sdk}"
+        );
+        assert_eq!(sdk["phases"][0]["stats"]["n"].to_string(), n);
+        let pair = run["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["subject"] == "extism-sdk" && p["baseline"] == "wasm")
+            .expect("the SDK is paired with wprof's host by round");
+        let ratio = pair["ratio"]["ratio"].as_f64().unwrap();
+        assert!(ratio.is_finite() && ratio > 0.0, "{pair}");
+        assert!(ran.stdout.contains("extism-sdk / wasm: "), "{}", ran.stdout);
+    }
+}
+
+/// An empty log message (Extism logs an empty line: `alloc(0)` is offset
+/// 0) is an empty line, and `--input ''` is an empty input.
+#[test]
+fn an_empty_log_message_and_an_empty_input_are_empty() {
+    let sb = Sandbox::new();
+    sb.write(
+        "log.wat",
+        r#"(module
+  (import "extism:host/env" "log_info" (func $log (param i64)))
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (memory (export "memory") 1)
+  (func (export "run") (result i32)
+    (call $log (call $alloc (i64.const 0)))
+    (i32.const 0)))"#,
+    );
+    let ran = sb.ok(&["call", "-p", "log.wat", "--log-level", "info"]);
+    assert!(
+        ran.stderr.contains("plugin log: info: \n"),
+        "{}",
+        ran.stderr
+    );
+    let ran = call(&sb, "count_vowels", "", &[]);
+    assert!(ran.stdout.contains(r#""count":0"#), "{}", ran.stdout);
 }

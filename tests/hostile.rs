@@ -273,13 +273,16 @@ fn imports_the_abi_does_not_supply_are_listed_with_their_abi() {
         &format!(
             r#"(module
                  (import "wasi_snapshot_preview1" "path_open" (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+                 (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+                 (import "wasi_snapshot_preview1" "path_open" (func $again (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
                  (import "env" "host_fn" (func))
                  {ABI}
                  (func (export "f") (param i32 i32) (result i64) i64.const 0))"#
         ),
         &[],
         "instantiate",
-        "the module imports wasi_snapshot_preview1::path_open (WASI: a WASI command runs under `wprof record command`; the plugin ABI grants no file access), env::host_fn, and the wprof ABI supplies no imports",
+        // Each import once, grouped by module, each group's advice once.
+        "the module imports wasi_snapshot_preview1 (path_open, fd_write; WASI: a WASI command runs under `wprof record command`; the plugin ABI grants no file access); env (host_fn), and the wprof ABI supplies no imports",
     );
 }
 

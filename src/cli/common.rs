@@ -33,8 +33,9 @@ pub(super) struct InputArgs {
     pub(super) export: Option<String>,
     /// JSON input file [default: the bundled plugin's input.json]. For an
     /// Extism plugin, the input text itself, as `extism call --input` takes
-    /// it, or a file whose bytes are the input [default: empty].
-    #[arg(short, long, conflicts_with = "input_json")]
+    /// it, or a file whose bytes are the input [default: empty]; `''` is
+    /// an empty input.
+    #[arg(short, long, conflicts_with = "input_json", value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from))]
     pub(super) input: Option<PathBuf>,
     /// JSON input given inline.
     #[arg(long, value_name = "JSON")]

@@ -49,6 +49,10 @@ pub(super) struct HotPathArgs {
     /// in-process variant.
     #[arg(long)]
     pub(super) driver_process: bool,
+    /// For an Extism plugin, do not also time it under Extism's own runtime
+    /// (the Rust SDK driver, `extism-sdk`, where it is built).
+    #[arg(long)]
+    pub(super) no_extism_sdk: bool,
     /// Another build of the plugin (a .wasm/.wat file or a bundled name),
     /// timed in the same rounds as the variant `baseline`: the change
     /// between the builds as a paired ratio, which a machine's changing
@@ -80,6 +84,7 @@ impl HotPathArgs {
             trace_calls: self.trace_calls,
             native: !self.no_native,
             driver_process: self.driver_process,
+            extism_sdk: !self.no_extism_sdk,
             baseline: self.baseline.as_deref().map(PluginSpec::parse),
             inside: self.record.inside.config(),
             target_ci_pct: self.target_ci,

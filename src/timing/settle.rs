@@ -36,7 +36,9 @@ pub fn phase_stats(
         }
     };
     let mut out: Vec<PhaseStats> = Vec::with_capacity(w);
-    for (k, &phase) in phases.iter().enumerate() {
+    // A driver that sees no phases inside a call names its one phase the
+    // whole: it is counted once, as the whole.
+    for (k, &phase) in phases.iter().enumerate().filter(|(_, p)| **p != whole) {
         if let Some(stats) = stats_of(k, k + 1) {
             out.push(PhaseStats {
                 phase,
@@ -93,7 +95,11 @@ pub fn spans(rows: &[u64], phases: &[Phase], track: Track) -> Vec<Span> {
                 .then_some(track.bytes.1),
         };
         out.push(span(track.whole, row[0], row[w - 1]));
-        for (k, &phase) in phases.iter().enumerate() {
+        for (k, &phase) in phases
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| **p != track.whole)
+        {
             out.push(span(phase, row[k], row[k + 1]));
         }
     }

@@ -11,6 +11,10 @@ use serde_json::Value;
 /// A temp dir that is the working directory of the wprof runs in one test.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
+    /// Environment of every run. By default the Extism SDK driver is
+    /// switched off (`WPROF_EXTISM_SDK_DRIVER` names no file), so a test's
+    /// variants do not depend on whether that separate build exists here.
+    env: Vec<(String, String)>,
 }
 
 /// What one run of the binary did.
@@ -24,7 +28,15 @@ impl Sandbox {
     pub fn new() -> Sandbox {
         Sandbox {
             dir: tempfile::tempdir().expect("temp dir"),
+            env: vec![("WPROF_EXTISM_SDK_DRIVER".into(), String::new())],
         }
+    }
+
+    /// Sets `key` to `value` in every later run.
+    pub fn with_env(mut self, key: &str, value: &str) -> Sandbox {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.into()));
+        self
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -40,6 +52,7 @@ impl Sandbox {
     pub fn wprof(&self, args: &[&str]) -> Ran {
         let out: Output = std::process::Command::new(env!("CARGO_BIN_EXE_wprof"))
             .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(self.dir.path())
             .output()
             .expect("run wprof");

@@ -41,6 +41,33 @@ impl Program {
             args: vec![SUBCOMMAND.to_owned()],
         })
     }
+
+    /// Extism's own runtime, the Rust SDK driver (`drivers/extism-sdk`, a
+    /// build of its own), where it is built: `$WPROF_EXTISM_SDK_DRIVER` when
+    /// set (empty: none), else `wprof-extism-sdk` beside wprof's binary,
+    /// else that crate's release build in the checkout wprof was built from.
+    pub fn extism_sdk() -> Option<Program> {
+        const NAME: &str = "wprof-extism-sdk";
+        let candidates = match std::env::var_os("WPROF_EXTISM_SDK_DRIVER") {
+            Some(given) => vec![PathBuf::from(given)],
+            None => {
+                let beside = std::env::current_exe()
+                    .ok()
+                    .and_then(|e| Some(e.parent()?.join(NAME)));
+                let checkout = Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("drivers/extism-sdk/target/release")
+                    .join(NAME);
+                beside.into_iter().chain([checkout]).collect()
+            }
+        };
+        candidates
+            .into_iter()
+            .find(|p| p.is_file())
+            .map(|exe| Program {
+                exe,
+                args: Vec::new(),
+            })
+    }
 }
 
 /// What the child said when it opened the plugin.

@@ -159,8 +159,12 @@ impl Arena {
         }
     }
 
-    /// The bytes of the live block at `offs`.
+    /// The bytes of the live block at `offs`. Offset 0 is the empty block
+    /// an `alloc(0)` hands out (an empty log message, an empty output).
     pub(super) fn block(&self, offs: u64) -> anyhow::Result<&[u8]> {
+        if offs == 0 {
+            return Ok(&[]);
+        }
         let i = self
             .find(offs)
             .ok_or_else(|| anyhow!("no kernel memory block starts at offset {offs}"))?;
@@ -316,6 +320,8 @@ mod tests {
         assert_eq!(a.length(x), 3);
         assert_eq!(a.length(x + 1), 0, "not the start of a block");
         assert_eq!(a.alloc(0, None).unwrap(), 0, "no bytes: no block");
+        assert_eq!(a.block(0).unwrap(), b"", "offset 0 is the empty block");
+        assert!(a.block(x + 1).is_err(), "not the start of a block");
         a.free(x);
         assert_eq!(a.length(x), 0);
         assert_eq!(a.top(), y + 10, "a freed block below the top stays");

@@ -276,34 +276,57 @@ pub fn load(
         .map_err(|e| Error::plugin(plugin, Phase::Compile, one_line(&e.into())))
 }
 
-/// The imports of `module` that convention `A` does not supply, named with
-/// what would supply each, where wprof knows it.
+/// The imports of `module` that convention `A` does not supply, once
+/// each, grouped by the module they come from, each group with what would
+/// supply it where wprof knows it: `wasi_snapshot_preview1 (fd_write,
+/// fd_read; WASI: ...)`.
 pub fn unsupplied<A: Abi>(module: &Module) -> Option<String> {
-    let imports: Vec<String> = module
-        .imports()
-        .filter(|i| !A::supplies(i.module()))
-        .map(|i| {
-            let abi = match i.module() {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for i in module.imports().filter(|i| !A::supplies(i.module())) {
+        let names = match groups.iter_mut().find(|(m, _)| m == i.module()) {
+            Some((_, names)) => names,
+            None => {
+                groups.push((i.module().to_owned(), Vec::new()));
+                &mut groups.last_mut().expect("just pushed").1
+            }
+        };
+        if !names.iter().any(|n| n == i.name()) {
+            names.push(i.name().to_owned());
+        }
+    }
+    let imports: Vec<String> = groups
+        .iter()
+        .map(|(module, names)| {
+            let why = match module.as_str() {
                 m if m.starts_with("wasi") => {
-                    " (WASI: a WASI command runs under `wprof record command`; the plugin ABI grants no file access)"
+                    "; WASI: a WASI command runs under `wprof record command`; the plugin ABI grants no file access"
                 }
                 "extism:host/user" => {
-                    " (a host function the Extism application defines: wprof cannot supply it)"
+                    "; host functions the Extism application defines: wprof cannot supply them"
                 }
-                "bench" => " (the Sightglass bench protocol: `wprof record command` supplies it)",
+                "bench" => "; the Sightglass bench protocol: `wprof record command` supplies it",
                 _ => "",
             };
-            format!("{}::{}{abi}", i.module(), i.name())
+            // A long list is cut: the count says how many there are.
+            const SHOWN: usize = 8;
+            let more = names.len().saturating_sub(SHOWN);
+            let shown = names[..names.len().min(SHOWN)].join(", ");
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            format!("{module} ({shown}{more}{why})")
         })
         .collect();
     (!imports.is_empty()).then(|| match A::KIND {
         crate::kind::Abi::Extism => format!(
             "the module imports {}, which wprof's Extism host does not supply (it supplies extism:host/env)",
-            imports.join(", ")
+            imports.join("; ")
         ),
         crate::kind::Abi::Wprof => format!(
             "the module imports {}, and the wprof ABI supplies no imports",
-            imports.join(", ")
+            imports.join("; ")
         ),
     })
 }

@@ -203,7 +203,6 @@ impl<C: Clock> Given<'_, C> {
             self.stdin,
             self.bench_imported,
         )
-        .map_err(|(phase, cause)| at(phase)(anyhow::anyhow!(cause)))
     }
 }
 

@@ -11,7 +11,7 @@ use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 
 use super::CommandConfig;
 use crate::driver::Limits;
-use crate::error::{Error, one_line};
+use crate::error::{CallError, Error, at, one_line};
 use crate::measure;
 use crate::phase::Phase;
 use crate::run::{MemoryPoint, MemoryProfile, PerInstance};
@@ -136,8 +136,9 @@ pub(super) fn instance_memory(
     })
 }
 
-/// One run in a fresh instance. `Err` carries the phase and the cause,
-/// with the exit code or trap and the tail of stderr.
+/// One run in a fresh instance. `Err` carries the phase and the cause: the
+/// exit code, or the trap with its wasm backtrace, then the tail of stderr
+/// and, after a failed file open with no `--dir`, a hint.
 pub(super) fn run_once<C: Clock>(
     clock: &C,
     pre: &wasmtime::InstancePre<State>,
@@ -145,7 +146,8 @@ pub(super) fn run_once<C: Clock>(
     argv0: &str,
     stdin: &[u8],
     bench_imported: bool,
-) -> Result<RunResult, (Phase, String)> {
+) -> Result<RunResult, CallError> {
+    let fail = |phase: Phase, why: String| at(phase)(anyhow::anyhow!(why));
     let cap = cfg.limits.output_bytes.unwrap_or(64 << 20);
     let stdout = MemoryOutputPipe::new(cap);
     let stderr = MemoryOutputPipe::new(cap);
@@ -160,7 +162,7 @@ pub(super) fn run_once<C: Clock>(
     for (host_dir, guest) in &cfg.dirs {
         b.preopened_dir(host_dir, guest, wasmtime_wasi::FsPerms::ReadWrite)
             .map_err(|e| {
-                (
+                fail(
                     Phase::Instantiate,
                     format!("--dir {}: {e}", host_dir.display()),
                 )
@@ -176,28 +178,20 @@ pub(super) fn run_once<C: Clock>(
     );
     store.limiter(|s| &mut s.limits);
     store.set_epoch_deadline(1);
-    let tail = |p: &MemoryOutputPipe| {
-        let bytes = p.contents();
-        let text = String::from_utf8_lossy(&bytes);
-        let text = text.trim_end();
-        let start = text.char_indices().rev().nth(199).map_or(0, |(i, _)| i);
-        match &text[start..] {
-            "" => String::new(),
-            t => format!("; stderr: {}", t.replace('\n', " | ")),
-        }
-    };
+    let no_dirs = cfg.dirs.is_empty();
+    let tail = |p: &MemoryOutputPipe| stderr_tail(&p.contents(), no_dirs);
     crate::watchdog::enter(Phase::Instantiate);
     let instance = pre.instantiate(&mut store);
     crate::watchdog::leave();
     let instance = instance.map_err(|e| {
-        (
+        fail(
             Phase::Instantiate,
             format!("{}{}", one_line(&e.into()), tail(&stderr)),
         )
     })?;
     let start = instance
         .get_typed_func::<(), ()>(&mut store, "_start")
-        .map_err(|e| (Phase::Instantiate, one_line(&e.into())))?;
+        .map_err(|e| fail(Phase::Instantiate, one_line(&e.into())))?;
     let t1 = clock.now();
     crate::watchdog::enter(Phase::Execute);
     let result = start.call(&mut store, ());
@@ -208,19 +202,22 @@ pub(super) fn run_once<C: Clock>(
         match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
             Some(wasmtime_wasi::I32Exit(0)) => {}
             Some(wasmtime_wasi::I32Exit(code)) => {
-                return Err((
+                return Err(fail(
                     Phase::Execute,
                     format!("exited with code {code}{}", tail(&stderr)),
                 ));
             }
+            // The trap itself, its backtrace kept for the error's frames.
             None => {
-                return Err((Phase::Execute, format!("{}{}", one_line(&e), tail(&stderr))));
+                let tail = tail(&stderr);
+                let tail = tail.trim_start_matches("; ").to_owned();
+                return Err(at(Phase::Execute)(e.context(Tail(tail))));
             }
         }
     }
     let bench = store.data().bench;
     if bench_imported && (bench.starts, bench.ends) != (1, 1) {
-        return Err((
+        return Err(fail(
             Phase::Execute,
             format!(
                 "imports the Sightglass bench protocol but called bench.start {} and bench.end {} times in a run (once each expected)",
@@ -236,4 +233,48 @@ pub(super) fn run_once<C: Clock>(
         stderr: stderr.contents().to_vec(),
         kept: (store, memory),
     })
+}
+
+/// What a failed run's stderr ended with, for the error line (empty when
+/// it printed nothing): whole lines, up to [`TAIL_CHARS`]; a hint to pass
+/// `--dir` when it reads like a failed file open and none was given.
+pub(crate) fn stderr_tail(bytes: &[u8], no_dirs: bool) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let lines = crate::text::tail_lines(&text, TAIL_CHARS);
+    if lines.is_empty() {
+        return String::new();
+    }
+    let lower = text.to_lowercase();
+    let hint = if no_dirs
+        && [
+            "no such file",
+            "not found",
+            "cannot open",
+            "can't open",
+            "capabilities insufficient",
+            "bad file descriptor",
+            "not permitted",
+        ]
+        .iter()
+        .any(|m| lower.contains(m))
+    {
+        "; hint: it has no directories: a command sees only those given with --dir HOST[::GUEST]"
+    } else {
+        ""
+    };
+    format!("; stderr: {}{hint}", lines.join(" | "))
+}
+
+/// How much of stderr a failure quotes, in characters.
+const TAIL_CHARS: usize = 300;
+
+/// The stderr tail, as context on a trap (whose wasm backtrace stays
+/// below it for the error's frames).
+#[derive(Debug)]
+pub(crate) struct Tail(pub(crate) String);
+
+impl std::fmt::Display for Tail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }

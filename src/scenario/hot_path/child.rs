@@ -10,30 +10,43 @@ use crate::driver::child::protocol::Input;
 use crate::driver::child::{ChildDriver, Program};
 use crate::error::Error;
 use crate::phase::Phase;
-use crate::run::Pair;
+use crate::run::{ClockInfo, Pair};
 use crate::timing::pairing::{paired_ratio, round_figures};
 use crate::timing::rounds::Recording;
 use crate::timing::settle::{Track, spans};
 
-/// Starts wprof's own driver in a child process on the same plugin and
-/// input, and checks that its first call returned what the in-process one
-/// did, before anything is timed.
-pub(super) fn open_child(
+/// The variant Extism's own runtime (the Rust SDK driver) is measured as.
+pub const SDK: &str = "extism-sdk";
+
+/// A driver in a child process, timed beside the in-process plugin.
+pub(super) struct Kid {
+    /// Its variant's name.
+    pub(super) name: &'static str,
+    /// Who it is, in the variant's description.
+    who: &'static str,
+    /// The running driver.
+    pub(super) driver: ChildDriver,
+}
+
+/// Starts the drivers in child processes this run times beside the
+/// plugin: wprof's own (`--driver-process`) and, for an Extism plugin,
+/// Extism's own runtime where its driver is built. Each first call must
+/// return what the in-process one did. wprof's own failing fails the run;
+/// the SDK failing is a note, as the SDK not being built is.
+pub(super) fn open_children(
     cfg: &HotPathConfig,
     plugin: &crate::source::PluginBytes,
-    export: &str,
-    encoded: &[u8],
-    value: Option<&Value>,
+    (export, extism): (&str, bool),
+    (encoded, value): (&[u8], Option<&Value>),
     scratch: &tempfile::TempDir,
     expected: &[u8],
-) -> Result<ChildDriver, Error> {
-    let fail = |e: anyhow::Error| {
-        Error::plugin(
-            &plugin.name,
-            Phase::Instantiate,
-            format!("--driver-process: {e:#}"),
-        )
-    };
+    notes: &mut Vec<String>,
+) -> Result<Vec<Kid>, Error> {
+    let mut kids = Vec::new();
+    let sdk = (extism && cfg.extism_sdk).then(Program::extism_sdk);
+    if !cfg.driver_process && sdk.is_none() {
+        return Ok(kids);
+    }
     let path = scratch.path().join("plugin.wasm");
     std::fs::write(&path, &plugin.bytes)
         .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))?;
@@ -41,45 +54,84 @@ pub(super) fn open_child(
         Some(v) => Input::Json(v.clone()),
         None => Input::Bytes(base64::engine::general_purpose::STANDARD.encode(encoded)),
     };
-    let child = ChildDriver::open(
-        &Program::wprof().map_err(fail)?,
-        &path,
-        export,
-        input,
-        &cfg.limits,
-        cfg.clock,
-        cfg.iterations,
-        cfg.rounds,
-    )
-    .map_err(fail)?;
-    if child.opened().output != expected {
-        return Err(Error::plugin(
-            &plugin.name,
-            Phase::CopyOut,
-            format!(
-                "--driver-process: the child's first call returned {} bytes that differ from the in-process call's {}",
-                child.opened().output.len(),
-                expected.len()
-            ),
-        ));
+    let open = |program: &Program| {
+        let child = ChildDriver::open(
+            program,
+            &path,
+            export,
+            input.clone(),
+            &cfg.limits,
+            cfg.clock,
+            cfg.iterations,
+            cfg.rounds,
+        )
+        .map_err(|e| (Phase::Instantiate, format!("{e:#}")))?;
+        if child.opened().output != expected {
+            return Err((
+                Phase::CopyOut,
+                format!(
+                    "its first call returned {} bytes that differ from the in-process call's {}",
+                    child.opened().output.len(),
+                    expected.len()
+                ),
+            ));
+        }
+        Ok(child)
+    };
+    if cfg.driver_process {
+        let program = Program::wprof().map_err(|e| {
+            Error::plugin(
+                &plugin.name,
+                Phase::Instantiate,
+                format!("--driver-process: {e:#}"),
+            )
+        })?;
+        let driver = open(&program).map_err(|(phase, why)| {
+            Error::plugin(&plugin.name, phase, format!("--driver-process: {why}"))
+        })?;
+        kids.push(Kid {
+            name: CHILD,
+            who: "the wasm variant's driver",
+            driver,
+        });
     }
-    Ok(child)
+    match sdk {
+        Some(Some(program)) => match open(&program) {
+            Ok(driver) => kids.push(Kid {
+                name: SDK,
+                who: "Extism's own runtime, the Rust SDK (its kernel a wasm module with its own allocator)",
+                driver,
+            }),
+            Err((phase, why)) => notes.push(format!(
+                "{SDK}: not measured: Extism's own runtime failed in {phase}: {why}; the figures are wprof's Extism host alone"
+            )),
+        },
+        Some(None) => notes.push(format!(
+            "{SDK}: not measured: the Extism SDK driver is not built, so the figures are wprof's Extism host design (its kernel on the host side, a bump allocator), not Extism's own runtime; build it with scripts/build-extism-sdk-driver"
+        )),
+        None => {}
+    }
+    Ok(kids)
 }
 
 /// The child's variant and its pair with the in-process wasm variant
 /// (`wasm_figures`, its per-round times), with a note on whether they agree.
 pub(super) fn beside(
-    c: &ChildDriver,
+    kid: &Kid,
     rec: &Recording,
-    ns_per_tick: f64,
+    clock: (&ClockInfo, &ClockInfo),
     wasm_figures: &[f64],
     track: Track,
 ) -> Beside {
+    let (name, c) = (kid.name, &kid.driver);
+    let (mine, run) = clock;
+    let ns_per_tick = mine.ns_per_tick;
     let opened = c.opened();
     let mut variant = summarise::summarise(
-        CHILD,
+        name,
         format!(
-            "the wasm variant's driver ({}, {}) in a {}: it ran the same rounds there and sent its raw stamps back over the driver protocol v{}",
+            "{} ({}, {}) in a {}: it ran the same rounds there and sent its raw stamps back over the driver protocol v{}",
+            kid.who,
             opened.driver.engine,
             opened.driver.abi,
             opened.driver.process,
@@ -99,15 +151,20 @@ pub(super) fn beside(
             "they differ beyond noise"
         };
         format!(
-            "driver process: {CHILD} against wasm in process, uninstrumented per call, paired by round: {:.3}x (95 % interval {:.3} to {:.3}, {} rounds): {agree}",
+            "driver process: {name} against wasm in process, uninstrumented per call, paired by round: {:.3}x (95 % interval {:.3} to {:.3}, {} rounds): {agree}",
             ratio.ratio, ratio.lo, ratio.hi, ratio.rounds
         )
     });
     Beside {
         variant,
-        spans: spans(rec.rows(), &opened.phases, track),
+        // Stamps on another clock than the run's would land anywhere.
+        spans: if mine.name == run.name {
+            spans(rec.rows(), &opened.phases, track)
+        } else {
+            Vec::new()
+        },
         pair: ratio.map(|ratio| Pair {
-            subject: CHILD.to_owned(),
+            subject: name.to_owned(),
             baseline: "wasm".to_owned(),
             ratio,
         }),

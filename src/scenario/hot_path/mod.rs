@@ -42,6 +42,7 @@ pub const NAME: &str = "hot-path";
 pub const CHILD: &str = "wasm-child";
 
 pub use self::baseline::BASELINE;
+pub use self::child::SDK;
 
 /// Settings of `record hot-path`.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +72,10 @@ pub struct HotPathConfig {
     /// driver in a child process, over the driver protocol, as the variant
     /// `wasm-child`. Default: false.
     pub driver_process: bool,
+    /// Whether an Extism plugin is also timed under Extism's own runtime
+    /// (the Rust SDK driver, in a child process, as the variant
+    /// `extism-sdk`) where that driver is built. Default: true.
+    pub extism_sdk: bool,
     /// Another build of the plugin, timed in the same rounds as the variant
     /// `baseline`: the paired ratio wasm/baseline is the change between the
     /// builds, which `wprof compare RUN` judges. Default: none.
@@ -104,6 +109,7 @@ impl Default for HotPathConfig {
             trace_calls: 100,
             native: true,
             driver_process: false,
+            extism_sdk: true,
             baseline: None,
             inside: InsideConfig::default(),
             target_ci_pct: None,
@@ -219,19 +225,15 @@ fn run_with<A: Abi, P: Payload>(
         None => None,
     };
     let scratch = super::scratch_dir("wprof-hot-path-")?;
-    let mut child = if cfg.driver_process {
-        Some(child::open_child(
-            cfg,
-            &plugin,
-            &export,
-            &encoded,
-            native_input,
-            &scratch,
-            &wasm_output,
-        )?)
-    } else {
-        None
-    };
+    let mut children = child::open_children(
+        cfg,
+        &plugin,
+        (&export, A::KIND == crate::kind::Abi::Extism),
+        (&encoded, native_input),
+        &scratch,
+        &wasm_output,
+        &mut notes,
+    )?;
 
     let mut measure = |clock_kind| -> Result<_, CallError> {
         with_clock!(clock_kind, |clock| {
@@ -250,15 +252,18 @@ fn run_with<A: Abi, P: Payload>(
             if let Some(b) = base_r.as_mut() {
                 vs.push(b);
             }
-            if let Some(c) = child.as_mut() {
-                vs.push(c);
+            for k in children.iter_mut() {
+                vs.push(&mut k.driver);
             }
             let m = rounds::measure(&clock, cfg, &mut vs)?;
-            let child_clock = child.as_mut().map(|c| c.clock()).transpose()?;
-            Ok((m, clock_info(&clock), child_clock))
+            let child_clocks = children
+                .iter_mut()
+                .map(|k| k.driver.clock())
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((m, clock_info(&clock), child_clocks))
         })
     };
-    let (measured, clock, child_clock) = measure(clock_kind).map_err(call_error)?;
+    let (measured, clock, child_clocks) = measure(clock_kind).map_err(call_error)?;
 
     let ns_per_tick = clock.ns_per_tick;
     let input_bytes = encoded.len() as u64;
@@ -339,14 +344,14 @@ fn run_with<A: Abi, P: Payload>(
         drift_variants.push((BASELINE, round_figures(rec, ns_per_tick)));
         b.add(&mut variants, &mut timeline, &mut pairs, &mut notes);
     }
-    if let (Some(c), Some(rec), Some(cc)) = (&child, recordings.next(), &child_clock) {
+    for ((kid, rec), cc) in children.iter().zip(recordings).zip(&child_clocks) {
         let wasm_figures = &drift_variants[0].1;
         let b = child::beside(
-            c,
+            kid,
             rec,
-            cc.ns_per_tick,
+            (cc, &clock),
             wasm_figures,
-            track(CHILD, cc.ns_per_tick),
+            track(kid.name, cc.ns_per_tick),
         );
         b.add(&mut variants, &mut timeline, &mut pairs, &mut notes);
     }
@@ -403,9 +408,10 @@ fn run_with<A: Abi, P: Payload>(
         v.fuel = fuel;
     }
     notes.extend(found.notes);
-    if child.is_some() && !interrupted {
+    for kid in children.iter().filter(|_| !interrupted) {
         notes.push(format!(
-            "{CHILD}: the passes that look inside calls ran on the in-process variants only"
+            "{}: the passes that look inside calls ran on the in-process variants only",
+            kid.name
         ));
     }
     if base.is_some() && !interrupted {

@@ -1,0 +1,210 @@
+//! A wprof host driver: the Extism Rust SDK, Extism's own runtime (its
+//! kernel is a wasm module with its own allocator), run by wprof in a child
+//! process over the driver protocol v1 (see wprof's
+//! `src/driver/child/protocol.rs`): one JSON request a line on stdin, one
+//! answer a line on stdout.
+//!
+//! The SDK's `Plugin::call` copies the input in, calls, and hands the
+//! output back in one step, so a call is one phase (`call`); the others
+//! are reported unseen. Stamps are `CLOCK_MONOTONIC` nanoseconds, the time
+//! base every process of the machine shares.
+//!
+//! The round below is the protocol's, as wprof's own driver times it: the
+//! instrumented calls one stamp before and after each, and as many plain
+//! calls in batches of 1000 with one stamp around each. It is written here
+//! again because this program cannot link wprof (a second Wasmtime): the
+//! protocol, not the code, is what drivers share, as a driver in another
+//! language would.
+
+use std::io::{BufRead, Write};
+use std::time::Instant;
+
+use base64::Engine as _;
+use extism::{Manifest, Plugin, Wasm};
+use serde_json::{Value, json};
+
+/// The protocol this driver speaks.
+const PROTOCOL: u64 = 1;
+/// Plain calls between two clock reads.
+const BATCH: u64 = 1000;
+
+fn now() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec and CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The plugin and what each call sends.
+struct Open {
+    plugin: Plugin,
+    export: String,
+    input: Vec<u8>,
+}
+
+impl Open {
+    fn call(&mut self) -> Result<(), String> {
+        self.plugin
+            .call::<&[u8], &[u8]>(&self.export, &self.input)
+            .map(drop)
+            .map_err(|e| one_line(&e.to_string()))
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn error(phase: &str, message: String) -> Value {
+    json!({"op": "error", "phase": phase, "message": message})
+}
+
+fn open(req: &Value) -> Result<(Open, Value), Value> {
+    let protocol = req["protocol"].as_u64().unwrap_or(0);
+    if protocol != PROTOCOL {
+        return Err(error(
+            "instantiate",
+            format!("wprof speaks protocol {protocol}, this driver {PROTOCOL}: rebuild it"),
+        ));
+    }
+    let path = req["plugin"].as_str().unwrap_or_default().to_owned();
+    let export = req["export"].as_str().unwrap_or_default().to_owned();
+    let input = match &req["input"] {
+        Value::Object(o) if o.contains_key("bytes") => base64::engine::general_purpose::STANDARD
+            .decode(o["bytes"].as_str().unwrap_or_default())
+            .map_err(|e| error("copy-in", format!("the input is not base64: {e}")))?,
+        Value::Object(o) if o.contains_key("json") => {
+            serde_json::to_vec(&o["json"]).unwrap_or_default()
+        }
+        other => return Err(error("copy-in", format!("no input in {other}"))),
+    };
+    let mut manifest = Manifest::new([Wasm::file(&path)]);
+    if let Some(bytes) = req["limits"]["memory_bytes"].as_u64() {
+        // Extism counts memory in 64 KiB pages.
+        manifest = manifest.with_memory_max((bytes / 65536).max(1) as u32);
+    }
+    let wasi = req["wasi"].as_bool().unwrap_or(false);
+    let started = Instant::now();
+    let plugin = Plugin::new(manifest, [], wasi)
+        .map_err(|e| error("instantiate", one_line(&e.to_string())))?;
+    let new_ns = started.elapsed().as_nanos() as f64;
+    let mut o = Open {
+        plugin,
+        export,
+        input,
+    };
+    let output = o
+        .plugin
+        .call::<&[u8], Vec<u8>>(&o.export, &o.input)
+        .map_err(|e| error("execute", one_line(&e.to_string())))?;
+    let unseen = |phase: &str| json!({"phase": phase, "why": "the SDK's Plugin::call copies the input in, runs the export and reads the output in one step"});
+    let opened = json!({
+        "op": "opened",
+        "protocol": PROTOCOL,
+        "driver": {
+            "name": "extism (Rust SDK)",
+            "engine": "extism 1.30.0 (wasmtime 43)",
+            "compiler": "cranelift",
+            "abi": "extism",
+            "process": format!("child process (pid {})", std::process::id()),
+            "unseen": [unseen("copy-in"), unseen("execute"), unseen("copy-out")],
+        },
+        "phases": ["call"],
+        // Plugin::new reads, validates, compiles and instantiates in one step.
+        "setup": [{"phase": "instantiate", "ns": new_ns}],
+        "output": base64::engine::general_purpose::STANDARD.encode(&output),
+        "clock": "monotonic",
+    });
+    Ok((o, opened))
+}
+
+/// One round: `calls` instrumented calls and as many plain ones in
+/// batches, in the order asked.
+fn round(o: &mut Open, calls: u64, instrumented_first: bool) -> Result<Value, Value> {
+    let mut stamps = Vec::with_capacity(2 * calls as usize);
+    let mut batches = Vec::new();
+    let fail = |e: String| error("call", e);
+    for instrumented in [instrumented_first, !instrumented_first] {
+        if instrumented {
+            for _ in 0..calls {
+                let t0 = now();
+                o.call().map_err(fail)?;
+                stamps.push(t0);
+                stamps.push(now());
+            }
+        } else {
+            let mut left = calls;
+            while left > 0 {
+                let n = left.min(BATCH);
+                let t0 = now();
+                for _ in 0..n {
+                    o.call().map_err(fail)?;
+                }
+                batches.push(json!([n, now() - t0]));
+                left -= n;
+            }
+        }
+    }
+    Ok(json!({"op": "round", "stamps": stamps, "timed_batches": [calls], "batches": batches}))
+}
+
+fn main() {
+    // wprof stops the driver between rounds; a Ctrl-C is wprof's to handle.
+    // SAFETY: ignoring a signal has no preconditions.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    let mut plugin: Option<Open> = None;
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        let req: Value = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("wprof-extism-sdk: not a request: {e}");
+                break;
+            }
+        };
+        let answer = match (req["op"].as_str(), plugin.as_mut()) {
+            (Some("open"), _) => match open(&req) {
+                Ok((o, opened)) => {
+                    plugin = Some(o);
+                    opened
+                }
+                Err(e) => e,
+            },
+            (Some("warm_up"), Some(o)) => {
+                let mut r = json!({"op": "ok"});
+                for _ in 0..req["calls"].as_u64().unwrap_or(0) {
+                    if let Err(e) = o.call() {
+                        r = error("call", e);
+                        break;
+                    }
+                }
+                r
+            }
+            (Some("round"), Some(o)) => round(
+                o,
+                req["calls"].as_u64().unwrap_or(0),
+                req["instrumented_first"].as_bool().unwrap_or(true),
+            )
+            .unwrap_or_else(|e| e),
+            (Some("clock"), _) => {
+                // The cost of a read, measured; a nanosecond clock's step.
+                let t0 = now();
+                for _ in 0..1000 {
+                    std::hint::black_box(now());
+                }
+                json!({"op": "clock", "name": "monotonic", "ns_per_tick": 1.0,
+                       "read_cost_ns": (now() - t0) as f64 / 1000.0, "resolution_ns": 1.0})
+            }
+            (Some("quit"), _) => break,
+            (op, _) => error("instantiate", format!("unexpected request {op:?}")),
+        };
+        if writeln!(out, "{answer}").and_then(|_| out.flush()).is_err() {
+            break;
+        }
+    }
+}
