@@ -445,7 +445,12 @@ fn extisms_own_runtime_is_timed_beside_wprofs_host_or_the_run_says_why_not() {
             .iter()
             .map(|v| v["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["wasm", "extism-sdk"], "{export}: {:?}", common::notes(&run));
+        assert_eq!(
+            names,
+            ["wasm", "extism-sdk"],
+            "{export}: {:?}",
+            common::notes(&run)
+        );
         let sdk = &variants[1];
         assert_eq!(phases(sdk), ["call"], "the SDK's call is one step");
         assert!(
