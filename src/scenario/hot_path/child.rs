@@ -157,8 +157,11 @@ pub(super) fn beside(
     });
     Beside {
         variant,
-        // Stamps on another clock than the run's would land anywhere.
-        spans: if mine.name == run.name {
+        // Stamps on another clock than the run's land on its timeline only
+        // where the track's origin was moved onto theirs (monotonic).
+        spans: if mine.name == run.name
+            || mine.name == <crate::timing::Monotonic as crate::timing::Clock>::NAME
+        {
             spans(rec.rows(), &opened.phases, track)
         } else {
             Vec::new()

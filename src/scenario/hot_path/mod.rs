@@ -33,7 +33,7 @@ use crate::source::{InputSpec, PluginSpec};
 use crate::timing::pairing::{paired_ratio, round_figures};
 use crate::timing::rounds::{InProcess, Rounds};
 use crate::timing::settle::{Track, spans};
-use crate::timing::{ClockChoice, ClockKind, clock_info, with_clock};
+use crate::timing::{Clock as _, ClockChoice, ClockKind, clock_info, with_clock};
 
 /// Scenario name, as in `wprof record hot-path`.
 pub const NAME: &str = "hot-path";
@@ -260,10 +260,15 @@ fn run_with<A: Abi, P: Payload>(
                 .iter_mut()
                 .map(|k| k.driver.clock())
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok((m, clock_info(&clock), child_clocks))
+            let info = clock_info(&clock);
+            // Both clocks read together: where the run's ticks fall on
+            // CLOCK_MONOTONIC, for a child that stamps with it (after the
+            // clock is described, so as not to move a fake clock's figures).
+            let now = (clock.now(), crate::timing::Monotonic.now());
+            Ok((m, info, (child_clocks, now)))
         })
     };
-    let (measured, clock, child_clocks) = measure(clock_kind).map_err(call_error)?;
+    let (measured, clock, (child_clocks, now)) = measure(clock_kind).map_err(call_error)?;
 
     let ns_per_tick = clock.ns_per_tick;
     let input_bytes = encoded.len() as u64;
@@ -346,13 +351,15 @@ fn run_with<A: Abi, P: Payload>(
     }
     for ((kid, rec), cc) in children.iter().zip(recordings).zip(&child_clocks) {
         let wasm_figures = &drift_variants[0].1;
-        let b = child::beside(
-            kid,
-            rec,
-            (cc, &clock),
-            wasm_figures,
-            track(kid.name, cc.ns_per_tick),
-        );
+        let mut t = track(kid.name, cc.ns_per_tick);
+        if cc.name != clock.name
+            && cc.name == <crate::timing::Monotonic as crate::timing::Clock>::NAME
+        {
+            // The run's origin, moved onto the child's nanosecond clock.
+            let before = now.0.saturating_sub(measured.origin) as f64 * ns_per_tick;
+            t.origin = (now.1 as f64 - before).max(0.0) as u64;
+        }
+        let b = child::beside(kid, rec, (cc, &clock), wasm_figures, t);
         b.add(&mut variants, &mut timeline, &mut pairs, &mut notes);
     }
     let call_ns = variants[0]
