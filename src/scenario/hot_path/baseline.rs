@@ -15,7 +15,7 @@ use crate::phase::Phase;
 use crate::run::{Pair, PhaseTime};
 use crate::scenario::Prepared;
 use crate::source::PluginSpec;
-use crate::timing::pairing::{paired_ratio, round_figures};
+use crate::timing::pairing::paired_ratio;
 use crate::timing::rounds::Recording;
 use crate::timing::settle::{Track, spans};
 
@@ -89,14 +89,14 @@ pub(super) fn description<A: Abi>(p: &Prepared<A>) -> String {
 }
 
 /// The baseline's variant (`description` and load `setup` from [`open`])
-/// and the plugin's pair with it (`wasm_figures`: the plugin's per-round
-/// times).
+/// and the plugin's pair with it (`figures`: the plugin's per-round times,
+/// then the baseline's).
 pub(super) fn beside(
     (description, setup): (&str, &[PhaseTime]),
     phases: &[Phase],
     rec: &Recording,
     ns_per_tick: f64,
-    wasm_figures: &[f64],
+    (wasm_figures, base_figures): (&[f64], &[f64]),
     track: Track,
 ) -> Beside {
     let mut variant =
@@ -105,7 +105,7 @@ pub(super) fn beside(
     Beside {
         variant,
         spans: spans(rec.rows(), phases, track),
-        pair: paired_ratio(wasm_figures, &round_figures(rec, ns_per_tick)).map(|ratio| Pair {
+        pair: paired_ratio(wasm_figures, base_figures).map(|ratio| Pair {
             subject: "wasm".to_owned(),
             baseline: BASELINE.to_owned(),
             ratio,

@@ -315,12 +315,15 @@ fn run_with<A: Abi, P: Payload>(
         ));
     }
     let mut pairs = Vec::new();
-    let comparison = match (&variants[..], native_rec) {
-        ([wasm, native], Some(native_rec)) => {
-            let paired = paired_ratio(
-                &round_figures(wasm_rec, ns_per_tick),
-                &round_figures(native_rec, ns_per_tick),
-            );
+    // Each variant's per-round figures, computed once: the pairs and the
+    // drift check read them.
+    let mut figures = vec![("wasm", round_figures(wasm_rec, ns_per_tick))];
+    if let Some(rec) = native_rec {
+        figures.push(("native", round_figures(rec, ns_per_tick)));
+    }
+    let comparison = match (&variants[..], &figures[..]) {
+        ([wasm, native], [(_, wasm_figures), (_, native_figures)]) => {
+            let paired = paired_ratio(wasm_figures, native_figures);
             if let Some(ratio) = &paired {
                 pairs.push(Pair {
                     subject: "wasm".to_owned(),
@@ -332,25 +335,22 @@ fn run_with<A: Abi, P: Payload>(
         }
         _ => None,
     };
-    let mut drift_variants = vec![("wasm", round_figures(wasm_rec, ns_per_tick))];
-    if let Some(rec) = native_rec {
-        drift_variants.push(("native", round_figures(rec, ns_per_tick)));
-    }
     if let Some((_, setup, description)) = &base {
         let rec = recordings.next().expect("the baseline was measured");
+        let base_figures = round_figures(rec, ns_per_tick);
         let b = baseline::beside(
             (description, setup),
             P::PHASES,
             rec,
             ns_per_tick,
-            &drift_variants[0].1,
+            (&figures[0].1, &base_figures),
             track(BASELINE, ns_per_tick),
         );
-        drift_variants.push((BASELINE, round_figures(rec, ns_per_tick)));
+        figures.push((BASELINE, base_figures));
         b.add(&mut variants, &mut timeline, &mut pairs, &mut notes);
     }
     for ((kid, rec), cc) in children.iter().zip(recordings).zip(&child_clocks) {
-        let wasm_figures = &drift_variants[0].1;
+        let wasm_figures = &figures[0].1;
         let mut t = track(kid.name, cc.ns_per_tick);
         if cc.name != clock.name
             && cc.name == <crate::timing::Monotonic as crate::timing::Clock>::NAME
@@ -428,7 +428,7 @@ fn run_with<A: Abi, P: Payload>(
     }
     let mut drift = measured.drift.clone();
     if let Some(d) = drift.as_mut() {
-        crate::timing::drift::with_variants(d, &drift_variants);
+        crate::timing::drift::with_variants(d, &figures);
     }
     let looked = Looked {
         perf: found.perf,
