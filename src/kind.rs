@@ -29,6 +29,8 @@ pub enum ModuleKind {
     /// A core module exporting `_start` (and no Extism imports): a WASI
     /// command.
     Command,
+    /// A component exporting `wasi:cli/run`: a WASI 0.2 command.
+    ComponentCommand,
     /// A component.
     Component,
 }
@@ -41,7 +43,11 @@ pub enum ModuleKind {
 /// are left to the plugin path, which reports them.
 pub fn of(bytes: &[u8]) -> ModuleKind {
     if Parser::is_component(bytes) {
-        return ModuleKind::Component;
+        return if exports_cli_run(bytes) {
+            ModuleKind::ComponentCommand
+        } else {
+            ModuleKind::Component
+        };
     }
     let (mut extism, mut start) = (false, false);
     for payload in Parser::new(0).parse_all(bytes) {
@@ -69,12 +75,50 @@ pub fn of(bytes: &[u8]) -> ModuleKind {
     }
 }
 
+/// Whether a core module needs the GC proposals (GC types, typed
+/// function references): it validates with them and not without. Winch
+/// compiles none of them.
+pub fn uses_gc(bytes: &[u8]) -> bool {
+    use wasmparser::{Validator, WasmFeatures};
+    let all = WasmFeatures::default();
+    let without =
+        all - WasmFeatures::GC - WasmFeatures::GC_TYPES - WasmFeatures::FUNCTION_REFERENCES;
+    Validator::new_with_features(all)
+        .validate_all(bytes)
+        .is_ok()
+        && Validator::new_with_features(without)
+            .validate_all(bytes)
+            .is_err()
+}
+
+/// Whether a component exports the `wasi:cli/run` interface (any 0.2
+/// version) at its top level, not from a component nested in it.
+fn exports_cli_run(bytes: &[u8]) -> bool {
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload {
+            Ok(Payload::ModuleSection { .. } | Payload::ComponentSection { .. }) => depth += 1,
+            Ok(Payload::End(_)) => depth = depth.saturating_sub(1),
+            Ok(Payload::ComponentExportSection(exports)) if depth == 0 => {
+                if exports.into_iter().flatten().any(|e| {
+                    e.name.name == "wasi:cli/run" || e.name.name.starts_with("wasi:cli/run@")
+                }) {
+                    return true;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 /// The calling convention of a module run as a plugin: Extism's if it
 /// imports Extism's host functions, else wprof's.
 pub fn abi(bytes: &[u8]) -> Abi {
     match of(bytes) {
         ModuleKind::Plugin(abi) => abi,
-        ModuleKind::Command | ModuleKind::Component => Abi::Wprof,
+        ModuleKind::Command | ModuleKind::ComponentCommand | ModuleKind::Component => Abi::Wprof,
     }
 }
 

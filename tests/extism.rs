@@ -428,16 +428,26 @@ fn extisms_own_runtime_is_timed_beside_wprofs_host_or_the_run_says_why_not() {
         "{}/plugins/extism-work/extism-work.wasm",
         env!("CARGO_MANIFEST_DIR")
     );
-    for (plugin, export, input, n) in [
-        (p.as_str(), "count_vowels", "Hello, World!", "5000"),
-        (work.as_str(), "allocate", "Hello, World!", "300"),
-        (work.as_str(), "echo", "mib.bin", "40"),
+    // A plugin that uses WASI: Extism's `wasi: true` and allowed_paths.
+    std::fs::create_dir(sb.path("data")).unwrap();
+    sb.write("data/name.txt", "world");
+    let wasi = format!(
+        "{}/plugins/extism-wasi/extism-wasi.wasm",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let dir: &[&str] = &["--dir", "data::/data"];
+    for (plugin, export, input, n, extra) in [
+        (p.as_str(), "count_vowels", "Hello, World!", "5000", &[][..]),
+        (work.as_str(), "allocate", "Hello, World!", "300", &[]),
+        (work.as_str(), "echo", "mib.bin", "40", &[]),
+        (wasi.as_str(), "read_file", "/data/name.txt", "500", dir),
     ] {
         let mut a = args.to_vec();
         a[3] = plugin;
         a[5] = export;
         a[7] = input;
         a[9] = n;
+        a.extend_from_slice(extra);
         let ran = sb.ok(&a);
         let run = sb.json("out/hot-path.json");
         let variants = run["variants"].as_array().unwrap();
@@ -471,6 +481,89 @@ fn extisms_own_runtime_is_timed_beside_wprofs_host_or_the_run_says_why_not() {
         assert!(ratio.is_finite() && ratio > 0.0, "{pair}");
         assert!(ran.stdout.contains("extism-sdk / wasm: "), "{}", ran.stdout);
     }
+    // Cold starts: Extism's three ways beside the rungs, paired with the
+    // first rung as the rungs are.
+    sb.ok(&[
+        "record",
+        "cold-start",
+        "-p",
+        &p,
+        "--export",
+        "count_vowels",
+        "--input",
+        "Hello",
+        "-n",
+        "3",
+        "--rungs",
+        "cranelift",
+        "--counters",
+        "none",
+        "-o",
+        "cold",
+    ]);
+    let run = sb.json("cold/cold-start.json");
+    let names: Vec<&str> = run["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "cranelift",
+            "extism-sdk",
+            "extism-sdk-uncached",
+            "extism-sdk-compiled"
+        ]
+    );
+    for v in &names[1..] {
+        assert_eq!(
+            common::variant(&run, v)["phases"][0]["stats"]["n"],
+            3,
+            "{v}"
+        );
+        assert!(
+            run["pairs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["subject"] == *v && p["baseline"] == "cranelift"),
+            "{v} is paired with the first rung"
+        );
+    }
+}
+
+#[test]
+fn a_cold_start_without_the_sdk_driver_says_so() {
+    let sb = Sandbox::new();
+    sb.ok(&[
+        "record",
+        "cold-start",
+        "-p",
+        &plugin(),
+        "--export",
+        "count_vowels",
+        "--input",
+        "Hello",
+        "-n",
+        "2",
+        "--rungs",
+        "cranelift",
+        "--counters",
+        "none",
+        "-o",
+        "cold",
+    ]);
+    let run = sb.json("cold/cold-start.json");
+    assert_eq!(run["variants"].as_array().unwrap().len(), 1);
+    assert!(
+        notes(&run).iter().any(|n| n
+            .starts_with("extism-sdk: not measured: the Extism SDK driver is not built")
+            && n.contains("scripts/build-extism-sdk-driver")),
+        "{:?}",
+        notes(&run)
+    );
 }
 
 /// An empty log message (Extism logs an empty line: `alloc(0)` is offset

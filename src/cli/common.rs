@@ -102,6 +102,55 @@ pub(super) struct ExtismArgs {
     /// are reported [default: off, as in Extism without a logger].
     #[arg(long, value_name = "LEVEL")]
     pub(super) log_level: Option<crate::driver::extism::LogLevel>,
+    #[command(flatten)]
+    pub(super) wasi: WasiArgs,
+}
+
+/// What a WASI program is given: a command, or an Extism plugin that
+/// imports WASI preview 1.
+#[derive(Debug, Args)]
+pub(super) struct WasiArgs {
+    /// A WASI argument (repeat for more); argv[0] is the module's file name.
+    #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub(super) args: Vec<String>,
+    /// A WASI environment variable, NAME=VALUE (repeat for more).
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_env)]
+    pub(super) env: Vec<(String, String)>,
+    /// A file whose bytes are the WASI stdin [default: empty].
+    #[arg(long, value_name = "FILE")]
+    pub(super) stdin: Option<PathBuf>,
+    /// A host directory to preopen for WASI, HOST or HOST::GUEST (repeat
+    /// for more); without any, the module has no file access.
+    #[arg(long, value_name = "HOST[::GUEST]", value_parser = parse_dir)]
+    pub(super) dir: Vec<(PathBuf, String)>,
+}
+
+impl WasiArgs {
+    pub(super) fn options(&self) -> crate::driver::wasi::WasiOptions {
+        crate::driver::wasi::WasiOptions {
+            args: self.args.clone(),
+            env: self.env.clone(),
+            stdin: self.stdin.clone(),
+            dirs: self.dir.clone(),
+        }
+    }
+}
+
+pub(super) fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("`{s}`: expected NAME=VALUE"))
+}
+
+pub(super) fn parse_dir(s: &str) -> Result<(PathBuf, String), String> {
+    match s.split_once("::") {
+        Some((host, guest)) if !host.is_empty() && !guest.is_empty() => {
+            Ok((PathBuf::from(host), guest.to_owned()))
+        }
+        Some(_) => Err(format!("`{s}`: expected HOST or HOST::GUEST")),
+        None => Ok((PathBuf::from(s), s.to_owned())),
+    }
 }
 
 impl ExtismArgs {
@@ -111,6 +160,7 @@ impl ExtismArgs {
             extism: crate::driver::extism::ExtismOptions {
                 config: self.config.iter().cloned().collect(),
                 log_level: self.log_level,
+                wasi: self.wasi.options(),
             },
             ..limits.limits()
         }

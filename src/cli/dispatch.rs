@@ -53,6 +53,7 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
                 not_applicable: inside_options(&cfg.inside),
                 cold_runs: 0,
                 instances: 0,
+                runs: args.iterations,
             };
             match handed_over(asked)? {
                 Some(handed) => handed.record(&args.record.output)?,
@@ -67,6 +68,10 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Record(Record::ColdStart(args)) => {
             let configs = args.configs()?;
             if let [cfg] = &configs[..] {
+                let cold_runs = match cfg.iterations {
+                    Iterations::Exactly(n) => n,
+                    Iterations::Timed { min, .. } => min.max(10),
+                };
                 let mut not_applicable = vec!["the rungs (winch, aot, pooling, wizer)"];
                 not_applicable.extend(inside_options(&cfg.inside));
                 let asked = Asked {
@@ -76,11 +81,10 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
                     input: &cfg.input,
                     limits: &cfg.limits,
                     not_applicable,
-                    cold_runs: match cfg.iterations {
-                        Iterations::Exactly(n) => n,
-                        Iterations::Timed { min, .. } => min.max(10),
-                    },
+                    cold_runs,
                     instances: 0,
+                    // As many warm runs as cold ones, for the comparison.
+                    runs: Some(cold_runs),
                 };
                 if let Some(handed) = handed_over(asked)? {
                     return handed.record(&args.record.output);
@@ -139,6 +143,7 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
                 not_applicable,
                 cold_runs: 0,
                 instances: cfg.instances.max(1),
+                runs: None,
             };
             if let Some(handed) = handed_over(asked)? {
                 return handed.record(&args.record.output);

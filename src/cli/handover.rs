@@ -47,6 +47,9 @@ pub(super) struct Asked<'a> {
     pub(super) cold_runs: u64,
     /// Instances to keep alive for memory readings.
     pub(super) instances: u64,
+    /// Exactly this many warm runs of a command (`-n`); `None`: the
+    /// command scenario's default.
+    pub(super) runs: Option<u64>,
 }
 
 /// The fuel and sampling options given: a plugin's passes, which the
@@ -74,11 +77,17 @@ pub(super) fn handed_over(asked: Asked) -> anyhow::Result<Option<Handed>> {
     let Ok(bytes) = crate::files::read(path, crate::files::Kind::Module) else {
         return Ok(None);
     };
+    // A .wat file is judged by the module it parses to.
+    let bytes = match wat::parse_bytes(&bytes) {
+        Ok(b) => b.into_owned(),
+        Err(_) => bytes,
+    };
     let kind = crate::kind::of(&bytes);
     let (what, to) = match kind {
         ModuleKind::Plugin(_) => return Ok(None),
         ModuleKind::Component => ("component", component::NAME),
         ModuleKind::Command => ("WASI command", command::NAME),
+        ModuleKind::ComponentCommand => ("WASI 0.2 command (wasi:cli/run)", command::NAME),
     };
     let shown = path.display();
     let mut notes = vec![format!(
@@ -87,10 +96,10 @@ pub(super) fn handed_over(asked: Asked) -> anyhow::Result<Option<Handed>> {
         if asked.cold_runs > 0 {
             format!(
                 "; its cold-start variant times {} from the bytes each time, {} times",
-                if kind == ModuleKind::Component {
-                    "compile, link, instantiate and the first call"
-                } else {
-                    "validate, compile, link, instantiate and the run"
+                match kind {
+                    ModuleKind::Component => "compile, link, instantiate and the first call",
+                    ModuleKind::ComponentCommand => "compile, link, instantiate and the run",
+                    _ => "validate, compile, link, instantiate and the run",
                 },
                 asked.cold_runs
             )
@@ -146,19 +155,32 @@ pub(super) fn handed_over(asked: Asked) -> anyhow::Result<Option<Handed>> {
                 notes,
             )
         }
-        ModuleKind::Command => {
-            let stdin = match asked.input {
-                InputSpec::File(file) => Some(file.clone()),
-                _ => None,
+        ModuleKind::Command | ModuleKind::ComponentCommand => {
+            let mut wasi = limits.extism.wasi.clone();
+            if wasi.stdin.is_none()
+                && let InputSpec::File(file) = asked.input
+            {
+                wasi.stdin = Some(file.clone());
+            }
+            let d = CommandConfig::default();
+            let runs = match asked.runs {
+                Some(n) => crate::scenario::runner::Runs {
+                    min: n,
+                    max: n,
+                    trace: d.runs.trace.min(n),
+                    ..d.runs
+                },
+                None => d.runs,
             };
             Handed::Command(
                 CommandConfig {
                     plugin: Some(path.clone()),
-                    stdin,
+                    wasi,
                     cold_runs: asked.cold_runs,
                     instances: asked.instances,
+                    runs,
                     limits,
-                    ..CommandConfig::default()
+                    ..d
                 },
                 notes,
             )

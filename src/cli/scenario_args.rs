@@ -24,9 +24,10 @@ use crate::timing::ClockChoice;
 pub(super) struct HotPathArgs {
     #[command(flatten)]
     pub(super) plugin: PluginArgs,
-    /// Measured calls per variant.
-    #[arg(short = 'n', long, default_value_t = HotPathConfig::default().iterations, value_parser = super::bounds::hot_iterations)]
-    pub(super) iterations: u64,
+    /// Measured calls per variant [default: 100000]; for a WASI command,
+    /// its runs [default: up to 1000 in 1 s].
+    #[arg(short = 'n', long, value_parser = super::bounds::hot_iterations)]
+    pub(super) iterations: Option<u64>,
     /// Unmeasured calls per variant first.
     #[arg(short, long, default_value_t = HotPathConfig::default().warmup, value_parser = super::bounds::warmup)]
     pub(super) warmup: u64,
@@ -77,7 +78,9 @@ impl HotPathArgs {
             plugin,
             export: self.plugin.input.export.clone(),
             input,
-            iterations: self.iterations,
+            iterations: self
+                .iterations
+                .unwrap_or(HotPathConfig::default().iterations),
             warmup: self.warmup,
             rounds: self.rounds,
             clock: self.clock,
@@ -131,6 +134,10 @@ pub(super) struct ColdStartArgs {
     /// Iterations per rung drawn into the Chrome trace.
     #[arg(long, default_value_t = ColdStartConfig::default().trace_iterations, value_parser = super::bounds::trace_calls)]
     pub(super) trace_iterations: u64,
+    /// For an Extism plugin, do not also time Extism's own runtime's cold
+    /// starts (the Rust SDK driver, `extism-sdk`, where it is built).
+    #[arg(long)]
+    pub(super) no_extism_sdk: bool,
     #[command(flatten)]
     pub(super) record: RecordArgs,
 }
@@ -177,6 +184,7 @@ impl ColdStartArgs {
                 trace_iterations: self.trace_iterations,
                 inside: self.record.inside.config(),
                 limits: self.input.extism.limits(&self.record.limits),
+                extism_sdk: !self.no_extism_sdk,
             })
             .collect())
     }
@@ -370,19 +378,8 @@ pub(super) struct CommandArgs {
     /// The command module (.wasm or .wat) [default: the bundled bench-command].
     #[arg(short, long, value_name = "FILE")]
     pub(super) plugin: Option<PathBuf>,
-    /// An argument for the command (repeat for more); argv[0] is its file name.
-    #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
-    pub(super) args: Vec<String>,
-    /// An environment variable, NAME=VALUE (repeat for more).
-    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_env)]
-    pub(super) env: Vec<(String, String)>,
-    /// A file whose bytes are the command's stdin [default: empty].
-    #[arg(long, value_name = "FILE")]
-    pub(super) stdin: Option<PathBuf>,
-    /// A host directory to preopen, HOST or HOST::GUEST (repeat for more);
-    /// without any, the command has no file access.
-    #[arg(long, value_name = "HOST[::GUEST]", value_parser = parse_dir)]
-    pub(super) dir: Vec<(PathBuf, String)>,
+    #[command(flatten)]
+    pub(super) wasi: super::common::WasiArgs,
     /// A file the command's stdout must equal, checked on the first and
     /// the last run.
     #[arg(long, value_name = "FILE")]
@@ -402,33 +399,13 @@ pub(super) struct CommandArgs {
     pub(super) common: BoundaryArgs,
 }
 
-pub(super) fn parse_env(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .filter(|(k, _)| !k.is_empty())
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .ok_or_else(|| format!("`{s}`: expected NAME=VALUE"))
-}
-
-pub(super) fn parse_dir(s: &str) -> Result<(PathBuf, String), String> {
-    match s.split_once("::") {
-        Some((host, guest)) if !host.is_empty() && !guest.is_empty() => {
-            Ok((PathBuf::from(host), guest.to_owned()))
-        }
-        Some(_) => Err(format!("`{s}`: expected HOST or HOST::GUEST")),
-        None => Ok((PathBuf::from(s), s.to_owned())),
-    }
-}
-
 impl CommandArgs {
     pub(super) fn config(&self) -> anyhow::Result<CommandConfig> {
         let d = CommandConfig::default();
         let (runs, limits) = self.common.resolve(command::NAME, &d.runs)?;
         Ok(CommandConfig {
             plugin: self.plugin.clone(),
-            args: self.args.clone(),
-            env: self.env.clone(),
-            stdin: self.stdin.clone(),
-            dirs: self.dir.clone(),
+            wasi: self.wasi.options(),
             expect_stdout: self.expect_stdout.clone(),
             expect_stderr: self.expect_stderr.clone(),
             cold_runs: self.cold_runs,

@@ -19,6 +19,7 @@ pub mod component;
 pub mod extism;
 pub mod guard;
 mod limits;
+pub mod wasi;
 pub mod wasmtime;
 pub mod wprof;
 pub mod wprof_host;
@@ -96,6 +97,13 @@ pub trait Instance {
     /// What the plugin logged so far, as `level: message` lines (Extism).
     fn logs(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Host calls that moved bytes through Extism's kernel memory (a load
+    /// or store of a u8 or u64 each) since the instance was made; `None`
+    /// where there is no such kernel.
+    fn kernel_moves(&self) -> Option<u64> {
+        None
     }
 
     /// The instance's linear memory, where the driver can see it: where it

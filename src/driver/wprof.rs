@@ -51,7 +51,10 @@ impl Abi for Wprof {
         false
     }
 
-    fn add_to_linker(_linker: &mut Linker<HostState<()>>) -> wasmtime::Result<()> {
+    fn add_to_linker(
+        _linker: &mut Linker<HostState<()>>,
+        _module: &Module,
+    ) -> wasmtime::Result<()> {
         Ok(())
     }
 

@@ -190,6 +190,18 @@ impl ChildDriver {
         &self.opened
     }
 
+    /// One whole cold start in the driver, `way` as it names them; its
+    /// time in nanoseconds, by the driver's clock.
+    pub fn cold_start(&mut self, way: &str) -> Result<u64, CallError> {
+        let req = Request::ColdStart {
+            way: way.to_owned(),
+        };
+        self.call(&req, Phase::Instantiate, |r| match r {
+            Response::ColdStart { ns } => Some(ns),
+            _ => None,
+        })
+    }
+
     /// Sends `req` and reads the answer.
     fn ask(&mut self, req: &Request) -> anyhow::Result<Response> {
         let mut line = serde_json::to_string(req)?;

@@ -63,6 +63,14 @@ pub enum Request {
     Round(RoundPlan),
     /// Describe the clock (at the end, when a calibrated clock knows best).
     Clock,
+    /// One whole cold start in the driver, ending with the first call,
+    /// timed there: `way` names how the plugin is made (the Extism SDK
+    /// driver: `new`, from the manifest; `compiled`, from a plugin
+    /// compiled once). Drivers without cold starts answer an error.
+    ColdStart {
+        /// How the plugin is made.
+        way: String,
+    },
     /// Exit.
     Quit,
 }
@@ -113,6 +121,11 @@ pub enum Response {
     Round(RoundData),
     /// The clock.
     Clock(ClockInfo),
+    /// One cold start's time.
+    ColdStart {
+        /// Nanoseconds, by the driver's clock.
+        ns: u64,
+    },
     /// A failure.
     Error {
         /// The phase it failed in.

@@ -173,6 +173,10 @@ fn session<A: Abi, C: Clock, P: Payload>(
             }
             Request::Clock => Response::Clock(clock_info(&clock)),
             Request::Quit => return Ok(()),
+            Request::ColdStart { .. } => Response::Error {
+                phase: Phase::Instantiate,
+                message: "wprof's own driver times cold starts in `record cold-start`'s rungs, not over the protocol".into(),
+            },
             Request::Open(_) => Response::Error {
                 phase: Phase::Read,
                 message: "a plugin is already open".into(),

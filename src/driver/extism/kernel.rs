@@ -75,6 +75,35 @@ pub struct Kernel {
     pub logs: Vec<(LogLevel, String)>,
     /// Every log call, kept or not.
     pub log_calls: u64,
+    /// The WASI preview 1 context of a plugin that imports WASI.
+    pub(super) wasi: Wasi,
+    /// Kernel calls that moved bytes (loads and stores), since the
+    /// instance was made.
+    pub(super) moves: std::cell::Cell<u64>,
+}
+
+/// A WASI plugin's context: made when the instance is bound, from the
+/// store's [`crate::driver::wasi::WasiOptions`].
+#[derive(Default)]
+pub(super) struct Wasi(pub(super) Option<wasmtime_wasi::p1::WasiP1Ctx>);
+
+impl Wasi {
+    /// The context. A start function that calls WASI before the instance
+    /// is bound gets an empty one (no arguments, environment or files).
+    pub(super) fn ctx(&mut self) -> &mut wasmtime_wasi::p1::WasiP1Ctx {
+        self.0
+            .get_or_insert_with(|| wasmtime_wasi::WasiCtxBuilder::new().build_p1())
+    }
+}
+
+impl std::fmt::Debug for Wasi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Wasi(ctx)"
+        } else {
+            "Wasi(none)"
+        })
+    }
 }
 
 /// Where the first block goes: 0 must never be an offset.

@@ -22,6 +22,7 @@ pub use kernel::Kernel;
 
 use super::wasmtime::{Abi, Bound, HostState, check_output, typed};
 use super::{Buf, Instance, Packed};
+use crate::driver::wasi::{PREVIEW1, WasiOptions};
 use crate::error::{CallError, at};
 use crate::kind::{EXTISM_MODULE, START_UP_EXPORTS};
 use crate::phase::Phase;
@@ -35,6 +36,11 @@ pub struct ExtismOptions {
     /// Log messages at this level and above are kept and reported; `None`:
     /// logging off, as in Extism without a logger. Default: off.
     pub log_level: Option<LogLevel>,
+    /// What a plugin that imports WASI preview 1 is given (Extism's
+    /// manifest `wasi: true` with its `allowed_paths`). Default: nothing:
+    /// no arguments, environment or file access, an empty stdin.
+    #[serde(default)]
+    pub wasi: crate::driver::wasi::WasiOptions,
 }
 
 /// Extism's log levels, in the PDK's order (its `get_log_level` numbers).
@@ -90,6 +96,28 @@ impl std::str::FromStr for LogLevel {
 /// Extism's ABI.
 pub struct Extism;
 
+/// Whether `module` imports WASI preview 1.
+fn imports_wasi(module: &Module) -> bool {
+    module.imports().any(|i| i.module() == PREVIEW1)
+}
+
+/// A WASI plugin's context from what it is given. Its stdout and stderr
+/// are discarded: a plugin's output is its output block, and text it
+/// prints would fill a terminal or a pipe at every call.
+fn wasi_ctx(opts: &WasiOptions) -> anyhow::Result<wasmtime_wasi::p1::WasiP1Ctx> {
+    use wasmtime_wasi::p2::pipe::{MemoryInputPipe, SinkOutputStream};
+    let stdin = match &opts.stdin {
+        Some(path) => crate::files::read(path, crate::files::Kind::Input)
+            .map_err(|e| anyhow!("--stdin: {e}"))?,
+        None => Vec::new(),
+    };
+    let mut b = opts.builder("plugin.wasm").map_err(|e| anyhow!(e))?;
+    b.stdin(MemoryInputPipe::new(stdin))
+        .stdout(SinkOutputStream)
+        .stderr(SinkOutputStream);
+    Ok(b.build_p1())
+}
+
 /// An Extism plugin's instance and the plugin function it calls.
 pub struct ExtismInstance {
     bound: Bound<Kernel>,
@@ -114,12 +142,24 @@ impl Abi for Extism {
     type State = Kernel;
     type Instance = ExtismInstance;
 
+    /// Extism's kernel, and WASI preview 1 as Extism's `wasi: true` does.
     fn supplies(module: &str) -> bool {
-        module == EXTISM_MODULE
+        module == EXTISM_MODULE || module == PREVIEW1
     }
 
-    fn add_to_linker(linker: &mut Linker<HostState<Kernel>>) -> wasmtime::Result<()> {
-        host_fns::add_to_linker(linker)
+    /// WASI only for a plugin that imports it: linking it costs every
+    /// instantiation, which cold start times.
+    fn add_to_linker(
+        linker: &mut Linker<HostState<Kernel>>,
+        module: &Module,
+    ) -> wasmtime::Result<()> {
+        host_fns::add_to_linker(linker)?;
+        if imports_wasi(module) {
+            wasmtime_wasi::p1::add_to_linker_sync(linker, |h: &mut HostState<Kernel>| {
+                h.abi.wasi.ctx()
+            })?;
+        }
+        Ok(())
     }
 
     /// `() -> i32` exports, less the start-up ones.
@@ -144,6 +184,11 @@ impl Abi for Extism {
         instance: wasmtime::Instance,
         export: &str,
     ) -> anyhow::Result<ExtismInstance> {
+        if imports_wasi(instance.module(&store)) {
+            let opts = &store.data().limits.extism.wasi;
+            let ctx = wasi_ctx(opts)?;
+            store.data_mut().abi.wasi.0 = Some(ctx);
+        }
         // Extism runs a WASI reactor's start-up export before any call.
         if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
             init.call(&mut store, ())?;
@@ -220,6 +265,10 @@ impl Instance for ExtismInstance {
             ));
         }
         lines
+    }
+
+    fn kernel_moves(&self) -> Option<u64> {
+        Some(self.bound.store.data().abi.moves.get())
     }
 
     crate::driver::wasmtime::bound_instance_methods!();

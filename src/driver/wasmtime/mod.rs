@@ -78,8 +78,11 @@ pub trait Abi: 'static + Sized {
 
     /// Whether the convention supplies imports from `module`.
     fn supplies(module: &str) -> bool;
-    /// Adds its host functions to `linker`.
-    fn add_to_linker(linker: &mut Linker<HostState<Self::State>>) -> wasmtime::Result<()>;
+    /// Adds the host functions `module` needs to `linker`.
+    fn add_to_linker(
+        linker: &mut Linker<HostState<Self::State>>,
+        module: &Module,
+    ) -> wasmtime::Result<()>;
     /// The exports a plugin may be called through.
     fn candidates(module: &Module) -> Vec<String>;
     /// Binds a new instance's entry points for calls of `export`.
@@ -136,7 +139,7 @@ impl<A: Abi> WasmtimeDriver<A> {
             bail!("{why}");
         }
         let mut linker = Linker::new(&self.engine);
-        A::add_to_linker(&mut linker)?;
+        A::add_to_linker(&mut linker, module)?;
         Ok(linker)
     }
 

@@ -13,6 +13,7 @@
 //! (timed as its `engine` setup phase), as a host creates one per process.
 
 mod artifact;
+mod extism_sdk;
 mod ladder;
 mod passes;
 mod rung;
@@ -93,6 +94,10 @@ pub struct ColdStartConfig {
     /// Memory, table and output limits of every store, and the per-call
     /// deadline. Default: [`Limits::default`].
     pub limits: Limits,
+    /// For an Extism plugin, also time Extism's own runtime (the Rust SDK
+    /// driver, where it is built): `Plugin::new`, and from a compiled
+    /// plugin. Default: true.
+    pub extism_sdk: bool,
 }
 
 impl Default for ColdStartConfig {
@@ -112,6 +117,7 @@ impl Default for ColdStartConfig {
             trace_iterations: 100,
             inside: InsideConfig::default(),
             limits: Limits::default(),
+            extism_sdk: true,
         }
     }
 }
@@ -216,6 +222,12 @@ fn run_with<A: Abi>(cfg: &ColdStartConfig, p: super::Prepared<A>) -> Result<Run,
             notes.push(crate::interrupt::note(&format!("before the {rung} rung")));
             break;
         }
+        if rung == Rung::Winch && crate::kind::uses_gc(&plugin.bytes) {
+            notes.push(format!(
+                "winch: not run: {name} uses WasmGC (GC types or typed function references), which Winch, Wasmtime's baseline compiler, does not compile; the Cranelift rungs ran it"
+            ));
+            continue;
+        }
         if rung == Rung::Wizer && !has_init {
             notes.push(format!(
                 "wizer: not run: {name} exports no `{INIT_EXPORT}`, so it has no start-up work for Wizer to run and snapshot (plugins/README.md)"
@@ -279,6 +291,9 @@ fn run_with<A: Abi>(cfg: &ColdStartConfig, p: super::Prepared<A>) -> Result<Run,
         }
     }
 
+    if A::KIND == crate::kind::Abi::Extism && cfg.extism_sdk && !crate::interrupt::requested() {
+        extism_sdk::ways(&mut runner, &ctx, &mut notes);
+    }
     let interrupted = crate::interrupt::requested();
     let mut run = super::new_run(NAME);
     run.plugin = super::info_of(&plugin, &export, input.len() as u64, expected.len() as u64);

@@ -15,11 +15,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::json;
-use wasmtime::{Engine, InstancePre, Linker, Module};
+use wasmtime::component::Component;
+use wasmtime::{Engine, Linker, Module};
 
-use self::wasi::{RunResult, State, instance_memory, linker, run_once};
+use self::wasi::{Pre, RunResult, State, component_pre, instance_memory, linker, run_once};
 use super::Budget;
 use super::runner::{Outcome, Runner, Runs, way};
+use crate::driver::wasi::WasiOptions;
 use crate::driver::{Driver, Limits};
 use crate::error::{CallError, Error, at, one_line};
 use crate::files::Kind;
@@ -41,15 +43,9 @@ pub const BENCH_COMMAND: &[u8] =
 pub struct CommandConfig {
     /// The command module. Default: the bundled bench-command.
     pub plugin: Option<PathBuf>,
-    /// Its arguments (after argv[0], the module's file name). Default: none.
-    pub args: Vec<String>,
-    /// Its environment. Default: empty.
-    pub env: Vec<(String, String)>,
-    /// A file whose bytes are its stdin. Default: empty stdin.
-    pub stdin: Option<PathBuf>,
-    /// Host directories preopened for it, each with the path the guest
-    /// sees. Default: none (no file access).
-    pub dirs: Vec<(PathBuf, String)>,
+    /// Its arguments, environment, stdin and preopened directories.
+    /// Default: none of them (empty stdin, no file access).
+    pub wasi: WasiOptions,
     /// A file its stdout must equal, checked on the first and the last
     /// run. Default: none.
     pub expect_stdout: Option<PathBuf>,
@@ -76,10 +72,7 @@ impl Default for CommandConfig {
     fn default() -> Self {
         CommandConfig {
             plugin: None,
-            args: Vec::new(),
-            env: Vec::new(),
-            stdin: None,
-            dirs: Vec::new(),
+            wasi: WasiOptions::default(),
             expect_stdout: None,
             expect_stderr: None,
             runs: Runs::new(1000, 5, 1000, 5),
@@ -176,6 +169,15 @@ const COLD_PHASES: [Phase; 5] = [
     Phase::Execute,
 ];
 
+/// The phases of a cold start of a component command: Wasmtime validates
+/// a component as it compiles it, so compile includes validation.
+const COMPONENT_COLD_PHASES: [Phase; 4] = [
+    Phase::Compile,
+    Phase::Link,
+    Phase::Instantiate,
+    Phase::Execute,
+];
+
 /// What every run of the command is given.
 struct Given<'a, C> {
     clock: C,
@@ -194,7 +196,7 @@ impl<C: Clock> Given<'_, C> {
             .map_or_else(Streams::default, |r| Streams::of(r, self.expected))
     }
 
-    fn run(&self, pre: &InstancePre<State>) -> Result<RunResult, CallError> {
+    fn run(&self, pre: &Pre) -> Result<RunResult, CallError> {
         run_once(
             &self.clock,
             pre,
@@ -209,7 +211,7 @@ impl<C: Clock> Given<'_, C> {
 /// Runs of the command, each in a fresh instance of the linked module.
 struct CommandRuns<'a, C> {
     given: &'a Given<'a, C>,
-    pre: &'a InstancePre<State>,
+    pre: &'a Pre,
     last: Option<RunResult>,
     /// Each run's bench span, by wprof's clock and by `Instant`.
     bench: Vec<(u64, u64, f64)>,
@@ -242,30 +244,45 @@ struct ColdRuns<'a, C> {
     engine: &'a Engine,
     linker: &'a Linker<State>,
     bytes: &'a [u8],
+    /// A component command (`wasi:cli/run`), not a core module.
+    component: bool,
     last: Option<RunResult>,
 }
 
 impl<C: Clock> Target for ColdRuns<'_, C> {
     fn phases(&self) -> &'static [Phase] {
-        &COLD_PHASES
+        if self.component {
+            &COMPONENT_COLD_PHASES
+        } else {
+            &COLD_PHASES
+        }
     }
 
     fn call_marked<M: Marks + ?Sized>(&mut self, m: &mut M) -> Result<(), CallError> {
         let err = |phase: Phase| move |e: wasmtime::Error| at(phase)(anyhow::Error::from(e));
         m.mark(0);
-        Module::validate(self.engine, self.bytes).map_err(err(Phase::Validate))?;
-        m.mark(1);
-        let module = Module::from_binary(self.engine, self.bytes).map_err(err(Phase::Compile))?;
-        m.mark(2);
-        let pre = self
-            .linker
-            .instantiate_pre(&module)
-            .map_err(err(Phase::Link))?;
-        m.mark(3);
+        let pre = if self.component {
+            let c = Component::from_binary(self.engine, self.bytes).map_err(err(Phase::Compile))?;
+            m.mark(1);
+            Pre::Component(component_pre(self.engine, &c).map_err(err(Phase::Link))?)
+        } else {
+            Module::validate(self.engine, self.bytes).map_err(err(Phase::Validate))?;
+            m.mark(1);
+            let module =
+                Module::from_binary(self.engine, self.bytes).map_err(err(Phase::Compile))?;
+            m.mark(2);
+            Pre::Core(
+                self.linker
+                    .instantiate_pre(&module)
+                    .map_err(err(Phase::Link))?,
+            )
+        };
+        let k = self.phases().len() - 2;
+        m.mark(k);
         let r = self.given.run(&pre)?;
         // The run's own stamps: its instantiation and its `_start`.
-        m.set(4, r.stamps[1]);
-        m.set(5, r.stamps[2]);
+        m.set(k + 1, r.stamps[1]);
+        m.set(k + 2, r.stamps[2]);
         self.last = Some(r);
         Ok(())
     }
@@ -288,38 +305,58 @@ fn run_with<C: Clock>(clock: C, cfg: &CommandConfig) -> Result<Run, Error> {
             (p.name, p.source, p.bytes, p.read)
         }
     };
-    let stdin = match &cfg.stdin {
+    let stdin = match &cfg.wasi.stdin {
         Some(path) => crate::files::read(path, Kind::Input)
             .map_err(|e| Error::Config(format!("--stdin: {e}")))?,
         None => Vec::new(),
     };
     let expected = Streams::expected(cfg)?;
-    for (host_dir, _) in &cfg.dirs {
-        if !host_dir.is_dir() {
-            return Err(Error::Config(format!(
-                "--dir {}: not a directory",
-                host_dir.display()
-            )));
-        }
-    }
+    cfg.wasi.check().map_err(Error::Config)?;
     let driver = crate::driver::wasmtime::WasmtimeDriver::<crate::driver::wprof::Wprof>::default();
     let engine = driver.engine().clone();
     let mut setup: Vec<_> = read.into_iter().collect();
-    let module = driver.load(&name, &bytes, &mut setup)?;
-    if module.get_export("_start").is_none() {
-        return Err(Error::plugin(
-            &name,
-            Phase::Instantiate,
-            "exports no `_start`: not a WASI command (wprof inspect says what it is)",
-        ));
-    }
-    let bench_imported = module
-        .imports()
-        .any(|i| i.module() == "bench" && matches!(i.name(), "start" | "end"));
+    let component = wasmparser::Parser::is_component(&bytes);
     let link_err =
         |e: wasmtime::Error| Error::plugin(&name, Phase::Link, one_line(&anyhow::Error::from(e)));
     let linker = linker::<C>(&engine, clock).map_err(link_err)?;
-    let pre = linker.instantiate_pre(&module).map_err(link_err)?;
+    let (pre, bench_imported) = if component {
+        if cfg.instances > 0 {
+            return Err(Error::plugin(
+                &name,
+                Phase::Instantiate,
+                "a component command: --instances does not apply: its linear memory is not visible through Wasmtime's component API",
+            ));
+        }
+        let c = crate::driver::timed(&mut setup, Phase::Compile, || {
+            Component::from_binary(&engine, &bytes)
+        })
+        .map_err(|e| Error::plugin(&name, Phase::Compile, one_line(&e.into())))?;
+        let pre = component_pre(&engine, &c).map_err(|e| {
+            Error::plugin(
+                &name,
+                Phase::Link,
+                format!(
+                    "{} (a component runs as a command when it exports wasi:cli/run and imports only WASI 0.2; `wprof inspect` lists what it has)",
+                    one_line(&e.into())
+                ),
+            )
+        })?;
+        (Pre::Component(pre), false)
+    } else {
+        let module = driver.load(&name, &bytes, &mut setup)?;
+        if module.get_export("_start").is_none() {
+            return Err(Error::plugin(
+                &name,
+                Phase::Instantiate,
+                "exports no `_start`: not a WASI command (wprof inspect says what it is)",
+            ));
+        }
+        let bench_imported = module
+            .imports()
+            .any(|i| i.module() == "bench" && matches!(i.name(), "start" | "end"));
+        let pre = linker.instantiate_pre(&module).map_err(link_err)?;
+        (Pre::Core(pre), bench_imported)
+    };
     let given = Given {
         clock,
         cfg,
@@ -340,12 +377,16 @@ fn run_with<C: Clock>(clock: C, cfg: &CommandConfig) -> Result<Run, Error> {
     runner.expect(expected.clone());
     let mut spans = Vec::new();
     let mut out_len = 0;
-    let mut last_stdout = Vec::new();
+    let (mut last_stdout, mut last_stderr) = (Vec::new(), Vec::new());
     runner.only(
         &name,
         named(
             "run",
-            "_start, to its return (or proc_exit(0)): the whole command",
+            if component {
+                "wasi:cli/run's run, to its return (or exit(0)): the whole command"
+            } else {
+                "_start, to its return (or proc_exit(0)): the whole command"
+            },
         ),
         || {
             Ok(CommandRuns {
@@ -360,6 +401,7 @@ fn run_with<C: Clock>(clock: C, cfg: &CommandConfig) -> Result<Run, Error> {
             if let Some(r) = &w.last {
                 out_len = r.stdout.len() as u64;
                 last_stdout = r.stdout.clone();
+                last_stderr = r.stderr.clone();
             }
         },
     )?;
@@ -374,7 +416,11 @@ fn run_with<C: Clock>(clock: C, cfg: &CommandConfig) -> Result<Run, Error> {
     runner.recorded().push(split(
         named(
             "instantiate",
-            "a fresh WASI context (arguments, environment, stdin, preopened directories) and instance, from the linked module (InstancePre), start function included",
+            if component {
+                "a fresh WASI 0.2 context (arguments, environment, stdin, preopened directories) and instance of the linked component (InstancePre)"
+            } else {
+                "a fresh WASI context (arguments, environment, stdin, preopened directories) and instance, from the linked module (InstancePre), start function included"
+            },
         ),
         &[0, 1],
         Phase::Instantiate,
@@ -402,7 +448,11 @@ fn run_with<C: Clock>(clock: C, cfg: &CommandConfig) -> Result<Run, Error> {
             &name,
             named(
                 "cold-start",
-                "from the module's bytes each time: validate, compile (Cranelift), link (InstancePre), a fresh WASI context and instance, and _start",
+                if component {
+                    "from the component's bytes each time: compile (Cranelift, validation included), link (WASI 0.2, InstancePre), a fresh WASI context and instance, and wasi:cli/run"
+                } else {
+                    "from the module's bytes each time: validate, compile (Cranelift), link (InstancePre), a fresh WASI context and instance, and _start"
+                },
             ),
             || {
                 Ok(ColdRuns {
@@ -410,6 +460,7 @@ fn run_with<C: Clock>(clock: C, cfg: &CommandConfig) -> Result<Run, Error> {
                     engine: &engine,
                     linker: &linker,
                     bytes: &bytes,
+                    component,
                     last: None,
                 })
             },
@@ -435,38 +486,14 @@ fn run_with<C: Clock>(clock: C, cfg: &CommandConfig) -> Result<Run, Error> {
         &name,
         &source,
         &bytes,
-        "_start",
+        if component { "wasi:cli/run" } else { "_start" },
         stdin.len() as u64,
         out_len,
     );
     run.plugin.output_checked = expected
         .checked()
         .then(|| runner.outputs_identical().unwrap_or(true));
-    run.settings = super::settings([
-        ("args", json!(cfg.args)),
-        (
-            "env",
-            json!(
-                cfg.env
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-            ),
-        ),
-        (
-            "stdin",
-            json!(cfg.stdin.as_ref().map(|p| p.display().to_string())),
-        ),
-        (
-            "dirs",
-            json!(
-                cfg.dirs
-                    .iter()
-                    .map(|(h, g)| format!("{}::{g}", h.display()))
-                    .collect::<Vec<_>>()
-            ),
-        ),
-    ]);
+    run.settings = super::settings(cfg.wasi.settings());
     cfg.runs.record(&mut run.settings);
     run.setup = setup;
     let in_len = stdin.len() as u64;
@@ -495,21 +522,25 @@ fn run_with<C: Clock>(clock: C, cfg: &CommandConfig) -> Result<Run, Error> {
         v.memory = Some(m);
         run.notes.push("memory: read in this process (wprof included) before and after the instances, each kept alive after its run; linear memory resident counted with mincore over each instance's memory".into());
     }
-    let text = String::from_utf8_lossy(&last_stdout);
-    run.notes.push(format!(
-        "stdout of the last run ({} bytes){}: {}",
-        last_stdout.len(),
-        if expected.0[0].is_some() {
-            ", equal to --expect-stdout on the first and the last run"
-        } else {
-            ""
-        },
-        text.trim_end()
-            .lines()
-            .take(5)
-            .collect::<Vec<_>>()
-            .join(" | ")
-    ));
+    for (name, bytes, checked) in [
+        ("stdout", &last_stdout, expected.0[0].is_some()),
+        ("stderr", &last_stderr, expected.0[1].is_some()),
+    ] {
+        let text = String::from_utf8_lossy(bytes);
+        let mut lines = text.trim_end().lines();
+        let shown: Vec<&str> = lines.by_ref().take(5).collect();
+        run.notes.push(format!(
+            "{name} of the last run ({} bytes){}: {}{}",
+            bytes.len(),
+            if checked {
+                format!(", equal to --expect-{name} on the first and the last run")
+            } else {
+                String::new()
+            },
+            shown.join(" | "),
+            if lines.next().is_some() { " | ..." } else { "" }
+        ));
+    }
     if !bench_imported {
         run.notes.push("bench: not applicable: the command does not import bench.start and bench.end (the Sightglass benchmark protocol), so only its whole run is timed".into());
     }

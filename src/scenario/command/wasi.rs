@@ -1,13 +1,16 @@
-//! The WASI side of `record command`: a linker with WASI preview 1 and the
-//! Sightglass bench protocol, one run in a fresh instance, and the memory
-//! that instances kept alive cost.
+//! The WASI side of `record command`: a core command linked with WASI
+//! preview 1 and the Sightglass bench protocol, a component command with
+//! WASI preview 2, one run in a fresh instance, and the memory that
+//! instances kept alive cost.
 
 use std::time::Instant;
 
+use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{Caller, Engine, Linker, Store};
-use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::CommandConfig;
 use crate::driver::Limits;
@@ -29,11 +32,49 @@ pub(super) struct Bench {
     pub(super) instant_ns: u64,
 }
 
-/// A run's store data.
+/// A run's store data: a core command's WASI preview 1 context, or a
+/// component command's WASI preview 2 context and resource table.
 pub(super) struct State {
-    wasi: WasiP1Ctx,
+    p1: Option<WasiP1Ctx>,
+    p2: Option<(WasiCtx, ResourceTable)>,
     limits: Limits,
     bench: Bench,
+}
+
+impl State {
+    /// The preview 1 context (a run always sets the one its module needs;
+    /// an empty one stands in otherwise, never a panic).
+    fn p1(&mut self) -> &mut WasiP1Ctx {
+        self.p1
+            .get_or_insert_with(|| WasiCtxBuilder::new().build_p1())
+    }
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        let (ctx, table) = self
+            .p2
+            .get_or_insert_with(|| (WasiCtxBuilder::new().build(), ResourceTable::new()));
+        WasiCtxView { ctx, table }
+    }
+}
+
+/// A command linked and ready to instantiate: a core module's `_start`,
+/// or a component's `wasi:cli/run`.
+pub(super) enum Pre {
+    Core(wasmtime::InstancePre<State>),
+    Component(CommandPre<State>),
+}
+
+/// A component command linked with WASI preview 2: fails naming what it
+/// imports that WASI does not supply, or that it exports no `wasi:cli/run`.
+pub(super) fn component_pre(
+    engine: &Engine,
+    component: &Component,
+) -> wasmtime::Result<CommandPre<State>> {
+    let mut linker = wasmtime::component::Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    CommandPre::new(linker.instantiate_pre(component)?)
 }
 
 /// One run's readings and what it printed.
@@ -51,7 +92,7 @@ pub(super) struct RunResult {
 /// A linker with WASI preview 1 and the bench protocol's two functions.
 pub(super) fn linker<C: Clock>(engine: &Engine, clock: C) -> wasmtime::Result<Linker<State>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)?;
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, State::p1)?;
     // The two clocks are read nested, wprof's inside: its span holds no
     // Instant read (the Instant span holds two of wprof's clock reads).
     linker.func_wrap("bench", "start", move |mut caller: Caller<'_, State>| {
@@ -141,7 +182,7 @@ pub(super) fn instance_memory(
 /// and, after a failed file open with no `--dir`, a hint.
 pub(super) fn run_once<C: Clock>(
     clock: &C,
-    pre: &wasmtime::InstancePre<State>,
+    pre: &Pre,
     cfg: &CommandConfig,
     argv0: &str,
     stdin: &[u8],
@@ -152,66 +193,93 @@ pub(super) fn run_once<C: Clock>(
     let stdout = MemoryOutputPipe::new(cap);
     let stderr = MemoryOutputPipe::new(cap);
     let t0 = clock.now();
-    let mut b = WasiCtxBuilder::new();
-    b.arg(argv0)
-        .args(&cfg.args)
-        .envs(&cfg.env)
-        .stdin(MemoryInputPipe::new(stdin.to_vec()))
+    let mut b = cfg
+        .wasi
+        .builder(argv0)
+        .map_err(|e| fail(Phase::Instantiate, e))?;
+    b.stdin(MemoryInputPipe::new(stdin.to_vec()))
         .stdout(stdout.clone())
         .stderr(stderr.clone());
-    for (host_dir, guest) in &cfg.dirs {
-        b.preopened_dir(host_dir, guest, wasmtime_wasi::FsPerms::ReadWrite)
-            .map_err(|e| {
-                fail(
-                    Phase::Instantiate,
-                    format!("--dir {}: {e}", host_dir.display()),
-                )
-            })?;
-    }
+    let engine = match pre {
+        Pre::Core(p) => p.module().engine(),
+        Pre::Component(p) => p.engine(),
+    };
     let mut store = Store::new(
-        pre.module().engine(),
+        engine,
         State {
-            wasi: b.build_p1(),
+            p1: None,
+            p2: None,
             limits: cfg.limits.clone(),
             bench: Bench::default(),
         },
     );
     store.limiter(|s| &mut s.limits);
     store.set_epoch_deadline(1);
-    let no_dirs = cfg.dirs.is_empty();
+    let no_dirs = cfg.wasi.dirs.is_empty();
     let tail = |p: &MemoryOutputPipe| stderr_tail(&p.contents(), no_dirs);
-    crate::watchdog::enter(Phase::Instantiate);
-    let instance = pre.instantiate(&mut store);
-    crate::watchdog::leave();
-    let instance = instance.map_err(|e| {
+    let failed = |e: wasmtime::Error| {
         fail(
             Phase::Instantiate,
             format!("{}{}", one_line(&e.into()), tail(&stderr)),
         )
-    })?;
-    let start = instance
-        .get_typed_func::<(), ()>(&mut store, "_start")
-        .map_err(|e| fail(Phase::Instantiate, one_line(&e.into())))?;
-    let t1 = clock.now();
-    crate::watchdog::enter(Phase::Execute);
-    let result = start.call(&mut store, ());
-    crate::watchdog::leave();
-    let t2 = clock.now();
-    if let Err(e) = result {
-        let e: anyhow::Error = e.into();
-        match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-            Some(wasmtime_wasi::I32Exit(0)) => {}
-            Some(wasmtime_wasi::I32Exit(code)) => {
-                return Err(fail(
-                    Phase::Execute,
-                    format!("exited with code {code}{}", tail(&stderr)),
-                ));
-            }
-            // The trap itself, its backtrace kept for the error's frames.
-            None => {
-                let tail = tail(&stderr);
-                let tail = tail.trim_start_matches("; ").to_owned();
-                return Err(at(Phase::Execute)(e.context(Tail(tail))));
+    };
+    let (t1, t2, result, memory) = match pre {
+        Pre::Core(pre) => {
+            store.data_mut().p1 = Some(b.build_p1());
+            crate::watchdog::enter(Phase::Instantiate);
+            let instance = pre.instantiate(&mut store);
+            crate::watchdog::leave();
+            let instance = instance.map_err(failed)?;
+            let start = instance
+                .get_typed_func::<(), ()>(&mut store, "_start")
+                .map_err(|e| fail(Phase::Instantiate, one_line(&e.into())))?;
+            let t1 = clock.now();
+            crate::watchdog::enter(Phase::Execute);
+            let result = start.call(&mut store, ());
+            crate::watchdog::leave();
+            let t2 = clock.now();
+            let memory = instance.get_memory(&mut store, "memory");
+            (t1, t2, result.map(|()| true), memory)
+        }
+        Pre::Component(pre) => {
+            store.data_mut().p2 = Some((b.build(), ResourceTable::new()));
+            crate::watchdog::enter(Phase::Instantiate);
+            let command = pre.instantiate(&mut store);
+            crate::watchdog::leave();
+            let command = command.map_err(failed)?;
+            let t1 = clock.now();
+            crate::watchdog::enter(Phase::Execute);
+            // `Err(())`: the command returned a failure status.
+            let result = command.wasi_cli_run().call_run(&mut store);
+            crate::watchdog::leave();
+            let t2 = clock.now();
+            (t1, t2, result.map(|r| r.is_ok()), None)
+        }
+    };
+    match result {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(fail(
+                Phase::Execute,
+                format!("wasi:cli/run returned a failure status{}", tail(&stderr)),
+            ));
+        }
+        Err(e) => {
+            let e: anyhow::Error = e.into();
+            match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                Some(wasmtime_wasi::I32Exit(0)) => {}
+                Some(wasmtime_wasi::I32Exit(code)) => {
+                    return Err(fail(
+                        Phase::Execute,
+                        format!("exited with code {code}{}", tail(&stderr)),
+                    ));
+                }
+                // The trap itself, its backtrace kept for the error's frames.
+                None => {
+                    let tail = tail(&stderr);
+                    let tail = tail.trim_start_matches("; ").to_owned();
+                    return Err(at(Phase::Execute)(e.context(Tail(tail))));
+                }
             }
         }
     }
@@ -225,7 +293,6 @@ pub(super) fn run_once<C: Clock>(
             ),
         ));
     }
-    let memory = instance.get_memory(&mut store, "memory");
     Ok(RunResult {
         stamps: [t0, t1, t2],
         bench,

@@ -174,3 +174,12 @@ pub(super) fn beside(
         note,
     }
 }
+
+/// Why a host-side kernel loses on large inputs, when a call moved its
+/// bytes with many kernel calls (`moves`, counted around the checked first
+/// call): the report's reason, with the count.
+pub(super) fn kernel_note(moves: u64) -> Option<String> {
+    (moves >= 1000).then(|| format!(
+        "extism kernel: one call moved its bytes with {moves} kernel calls (extism-pdk loads and stores kernel memory 8 bytes a call); on wprof's host each is a call from wasm into the host, in Extism's runtime a call into its kernel, itself a wasm module: a host-side kernel pays a host call per 8 bytes, which is where {SDK} gains on large inputs"
+    ))
+}

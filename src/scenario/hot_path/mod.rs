@@ -166,13 +166,17 @@ fn run_with<A: Abi, P: Payload>(
     let mut wasm = PluginCall::new(instance, input);
     // One call each before timing: surfaces traps early and checks that
     // every variant agrees.
+    use crate::driver::Instance;
+    let moves = wasm.instance.kernel_moves();
     crate::timing::target::Target::call(&mut wasm).map_err(call_error)?;
-    let wasm_output = crate::driver::Instance::output(&wasm.instance).to_vec();
+    let moves = moves.zip(wasm.instance.kernel_moves()).map(|(a, b)| b - a);
+    let wasm_output = wasm.instance.output().to_vec();
     let mut notes: Vec<String> = first
         .logs
         .iter()
         .map(|l| format!("plugin log (first call): {l}"))
         .collect();
+    notes.extend(moves.and_then(child::kernel_note));
     if !P::ENCODED {
         notes.push(format!("input: {}", cfg.input.raw_source()));
     }

@@ -7,9 +7,13 @@
 //! components are compiled by Wasmtime, whose component types give the
 //! WIT-level signatures.
 
+mod component;
+
 use std::path::Path;
 
 use serde::Serialize;
+
+pub use component::{wit_func, wit_type};
 use wasmparser::{ExternalKind, Parser, Payload, TypeRef, ValType};
 
 use crate::error::Error;
@@ -68,7 +72,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, Error> {
     let bytes = crate::source::to_binary(raw)
         .map_err(|e| Error::plugin(&name, Phase::Read, crate::error::one_line(&e)))?;
     if Parser::is_component(&bytes) {
-        return component(&name, &bytes);
+        return component::component(&name, &bytes);
     }
     core(&name, &bytes)
 }
@@ -283,12 +287,21 @@ fn recognise_core(out: &mut Inspection) {
         .filter(|e| !crate::kind::START_UP_EXPORTS.contains(&e.name.as_str()))
         .map(|e| e.name.clone())
         .collect();
+    let wasi = has_import_module("wasi_snapshot_preview1");
     if !extism.is_empty() {
         abis.push(Abi {
             name: "extism".into(),
             evidence: format!(
-                "imports {} of Extism's host ABI; plugin functions (() -> i32): {}",
+                "imports {} of Extism's host ABI{}; plugin functions (() -> i32): {}",
                 extism.len(),
+                if wasi.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " and {} WASI preview 1 functions (linked as Extism's `wasi: true` does)",
+                        wasi.len()
+                    )
+                },
                 if calls.is_empty() {
                     "none".into()
                 } else {
@@ -300,7 +313,6 @@ fn recognise_core(out: &mut Inspection) {
             supported: user_fns.is_empty(),
         });
     }
-    let wasi = has_import_module("wasi_snapshot_preview1");
     if export("_start").is_some() {
         abis.push(Abi {
             name: "wasi-command".into(),
@@ -315,13 +327,21 @@ fn recognise_core(out: &mut Inspection) {
             supported: true,
         });
     } else if export("_initialize").is_some() && !wasi.is_empty() {
+        // An Extism plugin gets WASI from wprof's Extism host, as from
+        // Extism's `wasi: true`; a bare reactor has no calling convention.
+        let extism = !extism.is_empty();
         abis.push(Abi {
             name: "wasi-reactor".into(),
             evidence: format!(
-                "exports _initialize, imports {} WASI preview 1 functions",
-                wasi.len()
+                "exports _initialize, imports {} WASI preview 1 functions{}",
+                wasi.len(),
+                if extism {
+                    ": linked for it as Extism's `wasi: true` does (--dir, --env, --arg, --stdin)"
+                } else {
+                    ""
+                }
             ),
-            supported: false,
+            supported: extism,
         });
     }
     let bench = has_import_module("bench");
@@ -357,11 +377,14 @@ fn recognise_core(out: &mut Inspection) {
         .imports
         .iter()
         .any(|i| !i.name.starts_with("wasi_snapshot_preview1::") && !i.name.starts_with("bench::"));
-    let extism_only = !out.imports.is_empty()
-        && out
-            .imports
-            .iter()
-            .all(|i| i.name.starts_with("extism:host/env::"));
+    let extism_only = out
+        .imports
+        .iter()
+        .any(|i| i.name.starts_with("extism:host/env::"))
+        && out.imports.iter().all(|i| {
+            i.name.starts_with("extism:host/env::")
+                || i.name.starts_with("wasi_snapshot_preview1::")
+        });
     out.run_with = if wprof && out.imports.is_empty() {
         Some(format!(
             "wprof record hot-path --plugin {} --export {} --input <input.json>",
@@ -369,8 +392,14 @@ fn recognise_core(out: &mut Inspection) {
         ))
     } else if extism_only && !calls.is_empty() {
         Some(format!(
-            "wprof record hot-path --plugin {} --export {} --input <text> [--config KEY=VALUE]...",
-            out.path, calls[0]
+            "wprof record hot-path --plugin {} --export {} --input <text> [--config KEY=VALUE]...{}",
+            out.path,
+            calls[0],
+            if wasi.is_empty() {
+                ""
+            } else {
+                " [--dir HOST::GUEST]... [--env NAME=VALUE]..."
+            }
         ))
     } else if command && !others {
         Some(format!(
@@ -382,157 +411,6 @@ fn recognise_core(out: &mut Inspection) {
     };
     out.abis = abis;
     out.needs = needs;
-}
-
-fn component(name: &str, bytes: &[u8]) -> Result<Inspection, Error> {
-    use wasmtime::component::types::ComponentItem;
-    let engine = wasmtime::Engine::default();
-    let c = wasmtime::component::Component::from_binary(&engine, bytes)
-        .map_err(|e| Error::plugin(name, Phase::Compile, crate::error::one_line(&e.into())))?;
-    let ty = c.component_type();
-    let item = |n: &str, it: ComponentItem| -> Item {
-        let (kind, signature) = match it {
-            ComponentItem::ComponentFunc(f) => ("func", wit_func(&f)),
-            ComponentItem::CoreFunc(_) => ("core func", String::new()),
-            ComponentItem::Module(_) => ("module", String::new()),
-            ComponentItem::Component(_) => ("component", String::new()),
-            ComponentItem::ComponentInstance(i) => (
-                "instance",
-                i.exports(&engine)
-                    .map(|(n, _)| n.to_owned())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            ComponentItem::Type(t) => ("type", wit_type(&t)),
-            ComponentItem::Resource(_) => ("resource", String::new()),
-        };
-        Item {
-            name: n.to_owned(),
-            kind: kind.into(),
-            signature,
-        }
-    };
-    let imports: Vec<Item> = ty.imports(&engine).map(|(n, it)| item(n, it.ty)).collect();
-    let exports: Vec<Item> = ty.exports(&engine).map(|(n, it)| item(n, it.ty)).collect();
-    let funcs: Vec<String> = exports
-        .iter()
-        .filter(|e| e.kind == "func")
-        .map(|e| e.name.clone())
-        .collect();
-    let wasi: Vec<&Item> = imports
-        .iter()
-        .filter(|i| i.name.starts_with("wasi:"))
-        .collect();
-    let mut needs: Vec<String> = imports
-        .iter()
-        .filter(|i| !i.name.starts_with("wasi:"))
-        .map(|i| format!("{} ({}) from a host function of your own", i.name, i.kind))
-        .collect();
-    if !wasi.is_empty() {
-        needs.insert(
-            0,
-            format!(
-                "WASI preview 2: {} (wprof defines them as traps: fine while nothing calls them)",
-                wasi.iter()
-                    .map(|i| i.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        );
-    }
-    Ok(Inspection {
-        path: name.to_owned(),
-        kind: "component".into(),
-        size_bytes: bytes.len() as u64,
-        abis: vec![Abi {
-            name: "component".into(),
-            evidence: format!(
-                "a component; exported functions (its WIT world's exports): {}",
-                if funcs.is_empty() {
-                    "none".into()
-                } else {
-                    funcs.join(", ")
-                }
-            ),
-            supported: true,
-        }],
-        run_with: funcs
-            .first()
-            .map(|f| format!("wprof record component --plugin {name} --export {f} --args '[...]'")),
-        imports,
-        exports,
-        needs,
-    })
-}
-
-/// A component function's type, WIT-style.
-pub fn wit_func(f: &wasmtime::component::types::ComponentFunc) -> String {
-    let params: Vec<String> = f
-        .params()
-        .map(|(n, t)| format!("{n}: {}", wit_type(&t)))
-        .collect();
-    let results: Vec<String> = f.results().map(|t| wit_type(&t)).collect();
-    match results.as_slice() {
-        [] => format!("func({})", params.join(", ")),
-        [one] => format!("func({}) -> {one}", params.join(", ")),
-        many => format!("func({}) -> tuple<{}>", params.join(", "), many.join(", ")),
-    }
-}
-
-/// A component value type, WIT-style (records spelled out).
-pub fn wit_type(t: &wasmtime::component::types::Type) -> String {
-    use wasmtime::component::types::Type as T;
-    match t {
-        T::Bool => "bool".into(),
-        T::S8 => "s8".into(),
-        T::U8 => "u8".into(),
-        T::S16 => "s16".into(),
-        T::U16 => "u16".into(),
-        T::S32 => "s32".into(),
-        T::U32 => "u32".into(),
-        T::S64 => "s64".into(),
-        T::U64 => "u64".into(),
-        T::Float32 => "f32".into(),
-        T::Float64 => "f64".into(),
-        T::Char => "char".into(),
-        T::String => "string".into(),
-        T::List(l) => format!("list<{}>", wit_type(&l.ty())),
-        T::Record(r) => format!(
-            "record {{ {} }}",
-            r.fields()
-                .map(|f| format!("{}: {}", f.name, wit_type(&f.ty)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        T::Tuple(t) => format!(
-            "tuple<{}>",
-            t.types()
-                .map(|t| wit_type(&t))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        T::Option(o) => format!("option<{}>", wit_type(&o.ty())),
-        T::Result(r) => format!(
-            "result<{}, {}>",
-            r.ok().map_or("_".into(), |t| wit_type(&t)),
-            r.err().map_or("_".into(), |t| wit_type(&t))
-        ),
-        T::Enum(e) => format!("enum {{ {} }}", e.names().collect::<Vec<_>>().join(", ")),
-        T::Flags(f) => format!("flags {{ {} }}", f.names().collect::<Vec<_>>().join(", ")),
-        T::Variant(v) => format!(
-            "variant {{ {} }}",
-            v.cases()
-                .map(|c| match c.ty {
-                    Some(t) => format!("{}({})", c.name, wit_type(&t)),
-                    None => c.name.to_owned(),
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        T::Own(_) => "own<resource>".into(),
-        T::Borrow(_) => "borrow<resource>".into(),
-        other => format!("{other:?}").to_lowercase(),
-    }
 }
 
 /// The inspection as text, for people.

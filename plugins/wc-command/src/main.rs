@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(wc_command::run());
+}
