@@ -532,6 +532,44 @@ fn extisms_own_runtime_is_timed_beside_wprofs_host_or_the_run_says_why_not() {
             "{v} is paired with the first rung"
         );
     }
+    // Memory: the SDK's own process read as the modes are.
+    sb.ok(&[
+        "record",
+        "memory",
+        "-p",
+        &p,
+        "--export",
+        "count_vowels",
+        "--input",
+        "Hello",
+        "--instances",
+        "5",
+        "--calls",
+        "10",
+        "--counters",
+        "none",
+        "-o",
+        "mem",
+    ]);
+    let run = sb.json("mem/memory.json");
+    let points = common::variant(&run, "extism-sdk")["memory"]["points"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let labels: Vec<&str> = points
+        .iter()
+        .map(|p| p["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["1 instance", "calls", "module", "instances"]);
+    assert!(points.iter().all(|p| p["rss_bytes"].as_u64().unwrap() > 0));
+    assert_eq!(points[3]["instances"], 6);
+    assert!(
+        common::notes(&run)
+            .iter()
+            .any(|n| n.starts_with("extism-sdk: 5 instances from one CompiledPlugin")),
+        "{:?}",
+        common::notes(&run)
+    );
 }
 
 #[test]

@@ -200,6 +200,10 @@ pub(super) struct MemoryArgs {
     /// Calls on the first instance before the "calls" reading.
     #[arg(long, default_value_t = MemoryConfig::default().calls, value_parser = super::bounds::calls)]
     pub(super) calls: u64,
+    /// For an Extism plugin, do not also read Extism's own runtime's
+    /// memory (the Rust SDK driver, `extism-sdk`, where it is built).
+    #[arg(long)]
+    pub(super) no_extism_sdk: bool,
     #[command(flatten)]
     pub(super) record: RecordArgs,
 }
@@ -215,6 +219,7 @@ impl MemoryArgs {
             calls: self.calls,
             limits: self.plugin.input.extism.limits(&self.record.limits),
             inside: self.record.inside.config(),
+            extism_sdk: !self.no_extism_sdk,
         }
     }
 }

@@ -227,6 +227,66 @@ fn cold_start(o: &mut Open, way: &str) -> Result<Value, Value> {
     Ok(json!({"op": "cold_start", "ns": ns}))
 }
 
+/// A reading of this process's memory, as wprof's `MemoryPoint`: resident
+/// and proportional set from /proc/self/smaps_rollup, virtual size from
+/// /proc/self/status; the heap is not read here (no `mallinfo2` binding).
+fn reading(label: &str, t0: Instant, instances: u64, calls: u64) -> Value {
+    let field = |file: &str, key: &str| -> Option<u64> {
+        let text = std::fs::read_to_string(file).ok()?;
+        let line = text.lines().find(|l| l.starts_with(key))?;
+        let kb: u64 = line[key.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb * 1024)
+    };
+    json!({
+        "label": label,
+        "t_ns": t0.elapsed().as_nanos() as f64,
+        "rss_bytes": field("/proc/self/smaps_rollup", "Rss:").unwrap_or(0),
+        "pss_bytes": field("/proc/self/smaps_rollup", "Pss:"),
+        "virtual_bytes": field("/proc/self/status", "VmSize:").unwrap_or(0),
+        "heap_bytes": null,
+        "instances": instances,
+        "calls": calls,
+    })
+}
+
+/// Memory as Extism's runtime holds the plugin: the open plugin after
+/// `calls` calls, then a CompiledPlugin, then `instances` more plugins
+/// from it, each called once and kept alive.
+fn memory(o: &mut Open, instances: u64, calls: u64) -> Result<Value, Value> {
+    let t0 = Instant::now();
+    let mut points = vec![reading("1 instance", t0, 1, 1)];
+    for _ in 0..calls {
+        o.call().map_err(|e| error("call", e))?;
+    }
+    points.push(reading("calls", t0, 1, 1 + calls));
+    let compiled = extism::PluginBuilder::new(o.manifest.clone())
+        .with_wasi(o.wasi)
+        .compile()
+        .map_err(|e| error("compile", one_line(&e.to_string())))?;
+    points.push(reading("module", t0, 1, 1 + calls));
+    let mut kept = Vec::with_capacity(instances as usize);
+    for _ in 0..instances {
+        let mut p = Plugin::new_from_compiled(&compiled)
+            .map_err(|e| error("instantiate", one_line(&e.to_string())))?;
+        p.call::<&[u8], &[u8]>(&o.export, &o.input)
+            .map_err(|e| error("execute", one_line(&e.to_string())))?;
+        kept.push(p);
+    }
+    points.push(reading(
+        "instances",
+        t0,
+        1 + instances,
+        1 + calls + instances,
+    ));
+    drop(kept);
+    Ok(json!({"op": "memory", "points": points}))
+}
+
 fn main() {
     // wprof stops the driver between rounds; a Ctrl-C is wprof's to handle.
     // SAFETY: ignoring a signal has no preconditions.
@@ -270,6 +330,12 @@ fn main() {
             (Some("cold_start"), Some(o)) => {
                 cold_start(o, req["way"].as_str().unwrap_or_default()).unwrap_or_else(|e| e)
             }
+            (Some("memory"), Some(o)) => memory(
+                o,
+                req["instances"].as_u64().unwrap_or(0),
+                req["calls"].as_u64().unwrap_or(0),
+            )
+            .unwrap_or_else(|e| e),
             (Some("clock"), _) => {
                 // The cost of a read, measured; a nanosecond clock's step.
                 let t0 = now();

@@ -202,6 +202,20 @@ impl ChildDriver {
         })
     }
 
+    /// The driver's process's memory: after `calls` calls on the open
+    /// plugin, then with `instances` more instances alive.
+    pub fn memory(
+        &mut self,
+        instances: u64,
+        calls: u64,
+    ) -> Result<Vec<crate::run::MemoryPoint>, CallError> {
+        let req = Request::Memory { instances, calls };
+        self.call(&req, Phase::Instantiate, |r| match r {
+            Response::Memory { points } => Some(points),
+            _ => None,
+        })
+    }
+
     /// Sends `req` and reads the answer.
     fn ask(&mut self, req: &Request) -> anyhow::Result<Response> {
         let mut line = serde_json::to_string(req)?;

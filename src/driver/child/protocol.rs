@@ -71,6 +71,15 @@ pub enum Request {
         /// How the plugin is made.
         way: String,
     },
+    /// Memory readings of the driver's own process: the open plugin after
+    /// `calls` calls, then `instances` more instances, each called once and
+    /// kept alive. Drivers without it answer an error.
+    Memory {
+        /// Instances made and kept after the calls.
+        instances: u64,
+        /// Calls on the open plugin first.
+        calls: u64,
+    },
     /// Exit.
     Quit,
 }
@@ -125,6 +134,11 @@ pub enum Response {
     ColdStart {
         /// Nanoseconds, by the driver's clock.
         ns: u64,
+    },
+    /// The memory readings, in the order taken.
+    Memory {
+        /// The readings.
+        points: Vec<crate::run::MemoryPoint>,
     },
     /// A failure.
     Error {

@@ -173,6 +173,10 @@ fn session<A: Abi, C: Clock, P: Payload>(
             }
             Request::Clock => Response::Clock(clock_info(&clock)),
             Request::Quit => return Ok(()),
+            Request::Memory { .. } => Response::Error {
+                phase: Phase::Instantiate,
+                message: "wprof's own driver reads memory in `record memory`'s probes, not over the protocol".into(),
+            },
             Request::ColdStart { .. } => Response::Error {
                 phase: Phase::Instantiate,
                 message: "wprof's own driver times cold starts in `record cold-start`'s rungs, not over the protocol".into(),

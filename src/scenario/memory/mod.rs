@@ -8,6 +8,7 @@
 //! so that what one variant allocated and freed cannot hide in another's
 //! readings: freed heap is rarely returned to the kernel.
 
+mod extism_sdk;
 mod probe;
 
 use std::path::PathBuf;
@@ -91,6 +92,9 @@ pub struct MemoryConfig {
     pub limits: Limits,
     /// Counters read in each probe, and samplers. Default: all counters.
     pub inside: InsideConfig,
+    /// For an Extism plugin, also read Extism's own runtime's memory (the
+    /// Rust SDK driver, where it is built). Default: true.
+    pub extism_sdk: bool,
 }
 
 impl Default for MemoryConfig {
@@ -103,6 +107,7 @@ impl Default for MemoryConfig {
             calls: 1000,
             limits: Limits::default(),
             inside: InsideConfig::default(),
+            extism_sdk: true,
         }
     }
 }
@@ -347,6 +352,16 @@ fn run_with<A: Abi>(cfg: &MemoryConfig, p: super::Prepared<A>) -> Result<Run, Er
                     cause,
                 })
             }
+        }
+    }
+    if extism && cfg.extism_sdk && !crate::interrupt::requested() {
+        let sizes = (cfg.instances, cfg.calls);
+        match extism_sdk::variant(&wasm, (&export, &input), &cfg.limits, sizes) {
+            Ok((v, note)) => {
+                variants.push(v);
+                notes.push(note);
+            }
+            Err(note) => notes.push(note),
         }
     }
     let verdicts = verdicts(&variants, &plugin.name);
