@@ -185,6 +185,21 @@ impl ChildDriver {
         }
     }
 
+    /// As [`ChildDriver::open`], for one-off requests rather than rounds
+    /// (cold starts, memory): `input`'s bytes as they are, one call
+    /// planned, stamps on CLOCK_MONOTONIC.
+    pub fn open_once(
+        program: &Program,
+        plugin: &Path,
+        export: &str,
+        input: &[u8],
+        limits: &crate::driver::Limits,
+    ) -> anyhow::Result<ChildDriver> {
+        let input = Input::Bytes(base64::engine::general_purpose::STANDARD.encode(input));
+        let clock = crate::timing::ClockChoice::Monotonic;
+        Self::open(program, plugin, export, input, limits, clock, 1, 1)
+    }
+
     /// What it said when it opened the plugin.
     pub fn opened(&self) -> &Opened {
         &self.opened

@@ -5,9 +5,6 @@
 //! a plugin compiled once. Each is a variant beside the rungs, timed in their rounds, so its
 //! ratio to the first rung is paired as theirs are.
 
-use base64::Engine as _;
-
-use crate::driver::child::protocol::Input;
 use crate::driver::child::{ChildDriver, Program};
 use crate::error::CallError;
 use crate::phase::Phase;
@@ -54,17 +51,7 @@ impl SdkCold {
         limits: &crate::driver::Limits,
         way: &'static str,
     ) -> anyhow::Result<SdkCold> {
-        let input = Input::Bytes(base64::engine::general_purpose::STANDARD.encode(input));
-        let driver = ChildDriver::open(
-            program,
-            path,
-            export,
-            input,
-            limits,
-            crate::timing::ClockChoice::Monotonic,
-            1,
-            1,
-        )?;
+        let driver = ChildDriver::open_once(program, path, export, input, limits)?;
         let output = driver.opened().output.clone();
         Ok(SdkCold {
             driver,

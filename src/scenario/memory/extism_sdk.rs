@@ -4,9 +4,6 @@
 //! instances made from it alive. The SDK shows no linear memory, so the
 //! per-instance figure is resident memory only.
 
-use base64::Engine as _;
-
-use crate::driver::child::protocol::Input;
 use crate::driver::child::{ChildDriver, Program};
 use crate::run::{MemoryProfile, Variant};
 use crate::units::fmt_bytes;
@@ -28,18 +25,8 @@ pub(super) fn variant(
         ));
     };
     let failed = |e: String| format!("{NAME}: not measured: Extism's own runtime failed: {e}");
-    let input = Input::Bytes(base64::engine::general_purpose::STANDARD.encode(input));
-    let mut d = ChildDriver::open(
-        &program,
-        wasm,
-        export,
-        input,
-        limits,
-        crate::timing::ClockChoice::Monotonic,
-        1,
-        1,
-    )
-    .map_err(|e| failed(crate::error::one_line(&e)))?;
+    let mut d = ChildDriver::open_once(&program, wasm, export, input, limits)
+        .map_err(|e| failed(crate::error::one_line(&e)))?;
     let points = d
         .memory(instances, calls)
         .map_err(|e| failed(crate::error::one_line(&e.error)))?;
