@@ -13,16 +13,22 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::driver::call::{Json, PluginCall, Raw, decode, encode};
+use crate::driver::wasi::WasiOptions;
 use crate::driver::wasmtime::{Abi, WasmtimeDriver};
 use crate::driver::{Driver, Limits};
 use crate::error::Error;
 use crate::phase::Phase;
 use crate::run::{HeapPerCall, HeapProfile};
+use crate::scenario::command::CommandConfig;
 use crate::source::{InputSpec, PluginBytes, PluginSpec};
 use crate::timing::target::Target;
 
 /// Calls per side in the heap pass. Default of `--heap-calls`.
 pub const DEFAULT_CALLS: u64 = 1000;
+
+/// Runs of a command in the heap pass (each a fresh instance, often
+/// milliseconds). Default of `--heap-calls` for a command.
+pub const DEFAULT_RUNS: u64 = 20;
 
 /// What the parent asks of `wprof-heap`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -37,6 +43,10 @@ struct Request {
     calls: u64,
     /// Where dhat writes its profile.
     out: PathBuf,
+    /// A WASI command to run instead of a plugin to call: `plugin` is its
+    /// path, or empty for the bundled bench-command.
+    #[serde(default)]
+    command: Option<WasiOptions>,
 }
 
 /// What `wprof-heap` answers.
@@ -60,6 +70,9 @@ pub fn child() -> anyhow::Result<()> {
         .nth(1)
         .ok_or_else(|| anyhow!("wprof-heap is run by `wprof record ... --heap`"))?;
     let req: Request = serde_json::from_str(&arg).context("bad request")?;
+    if let Some(wasi) = &req.command {
+        return command_child(&req, wasi);
+    }
     let plugin = PluginSpec::parse(&req.plugin).resolve()?;
     crate::driver::with_abi!(crate::kind::abi(&plugin.bytes), A => child_with::<A>(&req, &plugin))
 }
@@ -96,6 +109,38 @@ fn child_with<A: Abi>(req: &Request, plugin: &PluginBytes) -> anyhow::Result<()>
     }
 }
 
+/// Profiles `calls` runs of a command, each in a fresh instance, and prints
+/// what each allocated.
+fn command_child(req: &Request, wasi: &WasiOptions) -> anyhow::Result<()> {
+    let cfg = CommandConfig {
+        plugin: (!req.plugin.is_empty()).then(|| PathBuf::from(&req.plugin)),
+        wasi: wasi.clone(),
+        ..CommandConfig::default()
+    };
+    let ready = crate::scenario::command::ready(&cfg)?;
+    let _watch = crate::watchdog::watch(ready.name(), cfg.limits.deadline);
+    let profiler = dhat::Profiler::builder().file_name(&req.out).build();
+    let wasm = measured(req.calls, || Ok(ready.run()?))?;
+    drop(profiler);
+    serde_json::to_writer(std::io::stdout().lock(), &Answer { wasm, native: None })?;
+    Ok(())
+}
+
+/// What `calls` calls of `one` allocate per call, after one call first, so
+/// that one-off growth (buffers reaching their size) is not counted as
+/// per-call. Runs under a dhat profiler.
+fn measured(
+    calls: u64,
+    mut one: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<HeapPerCall> {
+    one()?;
+    let before = dhat::HeapStats::get();
+    for _ in 0..calls {
+        one()?;
+    }
+    Ok(per_call(&before, &dhat::HeapStats::get(), calls))
+}
+
 /// Profiles `calls` calls of `wasm`, then of the native build where there
 /// is one, and prints what each allocated per call.
 fn profile(
@@ -105,32 +150,18 @@ fn profile(
     input: Option<&Value>,
 ) -> anyhow::Result<()> {
     let mut buf = Vec::new();
-    let mut wasm_call = || wasm.call();
-    // One call first, so one-off growth (buffers reaching their size) is not
-    // counted as per-call.
-    wasm_call().map_err(|e| e.into_error(&plugin.name))?;
     let profiler = dhat::Profiler::builder().file_name(&req.out).build();
-    let before = dhat::HeapStats::get();
-    for _ in 0..req.calls {
-        wasm_call().map_err(|e| e.into_error(&plugin.name))?;
-    }
-    let wasm = per_call(&before, &dhat::HeapStats::get(), req.calls);
+    let wasm = measured(req.calls, || {
+        Ok(wasm.call().map_err(|e| e.into_error(&plugin.name))?)
+    })?;
     let native = match (plugin.bundled, input) {
-        (Some(b), Some(input)) => {
-            let mut native_call = || -> anyhow::Result<()> {
-                encode(input, &mut buf)?;
-                let out = (b.native)(&buf).map_err(|e| anyhow!("native build: {e}"))?;
-                decode(&out)?;
-                drop(out);
-                Ok(())
-            };
-            native_call()?;
-            let before = dhat::HeapStats::get();
-            for _ in 0..req.calls {
-                native_call()?;
-            }
-            Some(per_call(&before, &dhat::HeapStats::get(), req.calls))
-        }
+        (Some(b), Some(input)) => Some(measured(req.calls, || {
+            encode(input, &mut buf)?;
+            let out = (b.native)(&buf).map_err(|e| anyhow!("native build: {e}"))?;
+            decode(&out)?;
+            drop(out);
+            Ok(())
+        })?),
         _ => None,
     };
     drop(profiler);
@@ -149,14 +180,60 @@ pub fn pass(
     set: &mut crate::export::OutputSet,
 ) -> Result<HeapProfile, Error> {
     let resolved = plugin.resolve()?;
-    let name = resolved.name.clone();
     let json = crate::kind::abi(&resolved.bytes) == crate::kind::Abi::Wprof;
     let input_bytes = if json {
         input.load(&resolved)?.to_string().into_bytes()
     } else {
         input.raw(&resolved)?
     };
-    let fail = |cause: String| Error::plugin(&name, Phase::Execute, format!("heap pass: {cause}"));
+    let req = Request {
+        plugin: match plugin {
+            PluginSpec::Bundled(n) => (*n).to_owned(),
+            PluginSpec::File(p) => p.display().to_string(),
+        },
+        export: export.map(str::to_owned),
+        input: input_bytes,
+        json,
+        calls,
+        out: PathBuf::new(),
+        command: None,
+    };
+    spawn(&resolved.name, req, "call", dest, set)
+}
+
+/// Runs the heap pass for a WASI command (`calls` runs, each in a fresh
+/// instance), as [`pass`] does for a plugin.
+pub fn command_pass(
+    cfg: &CommandConfig,
+    calls: u64,
+    dest: &Path,
+    set: &mut crate::export::OutputSet,
+) -> Result<HeapProfile, Error> {
+    let (plugin, name) = match &cfg.plugin {
+        Some(p) => (p.display().to_string(), p.display().to_string()),
+        None => (String::new(), "bench-command".to_owned()),
+    };
+    let req = Request {
+        plugin,
+        export: None,
+        input: Vec::new(),
+        json: false,
+        calls,
+        out: PathBuf::new(),
+        command: Some(cfg.wasi.clone()),
+    };
+    spawn(&name, req, "run", dest, set)
+}
+
+/// Runs `wprof-heap` on `req`, its profile reserved in `set` as `dest`.
+fn spawn(
+    name: &str,
+    mut req: Request,
+    unit: &str,
+    dest: &Path,
+    set: &mut crate::export::OutputSet,
+) -> Result<HeapProfile, Error> {
+    let fail = |cause: String| Error::plugin(name, Phase::Execute, format!("heap pass: {cause}"));
     let exe = std::env::current_exe()
         .map_err(|e| fail(format!("cannot find wprof's binary: {e}")))?
         .with_file_name(format!("wprof-heap{}", std::env::consts::EXE_SUFFIX));
@@ -167,17 +244,7 @@ pub fn pass(
         )));
     }
     let tmp = set.reserve(dest)?;
-    let req = Request {
-        plugin: match plugin {
-            PluginSpec::Bundled(n) => (*n).to_owned(),
-            PluginSpec::File(p) => p.display().to_string(),
-        },
-        export: export.map(str::to_owned),
-        input: input_bytes,
-        json,
-        calls,
-        out: tmp.clone(),
-    };
+    req.out = tmp.clone();
     let answer = (|| -> anyhow::Result<Answer> {
         let out = crate::interrupt::output(
             std::process::Command::new(&exe).arg(serde_json::to_string(&req)?),
@@ -197,7 +264,8 @@ pub fn pass(
     set.adopt(tmp, dest);
     Ok(HeapProfile {
         file: dest.display().to_string(),
-        calls,
+        calls: req.calls,
+        unit: unit.to_owned(),
         wasm: answer.wasm,
         native: answer.native,
     })

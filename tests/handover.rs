@@ -60,7 +60,16 @@ fn hot_path_hands_a_wasi_command_to_record_command() {
     let sb = Sandbox::new();
     let c = repo("plugins/bench-command/bench-command.wasm");
     sb.ok(&[
-        "record", "hot-path", "-p", &c, "--sample", "guest", "-o", "out",
+        "record",
+        "hot-path",
+        "-p",
+        &c,
+        "--sample",
+        "guest",
+        "--sample-secs",
+        "0.3",
+        "-o",
+        "out",
     ]);
     let run = sb.json("out/command.json");
     assert_eq!(run["scenario"], "command");
@@ -69,9 +78,22 @@ fn hot_path_hands_a_wasi_command_to_record_command() {
         notes[0].contains("is a WASI command, so `record command` ran it"),
         "{notes:?}"
     );
+    // The sampler is handed over too: a command's runs have the passes.
     assert!(
-        notes[1].starts_with("--sample: not applicable to a WASI command run"),
+        !notes.iter().any(|n| n.contains("not applicable to a")),
         "{notes:?}"
+    );
+    let guest = run["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["sampler"] == "guest")
+        .expect("a guest profile");
+    assert!(
+        guest["stacks"]
+            .to_string()
+            .contains("command;run;execute;_start"),
+        "{guest:#}"
     );
 }
 

@@ -333,3 +333,110 @@ fn an_extism_plugin_that_imports_wasi_gets_dirs_and_env_as_under_extism() {
     );
     assert!(seen["run_with"].as_str().unwrap().contains("--dir"));
 }
+
+/// Checks the passes that look inside on a command's run JSON and table:
+/// counters per phase (or every counter named unavailable), fuel per run
+/// the same on every run, a guest profile whose stacks reach `function`
+/// in the command's name section, a host profile, and the heap per run.
+fn looked_inside(sb: &Sandbox, dir: &str, function: &str) {
+    let run = sb.json(&format!("{dir}/command.json"));
+    let v = common::variant(&run, "run");
+    let measured = run["perf"]["counters"].as_array().unwrap();
+    if measured.is_empty() {
+        assert!(!run["perf"]["unavailable"].as_array().unwrap().is_empty());
+    } else {
+        let phases: Vec<&str> = v["counters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["phase"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            phases,
+            ["instantiate", "execute", "call"],
+            "{:#}",
+            v["counters"]
+        );
+    }
+    let fuel = &v["fuel"];
+    assert_eq!(fuel["unit"], "run");
+    assert_eq!(fuel["constant"], true, "{fuel:#}");
+    let execute = fuel["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == "execute")
+        .unwrap()["fuel"]
+        .as_u64()
+        .unwrap();
+    assert!(execute > 1000, "{fuel:#}");
+    let profiles = run["profiles"].as_array().unwrap();
+    let guest = profiles.iter().find(|p| p["sampler"] == "guest").unwrap();
+    assert!(
+        guest["stacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["frames"]
+                .as_str()
+                .unwrap()
+                .starts_with("command;run;execute;")
+                && s["frames"].as_str().unwrap().contains(function)),
+        "{:#}",
+        guest["stacks"]
+    );
+    assert!(profiles.iter().any(|p| p["sampler"] == "host"));
+    let heap = &run["heap"];
+    assert_eq!(heap["unit"], "run");
+    assert_eq!(heap["calls"], 5);
+    assert!(heap["wasm"]["bytes"].as_f64().unwrap() > 0.0, "{heap:#}");
+    assert!(heap["native"].is_null());
+    assert!(sb.path(&format!("{dir}/command.dhat.json")).is_file());
+    assert!(sb.path(&format!("{dir}/command.guest.svg")).is_file());
+    let table = std::fs::read_to_string(sb.path(&format!("{dir}/command.txt"))).unwrap();
+    assert!(
+        table.contains("fuel per run (run, a separate pass of 5 runs, each a fresh instance)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("heap per run (dhat, a separate untimed pass of 5 runs)"),
+        "{table}"
+    );
+    assert!(!table.contains("not applicable to a"), "{table}");
+}
+
+#[test]
+fn the_passes_look_inside_a_command_and_a_component_command() {
+    let sb = files();
+    // Enough work a run (a 20 000-line file) for the samplers to land in
+    // wc's own code.
+    let text: String = (0..20_000).map(|i| format!("word{i} and more\n")).collect();
+    sb.write("input.txt", text);
+    let passes = [
+        "--dir",
+        ".::.",
+        "--fuel",
+        "--sample",
+        "both",
+        "--sample-secs",
+        "0.4",
+        "--heap",
+        "--heap-calls",
+        "5",
+    ];
+    let mut args = vec!["record", "command", "-p"];
+    let c = repo("plugins/wc-command/wc-command.wasm");
+    args.push(&c);
+    args.extend_from_slice(&passes);
+    args.extend_from_slice(&["--max-runs", "20", "-o", "core"]);
+    sb.ok(&args);
+    looked_inside(&sb, "core", "wc_command::run");
+    // A component command, handed over by hot-path with the same options.
+    let mut args = vec!["record", "hot-path", "-p"];
+    let c = repo("plugins/wc-component/wc-component.wasm");
+    args.push(&c);
+    args.extend_from_slice(&passes);
+    args.extend_from_slice(&["-n", "20", "-o", "component"]);
+    sb.ok(&args);
+    looked_inside(&sb, "component", "wc_command::run");
+}

@@ -198,9 +198,10 @@ pub(super) struct OutputArgs {
     /// untimed pass, and write <name>.dhat.json (for valgrind's dh_view.html).
     #[arg(long)]
     pub(super) heap: bool,
-    /// Calls per side (wasm, native) in the heap pass.
-    #[arg(long, default_value_t = crate::heap::DEFAULT_CALLS, value_parser = super::bounds::calls)]
-    pub(super) heap_calls: u64,
+    /// Calls per side (wasm, native) in the heap pass; for a WASI
+    /// command, its runs [default: 1000 calls; a command 20 runs].
+    #[arg(long, value_name = "N", value_parser = super::bounds::calls)]
+    pub(super) heap_calls: Option<u64>,
 }
 
 impl OutputArgs {
@@ -327,17 +328,17 @@ pub(super) struct RunsArgs {
 
 impl RunsArgs {
     /// The runs asked for, the scenario's `defaults` where not given;
-    /// refuses --heap, which profiles a plugin's calls and belongs to
-    /// `record hot-path`.
+    /// refuses --heap, which profiles a plugin's calls or a command's runs
+    /// and belongs to the scenarios of one plugin and to `record command`.
     pub(super) fn resolve(
         &self,
         scenario: &str,
         output: &OutputArgs,
         defaults: &Runs,
     ) -> anyhow::Result<Runs> {
-        if output.heap {
+        if output.heap && scenario != crate::scenario::command::NAME {
             anyhow::bail!(
-                "--heap does not apply to {scenario} (record hot-path --heap profiles a plugin's calls)"
+                "--heap does not apply to {scenario} (record hot-path --heap profiles a plugin's calls, record command --heap a command's runs)"
             );
         }
         let runs = Runs {

@@ -5,8 +5,8 @@ use std::io::Write;
 
 use super::args::*;
 use super::common::BoundaryArgs;
-use super::handover::{Asked, handed_over, inside_options};
-use super::output::{artifacts, finish, progress, record_one};
+use super::handover::{Asked, handed_over};
+use super::output::{Ran, artifacts, finish, progress, record_one};
 use crate::call::{self, CallConfig};
 use crate::compare::{self, CompareConfig};
 use crate::export;
@@ -50,7 +50,8 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
                 export: cfg.export.as_deref(),
                 input: &cfg.input,
                 limits: &cfg.limits,
-                not_applicable: inside_options(&cfg.inside),
+                not_applicable: Vec::new(),
+                inside: &cfg.inside,
                 cold_runs: 0,
                 instances: 0,
                 runs: args.iterations,
@@ -58,7 +59,7 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
             match handed_over(asked)? {
                 Some(handed) => handed.record(&args.record.output)?,
                 None => {
-                    let plugin = (&cfg.plugin, cfg.export.as_deref(), &cfg.input);
+                    let plugin = Ran::Plugin(&cfg.plugin, cfg.export.as_deref(), &cfg.input);
                     record_one(&args.record.output, "hot-path", &[plugin], || {
                         hot_path::run(&cfg)
                     })?;
@@ -72,15 +73,14 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
                     Iterations::Exactly(n) => n,
                     Iterations::Timed { min, .. } => min.max(10),
                 };
-                let mut not_applicable = vec!["the rungs (winch, aot, pooling, wizer)"];
-                not_applicable.extend(inside_options(&cfg.inside));
                 let asked = Asked {
                     scenario: "cold-start",
                     plugin: &cfg.plugin,
                     export: cfg.export.as_deref(),
                     input: &cfg.input,
                     limits: &cfg.limits,
-                    not_applicable,
+                    not_applicable: vec!["the rungs (winch, aot, pooling, wizer)"],
+                    inside: &cfg.inside,
                     cold_runs,
                     instances: 0,
                     // As many warm runs as cold ones, for the comparison.
@@ -117,7 +117,7 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
             drop(spinner);
             let plugins: Vec<_> = kept
                 .iter()
-                .map(|c| (&c.plugin, c.export.as_deref(), &c.input))
+                .map(|c| Ran::Plugin(&c.plugin, c.export.as_deref(), &c.input))
                 .collect();
             if !runs.is_empty() {
                 finish(runs, &plugins, &out, &args.record.output)?;
@@ -132,15 +132,14 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Record(Record::Memory(args)) => {
             let cfg = args.config();
-            let mut not_applicable = vec!["the modes (jit, aot, pooling, each in its own process)"];
-            not_applicable.extend(inside_options(&cfg.inside));
             let asked = Asked {
                 scenario: "memory",
                 plugin: &cfg.plugin,
                 export: cfg.export.as_deref(),
                 input: &cfg.input,
                 limits: &cfg.limits,
-                not_applicable,
+                not_applicable: vec!["the modes (jit, aot, pooling, each in its own process)"],
+                inside: &cfg.inside,
                 cold_runs: 0,
                 instances: cfg.instances.max(1),
                 runs: None,
@@ -148,14 +147,14 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(handed) = handed_over(asked)? {
                 return handed.record(&args.record.output);
             }
-            let plugin = (&cfg.plugin, cfg.export.as_deref(), &cfg.input);
+            let plugin = Ran::Plugin(&cfg.plugin, cfg.export.as_deref(), &cfg.input);
             record_one(&args.record.output, "memory", &[plugin], || {
                 memory::run(&cfg)
             })?;
         }
         Command::Record(Record::Soak(args)) => {
             let cfg = args.config();
-            let plugin = (&cfg.plugin, cfg.export.as_deref(), &cfg.input);
+            let plugin = Ran::Plugin(&cfg.plugin, cfg.export.as_deref(), &cfg.input);
             record_one(&args.record.output, "soak", &[plugin], || soak::run(&cfg))?;
         }
         Command::Record(Record::Batching(a)) => boundary!(a, batching),
@@ -163,7 +162,15 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Record(Record::Compute(a)) => boundary!(a, compute),
         Command::Record(Record::Codecs(a)) => boundary!(a, codecs),
         Command::Record(Record::Component(a)) => boundary!(a, component),
-        Command::Record(Record::Command(a)) => boundary!(a, command),
+        Command::Record(Record::Command(a)) => {
+            let cfg = a.config()?;
+            record_one(
+                &a.common.output,
+                command::NAME,
+                &[Ran::Command(&cfg)],
+                || command::run(&cfg),
+            )?;
+        }
         Command::Record(Record::DataTransfer(a)) => boundary!(a, data_transfer),
         Command::Driver => crate::driver::child::server::serve()?,
         Command::MemoryProbe { request } => {

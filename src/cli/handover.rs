@@ -4,7 +4,7 @@
 //! what does not apply.
 
 use super::common::OutputArgs;
-use super::output::record_one;
+use super::output::{Ran, record_one};
 use crate::driver::Limits;
 use crate::inside::InsideConfig;
 use crate::run::Run;
@@ -26,9 +26,11 @@ impl Handed {
             Handed::Component(c, notes) => record_one(output, component::NAME, &[], || {
                 component::run(&c).map(|r| noted(r, notes))
             }),
-            Handed::Command(c, notes) => record_one(output, command::NAME, &[], || {
-                command::run(&c).map(|r| noted(r, notes))
-            }),
+            Handed::Command(c, notes) => {
+                record_one(output, command::NAME, &[Ran::Command(&c)], || {
+                    command::run(&c).map(|r| noted(r, notes))
+                })
+            }
         }
     }
 }
@@ -43,6 +45,9 @@ pub(super) struct Asked<'a> {
     pub(super) limits: &'a Limits,
     /// Options of `scenario` that the other kinds' scenarios do not have.
     pub(super) not_applicable: Vec<&'static str>,
+    /// The passes that look inside: a command's runs get them; a
+    /// component's calls do not.
+    pub(super) inside: &'a InsideConfig,
     /// Whole cold starts to measure.
     pub(super) cold_runs: u64,
     /// Instances to keep alive for memory readings.
@@ -53,8 +58,8 @@ pub(super) struct Asked<'a> {
 }
 
 /// The fuel and sampling options given: a plugin's passes, which the
-/// component and command scenarios do not have.
-pub(super) fn inside_options(inside: &InsideConfig) -> Vec<&'static str> {
+/// component scenario does not have.
+fn inside_options(inside: &InsideConfig) -> Vec<&'static str> {
     let mut given = Vec::new();
     if inside.fuel {
         given.push("--fuel");
@@ -112,10 +117,14 @@ pub(super) fn handed_over(asked: Asked) -> anyhow::Result<Option<Handed>> {
             String::new()
         }
     )];
-    if !asked.not_applicable.is_empty() {
+    let mut not_applicable = asked.not_applicable;
+    if kind == ModuleKind::Component {
+        not_applicable.extend(inside_options(asked.inside));
+    }
+    if !not_applicable.is_empty() {
         notes.push(format!(
             "{}: not applicable to a {what} run",
-            asked.not_applicable.join(", ")
+            not_applicable.join(", ")
         ));
     }
     let limits = asked.limits.clone();
@@ -180,6 +189,7 @@ pub(super) fn handed_over(asked: Asked) -> anyhow::Result<Option<Handed>> {
                     instances: asked.instances,
                     runs,
                     limits,
+                    inside: asked.inside.clone(),
                     ..d
                 },
                 notes,

@@ -6,6 +6,7 @@ use std::io::Write;
 use super::common::OutputArgs;
 use crate::export::{self, Exporter, OutputConfig};
 use crate::run::Run;
+use crate::scenario::command::CommandConfig;
 use crate::source::{InputSpec, PluginSpec};
 
 /// Each run's file stem: its scenario, and also its plugin when there are
@@ -87,16 +88,16 @@ pub(super) fn stems(runs: &[Run]) -> Vec<String> {
 /// printout, then an error if a variant failed.
 pub(super) fn finish(
     mut runs: Vec<Run>,
-    plugins: &[(&PluginSpec, Option<&str>, &InputSpec)],
+    ran: &[Ran<'_>],
     out: &OutputConfig,
     args: &OutputArgs,
 ) -> anyhow::Result<()> {
     if runs.iter().any(|r| r.incomplete) && !crate::interrupt::was_measured() {
         return Err(crate::Error::InterruptedEarly.into());
     }
-    let mut set = export::OutputSet::new(inputs(plugins));
+    let mut set = export::OutputSet::new(inputs(ran));
     if !runs.iter().any(|r| r.incomplete) {
-        heap_passes(&mut runs, plugins, out, args, &mut set)?;
+        heap_passes(&mut runs, ran, out, args, &mut set)?;
     }
     for run in &mut runs {
         let notes = crate::scenario::noise_notes(run);
@@ -113,7 +114,7 @@ pub(super) fn finish(
 /// With `--heap`: each run's heap pass, recorded in the run.
 pub(super) fn heap_passes(
     runs: &mut [Run],
-    plugins: &[(&PluginSpec, Option<&str>, &InputSpec)],
+    ran: &[Ran<'_>],
     out: &OutputConfig,
     args: &OutputArgs,
     set: &mut export::OutputSet,
@@ -122,32 +123,62 @@ pub(super) fn heap_passes(
         return Ok(());
     }
     let stems = stems(runs);
-    for ((run, (plugin, export, input)), stem) in runs.iter_mut().zip(plugins).zip(stems) {
+    for ((run, ran), stem) in runs.iter_mut().zip(ran).zip(stems) {
         let dest = out.heap_file(&stem);
-        run.heap = Some(crate::heap::pass(
-            plugin,
-            *export,
-            input,
-            args.heap_calls,
-            &dest,
-            set,
-        )?);
-        run.notes.push(
-            "heap: a separate pass under dhat, which slows allocation several times over; no timing above comes from it. dhat sees host allocations only: a native call's count includes the plugin's own work, which in wasm allocates inside linear memory, unseen".into(),
-        );
+        let (heap, note) = match ran {
+            Ran::Plugin(plugin, export, input) => (
+                crate::heap::pass(
+                    plugin,
+                    *export,
+                    input,
+                    args.heap_calls.unwrap_or(crate::heap::DEFAULT_CALLS),
+                    &dest,
+                    set,
+                )?,
+                "heap: a separate pass under dhat, which slows allocation several times over; no timing above comes from it. dhat sees host allocations only: a native call's count includes the plugin's own work, which in wasm allocates inside linear memory, unseen",
+            ),
+            Ran::Command(cfg) => (
+                crate::heap::command_pass(
+                    cfg,
+                    args.heap_calls.unwrap_or(crate::heap::DEFAULT_RUNS),
+                    &dest,
+                    set,
+                )?,
+                "heap: a separate pass under dhat, which slows allocation several times over; no timing above comes from it. dhat sees host allocations only: what wprof's host allocates per run (the WASI context, the store, the instance, what the WASI calls allocate); the command's own allocations are inside linear memory, unseen",
+            ),
+        };
+        run.heap = Some(heap);
+        run.notes.push(note.into());
     }
     Ok(())
 }
 
+/// What a record command ran: a plugin with its export and input, or a
+/// WASI command.
+pub(super) enum Ran<'a> {
+    Plugin(&'a PluginSpec, Option<&'a str>, &'a InputSpec),
+    Command(&'a CommandConfig),
+}
+
 /// The files a record command read: none of its outputs may be one.
-fn inputs(plugins: &[(&PluginSpec, Option<&str>, &InputSpec)]) -> Vec<std::path::PathBuf> {
+fn inputs(ran: &[Ran<'_>]) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
-    for (plugin, _, input) in plugins {
-        if let PluginSpec::File(p) = plugin {
-            out.push(p.clone());
-        }
-        if let InputSpec::File(p) = input {
-            out.push(p.clone());
+    for r in ran {
+        match r {
+            Ran::Plugin(plugin, _, input) => {
+                if let PluginSpec::File(p) = plugin {
+                    out.push(p.clone());
+                }
+                if let InputSpec::File(p) = input {
+                    out.push(p.clone());
+                }
+            }
+            Ran::Command(c) => out.extend(
+                [&c.plugin, &c.wasi.stdin, &c.expect_stdout, &c.expect_stderr]
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            ),
         }
     }
     out
@@ -217,7 +248,7 @@ pub(super) fn progress(args: &OutputArgs, label: &str) -> crate::progress::Progr
 pub(super) fn record_one(
     args: &OutputArgs,
     scenario: &str,
-    plugins: &[(&PluginSpec, Option<&str>, &InputSpec)],
+    ran: &[Ran<'_>],
     run: impl FnOnce() -> Result<Run, crate::Error>,
 ) -> anyhow::Result<()> {
     let out = args.config()?;
@@ -225,5 +256,5 @@ pub(super) fn record_one(
     let spinner = progress(args, &format!("recording {scenario}"));
     let runs = vec![run()?];
     drop(spinner);
-    finish(runs, plugins, &out, args)
+    finish(runs, ran, &out, args)
 }

@@ -401,6 +401,8 @@ pub(super) struct CommandArgs {
     #[arg(long, value_name = "N", default_value_t = CommandConfig::default().instances, value_parser = super::bounds::command_instances)]
     pub(super) instances: u64,
     #[command(flatten)]
+    pub(super) inside: super::common::InsideArgs,
+    #[command(flatten)]
     pub(super) common: BoundaryArgs,
 }
 
@@ -417,6 +419,7 @@ impl CommandArgs {
             instances: self.instances,
             runs,
             limits,
+            inside: self.inside.config(),
         })
     }
 }

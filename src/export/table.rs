@@ -187,13 +187,15 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
             };
             writeln!(
                 out,
-                "heap per call (dhat, a separate untimed pass of {} calls a side): wasm {}{}; profile {}",
+                "heap per {u} (dhat, a separate untimed pass of {} {u}s{}): wasm {}{}; profile {}",
                 h.calls,
+                if h.native.is_some() { " a side" } else { "" },
                 side(&h.wasm),
                 h.native
                     .as_ref()
                     .map_or(String::new(), |n| format!(", native {}", side(n))),
-                h.file
+                h.file,
+                u = Esc(&h.unit),
             )?;
         }
         inside(run, out)?;
@@ -283,17 +285,23 @@ fn inside(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
         };
         writeln!(
             out,
-            "fuel per call ({}, a separate pass of {} calls on a fresh instance): first call {}; then {}, {}; metering costs {:+.1} %",
+            "fuel per {u} ({}, a separate pass of {} {u}s{}): first {u} {}; then {}, {} {u}; metering costs {:+.1} %",
             Esc(&v.name),
             f.calls,
+            if f.unit == "run" {
+                ", each a fresh instance"
+            } else {
+                " on a fresh instance"
+            },
             list(&f.first_call),
             list(&f.phases),
             if f.constant {
-                "the same on every later call"
+                "the same on every later"
             } else {
-                "NOT the same on every later call"
+                "NOT the same on every later"
             },
-            f.slowdown_pct
+            f.slowdown_pct,
+            u = Esc(&f.unit),
         )?;
     }
     for p in &run.profiles {

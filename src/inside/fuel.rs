@@ -13,16 +13,21 @@ use crate::timing::target::batch;
 /// Calls of the fuel count.
 pub const CALLS: u64 = 100;
 
-/// Fuel per phase of calls on an encoded input: `(copy-in, execute, free,
-/// whole)` of the first call into a fresh instance and of the steady call
-/// (the second), and whether every later call matched the steady one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Fuel per phase of calls: of the first call into a fresh instance and of
+/// the steady call (the second), each phase in `phases` order, and whether
+/// every later call matched the steady one.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FuelCounts {
-    first: [u64; 4],
-    steady: [u64; 4],
+    phases: &'static [Phase],
+    unit: &'static str,
+    first: Vec<u64>,
+    steady: Vec<u64>,
     constant: bool,
     calls: u64,
 }
+
+/// The phases a plugin call's fuel is counted in, the whole call last.
+const CALL_PHASES: [Phase; 4] = [Phase::CopyIn, Phase::Execute, Phase::Free, Phase::Call];
 
 /// Counts `calls` calls of `instance` (on a fuel-metered engine) on
 /// `input`. Encode and decode run no wasm: fuel is counted on the ABI call.
@@ -31,15 +36,8 @@ pub fn counts(
     input: &[u8],
     calls: u64,
 ) -> Result<FuelCounts, CallError> {
-    let calls = calls.max(2);
     let left = |i: &dyn Instance| i.fuel_left().unwrap_or(0);
-    // The first call into a fresh instance differs (its allocator grows
-    // the heap): it is reported on its own, and every call after the
-    // second is checked against the second.
-    let mut first = [0; 4];
-    let mut steady: Option<[u64; 4]> = None;
-    let mut constant = true;
-    for i in 0..calls {
+    tally(&CALL_PHASES, "call", calls, || {
         let f0 = left(instance);
         let buf = instance.copy_in(input)?;
         let f1 = left(instance);
@@ -49,14 +47,37 @@ pub fn counts(
         let f3 = left(instance);
         instance.free(out)?;
         let f4 = left(instance);
-        let used = [f0 - f1, f1 - f2, f3 - f4, f0 - f4];
-        match (i, steady) {
+        Ok(vec![f0 - f1, f1 - f2, f3 - f4, f0 - f4])
+    })
+}
+
+/// Fuel counts of `calls` calls (at least two), each made by `one`, which
+/// returns the fuel it used in each of `phases`; `unit` names a call
+/// (`call`, a command's `run`).
+pub fn tally(
+    phases: &'static [Phase],
+    unit: &'static str,
+    calls: u64,
+    mut one: impl FnMut() -> Result<Vec<u64>, CallError>,
+) -> Result<FuelCounts, CallError> {
+    let calls = calls.max(2);
+    // The first call into a fresh instance differs (its allocator grows
+    // the heap): it is reported on its own, and every call after the
+    // second is checked against the second.
+    let mut first = Vec::new();
+    let mut steady: Option<Vec<u64>> = None;
+    let mut constant = true;
+    for i in 0..calls {
+        let used = one()?;
+        match (i, &steady) {
             (0, _) => first = used,
             (_, None) => steady = Some(used),
-            (_, Some(s)) => constant &= s == used,
+            (_, Some(s)) => constant &= *s == used,
         }
     }
     Ok(FuelCounts {
+        phases,
+        unit,
         first,
         steady: steady.unwrap_or_default(),
         constant,
@@ -66,17 +87,19 @@ pub fn counts(
 
 /// A [`Fuel`] from counts and the measured slowdown.
 pub fn fuel(counts: &FuelCounts, slowdown_pct: f64) -> Fuel {
-    let phases = |used: [u64; 4]| {
-        [Phase::CopyIn, Phase::Execute, Phase::Free, Phase::Call]
-            .into_iter()
+    let phases = |used: &[u64]| {
+        counts
+            .phases
+            .iter()
             .zip(used)
-            .map(|(phase, fuel)| PhaseFuel { phase, fuel })
+            .map(|(&phase, &fuel)| PhaseFuel { phase, fuel })
             .collect()
     };
     Fuel {
-        phases: phases(counts.steady),
+        phases: phases(&counts.steady),
         calls: counts.calls,
-        first_call: phases(counts.first),
+        unit: counts.unit.to_owned(),
+        first_call: phases(&counts.first),
         constant: counts.constant,
         slowdown_pct,
     }

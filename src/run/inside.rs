@@ -54,6 +54,10 @@ pub struct Fuel {
     pub phases: Vec<PhaseFuel>,
     /// Calls in the fuel pass.
     pub calls: u64,
+    /// What one of them is: a plugin's `call` (cold start: its first
+    /// call), or a command's `run` (a fresh instance, then `_start`).
+    #[serde(default = "call_unit")]
+    pub unit: String,
     /// Fuel of the first call into a fresh instance, as [`Fuel::phases`]
     /// (its allocator grows the heap, so it differs): what a cold start's
     /// first call spends.
@@ -127,6 +131,10 @@ pub struct HeapProfile {
     pub file: String,
     /// Calls made per side while profiling (after one unprofiled call).
     pub calls: u64,
+    /// What one of them is: a plugin's `call`, or a command's `run` (a
+    /// fresh instance, `_start` to its end).
+    #[serde(default = "call_unit")]
+    pub unit: String,
     /// Host allocations per wasm call (encode, copy-in, execute, copy-out,
     /// decode, free); linear memory is not seen by dhat.
     pub wasm: HeapPerCall,
@@ -141,4 +149,8 @@ pub struct HeapPerCall {
     pub bytes: f64,
     /// Allocations (blocks) per call.
     pub blocks: f64,
+}
+
+fn call_unit() -> String {
+    "call".to_owned()
 }

@@ -64,6 +64,27 @@ impl<C: Clock> Marks for Stamps<'_, C> {
     }
 }
 
+/// Marks of a call made inside another's: its boundary `k` is the
+/// enclosing call's `k + by`.
+pub struct Shifted<'m, M: ?Sized> {
+    /// The enclosing call's marks.
+    pub inner: &'m mut M,
+    /// Boundaries of the enclosing call before the inner call's first.
+    pub by: usize,
+}
+
+impl<M: Marks + ?Sized> Marks for Shifted<'_, M> {
+    #[inline(always)]
+    fn mark(&mut self, k: usize) {
+        self.inner.mark(k + self.by);
+    }
+
+    #[inline(always)]
+    fn set(&mut self, k: usize, ticks: u64) {
+        self.inner.set(k + self.by, ticks);
+    }
+}
+
 /// A [`Target`] behind a pointer, for the passes that look inside calls:
 /// they run after the timings, where one indirect call per call (and per
 /// mark) is nothing beside the counters and samplers they drive.

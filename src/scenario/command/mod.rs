@@ -9,7 +9,11 @@
 //! host functions read the clock. The same span is also read with
 //! `Instant`, so that the report can say how far the two agree.
 
+mod load;
+mod passes;
 mod wasi;
+
+pub use self::load::{Ready, ready};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,18 +22,19 @@ use serde_json::json;
 use wasmtime::component::Component;
 use wasmtime::{Engine, Linker, Module};
 
-use self::wasi::{Pre, RunResult, State, component_pre, instance_memory, linker, run_once};
+use self::wasi::{Instr, Pre, RunResult, State, component_pre, instance_memory, run_once};
 use super::Budget;
 use super::runner::{Outcome, Runner, Runs, way};
+use crate::driver::Limits;
 use crate::driver::wasi::WasiOptions;
-use crate::driver::{Driver, Limits};
-use crate::error::{CallError, Error, at, one_line};
+use crate::error::{CallError, Error, at};
 use crate::files::Kind;
+use crate::inside::InsideConfig;
 use crate::phase::Phase;
 use crate::run::Run;
 use crate::timing::Clock;
 use crate::timing::settle::{Recorded, columns, named};
-use crate::timing::target::{Marks, Target};
+use crate::timing::target::{Marks, NoMarks, Shifted, Target};
 
 /// The scenario's name, as given to `wprof record`.
 pub const NAME: &str = "command";
@@ -66,6 +71,10 @@ pub struct CommandConfig {
     /// to the output limit), and the per-call deadline. Default:
     /// [`Limits::default`].
     pub limits: Limits,
+    /// The passes that look inside the runs, after the timings: counters,
+    /// fuel, the guest and host samplers. Default:
+    /// [`InsideConfig::default`] (the counter pass only).
+    pub inside: InsideConfig,
 }
 
 impl Default for CommandConfig {
@@ -79,6 +88,7 @@ impl Default for CommandConfig {
             cold_runs: 0,
             instances: 0,
             limits: Limits::default(),
+            inside: InsideConfig::default(),
         }
     }
 }
@@ -196,37 +206,57 @@ impl<C: Clock> Given<'_, C> {
             .map_or_else(Streams::default, |r| Streams::of(r, self.expected))
     }
 
-    fn run(&self, pre: &Pre) -> Result<RunResult, CallError> {
+    /// One run in a fresh instance of `pre`, marked on `m` (see
+    /// [`run_once`]).
+    fn run<M: Marks + ?Sized>(
+        &self,
+        pre: &Pre,
+        instr: &Instr,
+        m: &mut M,
+    ) -> Result<RunResult, CallError> {
         run_once(
-            &self.clock,
             pre,
             self.cfg,
             self.argv0,
             self.stdin,
             self.bench_imported,
+            instr,
+            m,
         )
     }
 }
 
-/// Runs of the command, each in a fresh instance of the linked module.
-struct CommandRuns<'a, C> {
+/// Runs of the command, each in a fresh instance of the linked module
+/// (`P`: the timing pass's, borrowed, or a twin's own).
+struct CommandRuns<'a, C, P = &'a Pre> {
     given: &'a Given<'a, C>,
-    pre: &'a Pre,
+    pre: P,
+    /// What each run's store gets besides: nothing in the timing pass.
+    instr: Instr,
     last: Option<RunResult>,
     /// Each run's bench span, by wprof's clock and by `Instant`.
     bench: Vec<(u64, u64, f64)>,
 }
 
-impl<C: Clock> Target for CommandRuns<'_, C> {
+impl<'a, C, P> CommandRuns<'a, C, P> {
+    fn new(given: &'a Given<'a, C>, pre: P, instr: Instr) -> Self {
+        CommandRuns {
+            given,
+            pre,
+            instr,
+            last: None,
+            bench: Vec::new(),
+        }
+    }
+}
+
+impl<C: Clock, P: std::borrow::Borrow<Pre>> Target for CommandRuns<'_, C, P> {
     fn phases(&self) -> &'static [Phase] {
         &RUN_PHASES
     }
 
     fn call_marked<M: Marks + ?Sized>(&mut self, m: &mut M) -> Result<(), CallError> {
-        let r = self.given.run(self.pre)?;
-        for (k, &t) in r.stamps.iter().enumerate() {
-            m.set(k, t);
-        }
+        let r = self.given.run(self.pre.borrow(), &self.instr, m)?;
         if self.given.bench_imported && self.bench.len() < self.bench.capacity() {
             self.bench
                 .push((r.bench.start, r.bench.end, r.bench.instant_ns as f64));
@@ -277,12 +307,11 @@ impl<C: Clock> Target for ColdRuns<'_, C> {
                     .map_err(err(Phase::Link))?,
             )
         };
-        let k = self.phases().len() - 2;
-        m.mark(k);
-        let r = self.given.run(&pre)?;
-        // The run's own stamps: its instantiation and its `_start`.
-        m.set(k + 1, r.stamps[1]);
-        m.set(k + 2, r.stamps[2]);
+        // The run marks the last two phases: instantiate and run.
+        let by = self.phases().len() - 2;
+        let r = self
+            .given
+            .run(&pre, &Instr::default(), &mut Shifted { inner: m, by })?;
         self.last = Some(r);
         Ok(())
     }
@@ -293,70 +322,19 @@ way!(impl[C: Clock] ColdRuns<'_, C> => Streams, Execute, |w| w.given.streams(&w.
 super::runner::boundary!(CommandConfig, run_with);
 
 fn run_with<C: Clock>(clock: C, cfg: &CommandConfig) -> Result<Run, Error> {
-    let (name, source, bytes, read) = match &cfg.plugin {
-        None => (
-            "bench-command".to_owned(),
-            "bundled:bench-command".to_owned(),
-            BENCH_COMMAND.to_vec(),
-            None,
-        ),
-        Some(path) => {
-            let p = crate::source::PluginSpec::File(path.clone()).resolve()?;
-            (p.name, p.source, p.bytes, p.read)
-        }
-    };
-    let stdin = match &cfg.wasi.stdin {
-        Some(path) => crate::files::read(path, Kind::Input)
-            .map_err(|e| Error::Config(format!("--stdin: {e}")))?,
-        None => Vec::new(),
-    };
-    let expected = Streams::expected(cfg)?;
-    cfg.wasi.check().map_err(Error::Config)?;
-    let driver = crate::driver::wasmtime::WasmtimeDriver::<crate::driver::wprof::Wprof>::default();
-    let engine = driver.engine().clone();
-    let mut setup: Vec<_> = read.into_iter().collect();
-    let component = wasmparser::Parser::is_component(&bytes);
-    let link_err =
-        |e: wasmtime::Error| Error::plugin(&name, Phase::Link, one_line(&anyhow::Error::from(e)));
-    let linker = linker::<C>(&engine, clock).map_err(link_err)?;
-    let (pre, bench_imported) = if component {
-        if cfg.instances > 0 {
-            return Err(Error::plugin(
-                &name,
-                Phase::Instantiate,
-                "a component command: --instances does not apply: its linear memory is not visible through Wasmtime's component API",
-            ));
-        }
-        let c = crate::driver::timed(&mut setup, Phase::Compile, || {
-            Component::from_binary(&engine, &bytes)
-        })
-        .map_err(|e| Error::plugin(&name, Phase::Compile, one_line(&e.into())))?;
-        let pre = component_pre(&engine, &c).map_err(|e| {
-            Error::plugin(
-                &name,
-                Phase::Link,
-                format!(
-                    "{} (a component runs as a command when it exports wasi:cli/run and imports only WASI 0.2; `wprof inspect` lists what it has)",
-                    one_line(&e.into())
-                ),
-            )
-        })?;
-        (Pre::Component(pre), false)
-    } else {
-        let module = driver.load(&name, &bytes, &mut setup)?;
-        if module.get_export("_start").is_none() {
-            return Err(Error::plugin(
-                &name,
-                Phase::Instantiate,
-                "exports no `_start`: not a WASI command (wprof inspect says what it is)",
-            ));
-        }
-        let bench_imported = module
-            .imports()
-            .any(|i| i.module() == "bench" && matches!(i.name(), "start" | "end"));
-        let pre = linker.instantiate_pre(&module).map_err(link_err)?;
-        (Pre::Core(pre), bench_imported)
-    };
+    let load::Loaded {
+        name,
+        source,
+        bytes,
+        stdin,
+        expected,
+        setup,
+        engine,
+        linker,
+        pre,
+        bench_imported,
+        component,
+    } = load::load(clock, cfg)?;
     let given = Given {
         clock,
         cfg,
@@ -367,6 +345,7 @@ fn run_with<C: Clock>(clock: C, cfg: &CommandConfig) -> Result<Run, Error> {
     };
 
     let _watch = crate::watchdog::watch(&name, cfg.limits.deadline);
+    let since = std::time::Instant::now();
     // The runner's first run, checked, is the warm-up.
     let budget = Budget {
         warm_calls: 0,
@@ -390,10 +369,8 @@ fn run_with<C: Clock>(clock: C, cfg: &CommandConfig) -> Result<Run, Error> {
         ),
         || {
             Ok(CommandRuns {
-                given: &given,
-                pre: &pre,
-                last: None,
                 bench: Vec::with_capacity(cfg.runs.max.max(cfg.runs.min) as usize),
+                ..CommandRuns::new(&given, &pre, Instr::default())
             })
         },
         |w, _| {
@@ -471,7 +448,9 @@ fn run_with<C: Clock>(clock: C, cfg: &CommandConfig) -> Result<Run, Error> {
     interrupted |= crate::interrupt::requested();
     let memory = if cfg.instances > 0 && !interrupted {
         Some(instance_memory(cfg.instances, || {
-            let r = given.run(&pre).map_err(|e| e.into_error(&name))?;
+            let r = given
+                .run(&pre, &Instr::default(), &mut NoMarks)
+                .map_err(|e| e.into_error(&name))?;
             if let Some(why) = Streams::of(&r, &expected).differs(&expected) {
                 return Err(Error::plugin(&name, Phase::Execute, why));
             }
@@ -498,6 +477,14 @@ fn run_with<C: Clock>(clock: C, cfg: &CommandConfig) -> Result<Run, Error> {
     run.setup = setup;
     let in_len = stdin.len() as u64;
     runner.finish(&mut run, cfg.runs.trace, |_| (in_len, out_len));
+    if !interrupted {
+        let twins = passes::CommandTwins {
+            given: &given,
+            bytes: &bytes,
+            component,
+        };
+        passes::look_inside(cfg, &twins, &pre, since, &mut run)?;
+    }
     if let Some(v) = run.variants.iter_mut().find(|v| v.name == "bench") {
         let mut s: Vec<f64> = spans.iter().map(|s| s.2).collect();
         if let (Some(stats), Some(whole)) =
@@ -545,6 +532,7 @@ fn run_with<C: Clock>(clock: C, cfg: &CommandConfig) -> Result<Run, Error> {
         run.notes.push("bench: not applicable: the command does not import bench.start and bench.end (the Sightglass benchmark protocol), so only its whole run is timed".into());
     }
     run.notes.push("each run is a fresh instance, as a command runs once; stdout and stderr are captured (up to the output limit), never shown".into());
-    run.incomplete = interrupted;
+    // A signal during the passes leaves them short: incomplete too.
+    run.incomplete = interrupted || crate::interrupt::requested();
     Ok(run)
 }

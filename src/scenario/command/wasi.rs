@@ -16,9 +16,11 @@ use super::CommandConfig;
 use crate::driver::Limits;
 use crate::error::{CallError, Error, at, one_line};
 use crate::measure;
+use crate::measure::guest::GuestHandle;
 use crate::phase::Phase;
 use crate::run::{MemoryPoint, MemoryProfile, PerInstance};
 use crate::timing::Clock;
+use crate::timing::target::Marks;
 
 /// What the bench host functions saw in one run.
 #[derive(Debug, Default, Clone, Copy)]
@@ -77,11 +79,22 @@ pub(super) fn component_pre(
     CommandPre::new(linker.instantiate_pre(component)?)
 }
 
+/// What an instrumented twin adds to each run's store: a fuel tank, and
+/// the guest sampler. The timing pass's runs add nothing.
+#[derive(Clone, Default)]
+pub(super) struct Instr {
+    /// Fill the store's fuel tank and read it at each phase boundary.
+    pub(super) fuel: bool,
+    /// Attach each store to this guest sampler.
+    pub(super) sampler: Option<GuestHandle>,
+}
+
 /// One run's readings and what it printed.
 pub(super) struct RunResult {
-    /// Before instantiating, after, and when `_start` returned.
-    pub(super) stamps: [u64; 3],
     pub(super) bench: Bench,
+    /// With [`Instr::fuel`]: the fuel instantiation (the start function
+    /// included) and the run used.
+    pub(super) fuel: Option<[u64; 2]>,
     pub(super) stdout: Vec<u8>,
     pub(super) stderr: Vec<u8>,
     /// The instance's store and its exported memory, kept alive as long as
@@ -177,22 +190,25 @@ pub(super) fn instance_memory(
     })
 }
 
-/// One run in a fresh instance. `Err` carries the phase and the cause: the
-/// exit code, or the trap with its wasm backtrace, then the tail of stderr
-/// and, after a failed file open with no `--dir`, a hint.
-pub(super) fn run_once<C: Clock>(
-    clock: &C,
+/// One run in a fresh instance, marking `m` before it (0), after the
+/// instance is made (1) and after the run (2). `Err` carries the phase and
+/// the cause: the exit code, or the trap with its wasm backtrace, then the
+/// tail of stderr and, after a failed file open with no `--dir`, a hint.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn run_once<M: Marks + ?Sized>(
     pre: &Pre,
     cfg: &CommandConfig,
     argv0: &str,
     stdin: &[u8],
     bench_imported: bool,
+    instr: &Instr,
+    m: &mut M,
 ) -> Result<RunResult, CallError> {
     let fail = |phase: Phase, why: String| at(phase)(anyhow::anyhow!(why));
     let cap = cfg.limits.output_bytes.unwrap_or(64 << 20);
     let stdout = MemoryOutputPipe::new(cap);
     let stderr = MemoryOutputPipe::new(cap);
-    let t0 = clock.now();
+    m.mark(0);
     let mut b = cfg
         .wasi
         .builder(argv0)
@@ -215,6 +231,21 @@ pub(super) fn run_once<C: Clock>(
     );
     store.limiter(|s| &mut s.limits);
     store.set_epoch_deadline(1);
+    if let Some(s) = &instr.sampler {
+        s.attach(&mut store);
+    }
+    if instr.fuel {
+        store
+            .set_fuel(crate::measure::fuel::TANK)
+            .map_err(|e| fail(Phase::Instantiate, one_line(&e.into())))?;
+    }
+    let fuel = |store: &Store<State>| {
+        if instr.fuel {
+            store.get_fuel().unwrap_or(0)
+        } else {
+            0
+        }
+    };
     let no_dirs = cfg.wasi.dirs.is_empty();
     let tail = |p: &MemoryOutputPipe| stderr_tail(&p.contents(), no_dirs);
     let failed = |e: wasmtime::Error| {
@@ -223,7 +254,7 @@ pub(super) fn run_once<C: Clock>(
             format!("{}{}", one_line(&e.into()), tail(&stderr)),
         )
     };
-    let (t1, t2, result, memory) = match pre {
+    let (f1, result, memory) = match pre {
         Pre::Core(pre) => {
             store.data_mut().p1 = Some(b.build_p1());
             crate::watchdog::enter(Phase::Instantiate);
@@ -233,13 +264,14 @@ pub(super) fn run_once<C: Clock>(
             let start = instance
                 .get_typed_func::<(), ()>(&mut store, "_start")
                 .map_err(|e| fail(Phase::Instantiate, one_line(&e.into())))?;
-            let t1 = clock.now();
+            m.mark(1);
+            let f1 = fuel(&store);
             crate::watchdog::enter(Phase::Execute);
             let result = start.call(&mut store, ());
             crate::watchdog::leave();
-            let t2 = clock.now();
+            m.mark(2);
             let memory = instance.get_memory(&mut store, "memory");
-            (t1, t2, result.map(|()| true), memory)
+            (f1, result.map(|()| true), memory)
         }
         Pre::Component(pre) => {
             store.data_mut().p2 = Some((b.build(), ResourceTable::new()));
@@ -247,13 +279,14 @@ pub(super) fn run_once<C: Clock>(
             let command = pre.instantiate(&mut store);
             crate::watchdog::leave();
             let command = command.map_err(failed)?;
-            let t1 = clock.now();
+            m.mark(1);
+            let f1 = fuel(&store);
             crate::watchdog::enter(Phase::Execute);
             // `Err(())`: the command returned a failure status.
             let result = command.wasi_cli_run().call_run(&mut store);
             crate::watchdog::leave();
-            let t2 = clock.now();
-            (t1, t2, result.map(|r| r.is_ok()), None)
+            m.mark(2);
+            (f1, result.map(|r| r.is_ok()), None)
         }
     };
     match result {
@@ -293,9 +326,10 @@ pub(super) fn run_once<C: Clock>(
             ),
         ));
     }
+    let tank = crate::measure::fuel::TANK;
     Ok(RunResult {
-        stamps: [t0, t1, t2],
         bench,
+        fuel: instr.fuel.then(|| [tank - f1, f1 - fuel(&store)]),
         stdout: stdout.contents().to_vec(),
         stderr: stderr.contents().to_vec(),
         kept: (store, memory),
