@@ -211,6 +211,15 @@ fn cold_start_memory_and_soak_run_it() {
         "{}",
         soak["iterations"]
     );
+    // No SDK driver in this sandbox: the soak says so.
+    assert_eq!(soak["variants"].as_array().unwrap().len(), 1);
+    assert!(
+        notes(&soak)
+            .iter()
+            .any(|n| n.starts_with("extism-sdk: not measured: the Extism SDK driver is not built")),
+        "{:?}",
+        notes(&soak)
+    );
 }
 
 #[test]
@@ -569,6 +578,51 @@ fn extisms_own_runtime_is_timed_beside_wprofs_host_or_the_run_says_why_not() {
             .any(|n| n.starts_with("extism-sdk: 5 instances from one CompiledPlugin")),
         "{:?}",
         common::notes(&run)
+    );
+    // Soak: the SDK soaks the plugin in its own process at the same time,
+    // its memory read and its trend fitted as wprof's own are.
+    sb.ok(&[
+        "record",
+        "soak",
+        "-p",
+        &p,
+        "--export",
+        "count_vowels",
+        "--input",
+        "Hello",
+        "--duration",
+        "700ms",
+        "--rate",
+        "500",
+        "--sample-every",
+        "100ms",
+        "--counters",
+        "none",
+        "-o",
+        "soak",
+    ]);
+    let run = sb.json("soak/soak.json");
+    let sdk = common::variant(&run, "extism-sdk");
+    let points = sdk["memory"]["points"].as_array().unwrap();
+    assert!(points.len() >= 4, "{points:?}");
+    assert_eq!(points[0]["label"], "sample");
+    assert_eq!(points.last().unwrap()["label"], "end");
+    assert!(points.iter().all(|p| p["rss_bytes"].as_u64().unwrap() > 0));
+    assert!(sdk["facts"]["calls"].as_u64().unwrap() > 0, "{sdk}");
+    assert_eq!(phases(sdk), ["call"]);
+    assert!(
+        run["trends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["series"] == "extism-sdk rss"),
+        "{}",
+        run["trends"]
+    );
+    let verdicts = run["verdicts"].to_string();
+    assert!(
+        verdicts.contains("extism-sdk: a call took") && verdicts.contains("on wprof's host"),
+        "{verdicts}"
     );
 }
 

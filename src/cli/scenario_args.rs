@@ -228,6 +228,10 @@ impl MemoryArgs {
 pub(super) struct SoakArgs {
     #[command(flatten)]
     pub(super) plugin: PluginArgs,
+    /// For an Extism plugin, do not also soak it under Extism's own
+    /// runtime (the Rust SDK driver, `extism-sdk`, where it is built).
+    #[arg(long)]
+    pub(super) no_extism_sdk: bool,
     /// How long to run, e.g. 60s, 10m, 24h.
     #[arg(long, default_value = "60s", value_parser = super::bounds::soak_duration)]
     pub(super) duration: std::time::Duration,
@@ -261,6 +265,7 @@ impl SoakArgs {
             limits: self.plugin.input.extism.limits(&self.record.limits),
             trace_calls: self.trace_calls,
             inside: self.record.inside.config(),
+            extism_sdk: !self.no_extism_sdk,
         }
     }
 }

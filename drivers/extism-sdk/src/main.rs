@@ -287,10 +287,64 @@ fn memory(o: &mut Open, instances: u64, calls: u64) -> Result<Value, Value> {
     Ok(json!({"op": "memory", "points": points}))
 }
 
+/// A soak: the open plugin called `rate` times a second for
+/// `duration_ns`, this process's memory read every `sample_every_ns` and at
+/// the end, the first `timed` calls stamped; as wprof's own soak paces and
+/// reads, so that the two trends compare. A failed call ends it, the
+/// readings so far kept.
+fn soak(o: &mut Open, req: &Value) -> Value {
+    let ns = |k: &str| std::time::Duration::from_nanos(req[k].as_u64().unwrap_or(0));
+    let (duration, every) = (ns("duration_ns"), ns("sample_every_ns"));
+    let rate = req["rate"].as_f64().unwrap_or(1.0).max(1e-3);
+    let timed = req["timed"].as_u64().unwrap_or(0) as usize;
+    let every = every.max(std::time::Duration::from_millis(1));
+    let mut stamps: Vec<u64> = Vec::with_capacity(2 * timed);
+    let mut points = Vec::new();
+    let period = std::time::Duration::from_secs_f64(1.0 / rate);
+    let start = Instant::now();
+    let mut next_sample = std::time::Duration::ZERO;
+    let mut calls: u64 = 0;
+    let mut failure = Value::Null;
+    loop {
+        let elapsed = start.elapsed();
+        if elapsed >= duration {
+            break;
+        }
+        if elapsed >= next_sample {
+            points.push(reading("sample", start, 1, calls));
+            next_sample += every;
+        }
+        let due = period.mul_f64(calls as f64);
+        if due > elapsed {
+            std::thread::sleep((due - elapsed).min(next_sample.saturating_sub(elapsed)));
+            continue;
+        }
+        let t0 = now();
+        if let Err(e) = o.call() {
+            failure = json!(format!(
+                "{e} (after {calls} calls, {:.1} s)",
+                start.elapsed().as_secs_f64()
+            ));
+            break;
+        }
+        if stamps.len() < 2 * timed {
+            stamps.push(t0);
+            stamps.push(now());
+        }
+        calls += 1;
+    }
+    points.push(reading("end", start, 1, calls));
+    json!({"op": "soak", "points": points, "calls": calls, "stamps": stamps, "failure": failure})
+}
+
 fn main() {
     // wprof stops the driver between rounds; a Ctrl-C is wprof's to handle.
     // SAFETY: ignoring a signal has no preconditions.
     unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    // A soak runs for as long as asked: should wprof end without asking
+    // this driver to quit (a second Ctrl-C), the driver ends with it.
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number, no pointer.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
     let mut plugin: Option<Open> = None;
@@ -336,6 +390,7 @@ fn main() {
                 req["calls"].as_u64().unwrap_or(0),
             )
             .unwrap_or_else(|e| e),
+            (Some("soak"), Some(o)) => soak(o, &req),
             (Some("clock"), _) => {
                 // The cost of a read, measured; a nanosecond clock's step.
                 let t0 = now();

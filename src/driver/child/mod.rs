@@ -83,6 +83,14 @@ pub struct Opened {
     pub output: Vec<u8>,
 }
 
+/// The note where the Extism SDK driver is not built: `figures` (e.g.
+/// `the figures are`) are then wprof's Extism host design alone.
+pub fn sdk_not_built(figures: &str) -> String {
+    format!(
+        "extism-sdk: not measured: the Extism SDK driver is not built, so {figures} wprof's Extism host design alone; build it with scripts/build-extism-sdk-driver"
+    )
+}
+
 /// A running driver process.
 pub struct ChildDriver {
     child: Child,
@@ -231,16 +239,70 @@ impl ChildDriver {
         })
     }
 
-    /// Sends `req` and reads the answer.
-    fn ask(&mut self, req: &Request) -> anyhow::Result<Response> {
+    /// Starts a soak in the driver's process (see [`Request::Soak`]): the
+    /// request is sent and the driver left to run it while the caller
+    /// does its own; [`ChildDriver::soaked`] reads the answer.
+    pub fn soak(
+        &mut self,
+        duration: std::time::Duration,
+        rate: f64,
+        sample_every: std::time::Duration,
+        timed: u64,
+    ) -> Result<(), CallError> {
+        self.send(&Request::Soak {
+            duration_ns: duration.as_nanos() as u64,
+            rate,
+            sample_every_ns: sample_every.as_nanos() as u64,
+            timed,
+        })
+        .map_err(at(Phase::Call))
+    }
+
+    /// The answer to [`ChildDriver::soak`], waited for.
+    pub fn soaked(&mut self) -> Result<protocol::Soaked, CallError> {
+        self.answer(Phase::Call, |r| match r {
+            Response::Soak {
+                points,
+                calls,
+                stamps,
+                failure,
+            } => Some(protocol::Soaked {
+                points,
+                calls,
+                stamps,
+                failure,
+            }),
+            _ => None,
+        })
+    }
+
+    /// Ends the driver's process now, whatever it is doing (a soak that
+    /// wprof's interrupted run no longer waits for).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+    }
+
+    /// Sends `req`, answered later.
+    fn send(&mut self, req: &Request) -> anyhow::Result<()> {
         let mut line = serde_json::to_string(req)?;
         line.push('\n');
         let sent = self
             .stdin
             .write_all(line.as_bytes())
             .and_then(|()| self.stdin.flush());
+        sent.map_err(|_| anyhow!("the driver process exited{}", self.last_words()))
+    }
+
+    /// Sends `req` and reads the answer.
+    fn ask(&mut self, req: &Request) -> anyhow::Result<Response> {
+        self.send(req)?;
+        self.receive()
+    }
+
+    /// Reads the next answer.
+    fn receive(&mut self) -> anyhow::Result<Response> {
         let mut answer = String::new();
-        let read = sent.and_then(|()| self.stdout.read_line(&mut answer));
+        let read = self.stdout.read_line(&mut answer);
         match read {
             Ok(n) if n > 0 => serde_json::from_str(&answer).with_context(|| {
                 format!(
@@ -270,7 +332,17 @@ impl ChildDriver {
         phase: Phase,
         f: impl FnOnce(Response) -> Option<T>,
     ) -> Result<T, CallError> {
-        match self.ask(req).map_err(at(phase))? {
+        self.send(req).map_err(at(phase))?;
+        self.answer(phase, f)
+    }
+
+    /// Reads an answer, expecting it to come back through `f`.
+    fn answer<T>(
+        &mut self,
+        phase: Phase,
+        f: impl FnOnce(Response) -> Option<T>,
+    ) -> Result<T, CallError> {
+        match self.receive().map_err(at(phase))? {
             Response::Error { phase, message } => Err(at(phase)(anyhow!(message))),
             other => {
                 let shown = format!("{other:?}");

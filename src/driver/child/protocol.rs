@@ -80,6 +80,20 @@ pub enum Request {
         /// Calls on the open plugin first.
         calls: u64,
     },
+    /// A soak in the driver's own process: the open plugin called `rate`
+    /// times a second for `duration_ns`, its memory read every
+    /// `sample_every_ns` and at the end; the first `timed` calls stamped.
+    /// Drivers without it answer an error.
+    Soak {
+        /// How long, in nanoseconds.
+        duration_ns: u64,
+        /// Calls a second.
+        rate: f64,
+        /// Nanoseconds between memory readings.
+        sample_every_ns: u64,
+        /// Calls whose stamps are sent back.
+        timed: u64,
+    },
     /// Exit.
     Quit,
 }
@@ -140,6 +154,21 @@ pub enum Response {
         /// The readings.
         points: Vec<crate::run::MemoryPoint>,
     },
+    /// A soak's readings.
+    Soak {
+        /// The memory readings, in the order taken (labels `sample`, then
+        /// `end`), each with the time since the soak began and the calls
+        /// made by then.
+        points: Vec<crate::run::MemoryPoint>,
+        /// Calls made.
+        calls: u64,
+        /// Before and after each of the first `timed` calls, by the
+        /// driver's clock.
+        stamps: Vec<u64>,
+        /// Why the soak stopped early (a call failed), on one line; the
+        /// readings so far are kept.
+        failure: Option<String>,
+    },
     /// A failure.
     Error {
         /// The phase it failed in.
@@ -147,4 +176,17 @@ pub enum Response {
         /// Why, on one line.
         message: String,
     },
+}
+
+/// What a driver's soak found ([`Response::Soak`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Soaked {
+    /// The memory readings, in order.
+    pub points: Vec<crate::run::MemoryPoint>,
+    /// Calls made.
+    pub calls: u64,
+    /// Before and after each of the first calls, by the driver's clock.
+    pub stamps: Vec<u64>,
+    /// Why it stopped early, if it did.
+    pub failure: Option<String>,
 }

@@ -181,6 +181,10 @@ fn session<A: Abi, C: Clock, P: Payload>(
                 phase: Phase::Instantiate,
                 message: "wprof's own driver times cold starts in `record cold-start`'s rungs, not over the protocol".into(),
             },
+            Request::Soak { .. } => Response::Error {
+                phase: Phase::Instantiate,
+                message: "wprof's own driver soaks in `record soak` itself, not over the protocol".into(),
+            },
             Request::Open(_) => Response::Error {
                 phase: Phase::Read,
                 message: "a plugin is already open".into(),

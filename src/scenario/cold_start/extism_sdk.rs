@@ -87,7 +87,7 @@ pub(super) fn ways(
     notes: &mut Vec<String>,
 ) {
     let Some(program) = Program::extism_sdk() else {
-        notes.push("extism-sdk: not measured: the Extism SDK driver is not built, so the cold starts are wprof's Extism host design alone; build it with scripts/build-extism-sdk-driver".into());
+        notes.push(crate::driver::child::sdk_not_built("the cold starts are"));
         return;
     };
     for (name, way, what) in WAYS {

@@ -20,9 +20,7 @@ pub(super) fn variant(
     (instances, calls): (u64, u64),
 ) -> Result<(Variant, String), String> {
     let Some(program) = Program::extism_sdk() else {
-        return Err(format!(
-            "{NAME}: not measured: the Extism SDK driver is not built, so the figures are wprof's Extism host design alone; build it with scripts/build-extism-sdk-driver"
-        ));
+        return Err(crate::driver::child::sdk_not_built("the figures are"));
     };
     let failed = |e: String| format!("{NAME}: not measured: Extism's own runtime failed: {e}");
     let mut d = ChildDriver::open_once(&program, wasm, export, input, limits)

@@ -6,6 +6,7 @@
 //! Each call is timed phase by phase like any other. Pacing sleeps and memory
 //! readings happen between calls, outside every timed phase.
 
+mod extism_sdk;
 mod trend;
 
 use std::marker::PhantomData;
@@ -64,6 +65,10 @@ pub struct SoakConfig {
     /// Counter, fuel and sampling passes after the soak. Default: the
     /// counter pass only.
     pub inside: InsideConfig,
+    /// For an Extism plugin, also soak it under Extism's own runtime (the
+    /// Rust SDK driver, where it is built), in its own process at the same
+    /// time. Default: true.
+    pub extism_sdk: bool,
 }
 
 impl Default for SoakConfig {
@@ -79,6 +84,7 @@ impl Default for SoakConfig {
             limits: Limits::default(),
             trace_calls: 100,
             inside: InsideConfig::default(),
+            extism_sdk: true,
         }
     }
 }
@@ -202,6 +208,10 @@ fn run_with<A: Abi>(cfg: &SoakConfig, p: super::Prepared<A>) -> Result<Run, Erro
     };
     let linear_size =
         |c: &PluginCall<A::Instance, Raw>| c.instance.linear_memory().map_or(0, |m| m.1) as u64;
+    let extism = crate::kind::abi(&plugin.bytes) == crate::kind::Abi::Extism;
+    // Started last, so that its soak and this one begin together.
+    let sdk = (extism && cfg.extism_sdk)
+        .then(|| extism_sdk::start(&plugin.bytes, (&export, &input), cfg, timed));
     let period = Duration::from_secs_f64(1.0 / cfg.rate);
     let start = Instant::now();
     let origin = clock.now();
@@ -266,6 +276,15 @@ fn run_with<A: Abi>(cfg: &SoakConfig, p: super::Prepared<A>) -> Result<Run, Erro
     points.push(read("end", start.elapsed(), calls)?);
     linear.push((start.elapsed().as_nanos() as f64, linear_size(&call)));
     let elapsed = start.elapsed();
+    let sdk = sdk.map(|s| {
+        s.and_then(|s| {
+            if crate::interrupt::requested() {
+                Err(s.abandon())
+            } else {
+                extism_sdk::finish(s, cfg)
+            }
+        })
+    });
 
     let trend = trend(&points, cfg.threshold_kb_per_hour);
     let mut counters: Vec<CounterSample> = points
@@ -342,20 +361,10 @@ fn run_with<A: Abi>(cfg: &SoakConfig, p: super::Prepared<A>) -> Result<Run, Erro
         ));
     }
     match &trend {
-        Some(t) => verdicts.push(format!(
-            "{}: resident memory grows {:+.1} KB/hour (95 % CI {:+.1} to {:+.1}) against a {:.0} KB/hour threshold{}",
-            t.verdict,
-            t.slope_kb_per_hour,
-            t.ci_low_kb_per_hour,
-            t.ci_high_kb_per_hour,
-            t.threshold_kb_per_hour,
-            if t.verdict == "inconclusive" {
-                "; run longer to narrow the interval"
-            } else {
-                ""
-            }
-        )),
-        None => notes.push("no trend: fewer than 3 readings after the first tenth of the run".into()),
+        Some(t) => verdicts.push(trend_verdict("", t)),
+        None => {
+            notes.push("no trend: fewer than 3 readings after the first tenth of the run".into())
+        }
     }
     let achieved = calls as f64 / elapsed.as_secs_f64();
     if achieved < 0.95 * cfg.rate && failure.is_none() {
@@ -418,10 +427,23 @@ fn run_with<A: Abi>(cfg: &SoakConfig, p: super::Prepared<A>) -> Result<Run, Erro
     run.iterations = calls;
     run.clock = clock_info(&clock);
     run.setup = setup;
-    run.variants = vec![variant];
+    let mut variants = vec![variant];
+    let mut trends: Vec<_> = trend.into_iter().collect();
+    match sdk {
+        Some(Ok(mut s)) => {
+            verdicts.extend(extism_sdk::verdicts(&variants[0], &s));
+            notes.extend(s.failure.take());
+            trends.extend(s.trend);
+            counters.extend(s.track);
+            variants.push(s.variant);
+        }
+        Some(Err(note)) => notes.push(note),
+        None => {}
+    }
+    run.variants = variants;
     run.timeline = timeline;
     run.verdicts = verdicts;
-    run.trends = trend.into_iter().collect();
+    run.trends = trends;
     run.counters = counters;
     run.failures = failure.into_iter().collect();
     run.notes = notes;
@@ -445,4 +467,21 @@ fn plan(cfg: &SoakConfig) -> Plan<'static> {
         fuel_secs: cfg.inside.sample_secs.min(1.0),
         sample_secs: cfg.inside.sample_secs,
     }
+}
+
+/// The verdict on a fitted trend, `who` (e.g. `extism-sdk: `) first.
+fn trend_verdict(who: &str, t: &crate::run::Trend) -> String {
+    format!(
+        "{who}{}: resident memory grows {:+.1} KB/hour (95 % CI {:+.1} to {:+.1}) against a {:.0} KB/hour threshold{}",
+        t.verdict,
+        t.slope_kb_per_hour,
+        t.ci_low_kb_per_hour,
+        t.ci_high_kb_per_hour,
+        t.threshold_kb_per_hour,
+        if t.verdict == "inconclusive" {
+            "; run longer to narrow the interval"
+        } else {
+            ""
+        }
+    )
 }
