@@ -682,3 +682,44 @@ fn an_empty_log_message_and_an_empty_input_are_empty() {
     let ran = call(&sb, "count_vowels", "", &[]);
     assert!(ran.stdout.contains(r#""count":0"#), "{}", ran.stdout);
 }
+
+/// The 1 MiB echo: the kernel calls one call makes to move its bytes are
+/// counted on an instance of their own and named in a note; 1 MiB in and
+/// 1 MiB out, 8 bytes a call, is 262 144 of them.
+#[test]
+fn a_large_echo_names_its_kernel_calls() {
+    let sb = Sandbox::new();
+    sb.write("mib.bin", vec![b'x'; 1 << 20]);
+    let work = format!(
+        "{}/plugins/extism-work/extism-work.wasm",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    sb.ok(&[
+        "record",
+        "hot-path",
+        "-p",
+        &work,
+        "--export",
+        "echo",
+        "--input",
+        "mib.bin",
+        "-n",
+        "10",
+        "-w",
+        "2",
+        "--counters",
+        "none",
+        "--no-extism-sdk",
+        "-o",
+        "out",
+    ]);
+    let run = sb.json("out/hot-path.json");
+    assert!(
+        notes(&run)
+            .iter()
+            .any(|n| n
+                .starts_with("extism kernel: one call moved its bytes with 262144 kernel calls")),
+        "{:?}",
+        notes(&run)
+    );
+}

@@ -99,13 +99,6 @@ pub trait Instance {
         Vec::new()
     }
 
-    /// Host calls that moved bytes through Extism's kernel memory (a load
-    /// or store of a u8 or u64 each) since the instance was made; `None`
-    /// where there is no such kernel.
-    fn kernel_moves(&self) -> Option<u64> {
-        None
-    }
-
     /// The instance's linear memory, where the driver can see it: where it
     /// starts and its size.
     fn linear_memory(&self) -> Option<(*const u8, usize)> {

@@ -17,16 +17,22 @@ fn fail(func: &str, e: anyhow::Error) -> wasmtime::Error {
 type Ctx<'a> = Caller<'a, HostState<Kernel>>;
 
 /// Counts one kernel call that moves bytes (a load or store of a u8 or a
-/// u64): the count that says why a host-side kernel loses on large
-/// inputs, read once around a call outside the timings.
+/// u64) where `COUNT` (a counting linker's): the count that says why a
+/// host-side kernel loses on large inputs. The timed instances' host
+/// functions are built with `COUNT` false, and count nothing.
 #[inline(always)]
-fn moved(c: &Ctx) {
-    let n = &c.data().abi.moves;
-    n.set(n.get() + 1);
+fn moved<const COUNT: bool>(c: &Ctx) {
+    if COUNT {
+        let n = &c.data().abi.moves;
+        n.set(n.get() + 1);
+    }
 }
 
-/// Adds Extism's host functions to `linker`.
-pub fn add_to_linker(linker: &mut Linker<HostState<Kernel>>) -> wasmtime::Result<()> {
+/// Adds Extism's host functions to `linker`; with `COUNT`, the ones that
+/// move bytes count their calls ([`Kernel::moves`]).
+pub fn add_to_linker<const COUNT: bool>(
+    linker: &mut Linker<HostState<Kernel>>,
+) -> wasmtime::Result<()> {
     let m = MODULE;
     let limit = |c: &Ctx| c.data().limits.memory_bytes;
     linker.func_wrap(m, "alloc", move |mut c: Ctx, n: i64| {
@@ -48,7 +54,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState<Kernel>>) -> wasmtime::Result
         c.data().abi.arena.length(offs as u64) as i64
     })?;
     linker.func_wrap(m, "load_u8", |c: Ctx, offs: i64| {
-        moved(&c);
+        moved::<COUNT>(&c);
         c.data()
             .abi
             .arena
@@ -57,7 +63,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState<Kernel>>) -> wasmtime::Result
             .map_err(|e| fail("load_u8", e))
     })?;
     linker.func_wrap(m, "load_u64", |c: Ctx, offs: i64| {
-        moved(&c);
+        moved::<COUNT>(&c);
         c.data()
             .abi
             .arena
@@ -66,7 +72,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState<Kernel>>) -> wasmtime::Result
             .map_err(|e| fail("load_u64", e))
     })?;
     linker.func_wrap(m, "store_u8", |mut c: Ctx, offs: i64, v: i32| {
-        moved(&c);
+        moved::<COUNT>(&c);
         c.data_mut()
             .abi
             .arena
@@ -75,7 +81,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState<Kernel>>) -> wasmtime::Result
             .map_err(|e| fail("store_u8", e))
     })?;
     linker.func_wrap(m, "store_u64", |mut c: Ctx, offs: i64, v: i64| {
-        moved(&c);
+        moved::<COUNT>(&c);
         c.data_mut()
             .abi
             .arena
@@ -86,7 +92,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState<Kernel>>) -> wasmtime::Result
     linker.func_wrap(m, "input_length", |c: Ctx| c.data().abi.input.len as i64)?;
     linker.func_wrap(m, "input_offset", |c: Ctx| c.data().abi.input.start as i64)?;
     linker.func_wrap(m, "input_load_u8", |c: Ctx, offs: i64| {
-        moved(&c);
+        moved::<COUNT>(&c);
         c.data()
             .abi
             .input_bytes(offs as u64, 1)
@@ -94,7 +100,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState<Kernel>>) -> wasmtime::Result
             .map_err(|e| fail("input_load_u8", e))
     })?;
     linker.func_wrap(m, "input_load_u64", |c: Ctx, offs: i64| {
-        moved(&c);
+        moved::<COUNT>(&c);
         c.data()
             .abi
             .input_bytes(offs as u64, 8)

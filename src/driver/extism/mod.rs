@@ -130,6 +130,42 @@ impl AsMut<Bound<Kernel>> for ExtismInstance {
     }
 }
 
+/// Links Extism's kernel (its byte-moving host functions counting their
+/// calls where `COUNT`) and, for a plugin that imports it, WASI preview 1.
+fn link<const COUNT: bool>(
+    linker: &mut Linker<HostState<Kernel>>,
+    module: &Module,
+) -> wasmtime::Result<()> {
+    host_fns::add_to_linker::<COUNT>(linker)?;
+    if imports_wasi(module) {
+        wasmtime_wasi::p1::add_to_linker_sync(linker, |h: &mut HostState<Kernel>| {
+            h.abi.wasi.ctx()
+        })?;
+    }
+    Ok(())
+}
+
+/// Kernel calls that moved bytes (a load or store of a u8 or a u64 each)
+/// in one call of `export` on `input`, made on an instance of its own
+/// whose host functions count them; the timed instances' count nothing.
+/// The figure says why a host-side kernel loses on large inputs.
+pub fn kernel_moves(
+    module: &Module,
+    export: &str,
+    limits: &crate::driver::Limits,
+    input: &[u8],
+) -> Result<u64, CallError> {
+    let mut linker = Linker::new(module.engine());
+    link::<true>(&mut linker, module)
+        .map_err(|e| at(Phase::Instantiate)(anyhow::Error::from(e)))?;
+    let instance = super::wasmtime::WasmtimeDriver::<Extism>::instantiate_linked(
+        &linker, module, export, limits,
+    )?;
+    let mut call = super::call::PluginCall::new(instance, super::call::Raw(input));
+    crate::timing::target::Target::call(&mut call)?;
+    Ok(call.instance.bound.store.data().abi.moves.get())
+}
+
 impl Abi for Extism {
     const KIND: crate::kind::Abi = crate::kind::Abi::Extism;
     const NAME: &'static str = "extism";
@@ -153,13 +189,7 @@ impl Abi for Extism {
         linker: &mut Linker<HostState<Kernel>>,
         module: &Module,
     ) -> wasmtime::Result<()> {
-        host_fns::add_to_linker(linker)?;
-        if imports_wasi(module) {
-            wasmtime_wasi::p1::add_to_linker_sync(linker, |h: &mut HostState<Kernel>| {
-                h.abi.wasi.ctx()
-            })?;
-        }
-        Ok(())
+        link::<false>(linker, module)
     }
 
     /// `() -> i32` exports, less the start-up ones.
@@ -265,10 +295,6 @@ impl Instance for ExtismInstance {
             ));
         }
         lines
-    }
-
-    fn kernel_moves(&self) -> Option<u64> {
-        Some(self.bound.store.data().abi.moves.get())
     }
 
     crate::driver::wasmtime::bound_instance_methods!();

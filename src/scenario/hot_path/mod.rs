@@ -159,6 +159,7 @@ fn run_with<A: Abi, P: Payload>(
         first,
         instance,
         input: encoded,
+        module,
         ..
     } = p;
     let name = plugin.name.clone();
@@ -167,9 +168,11 @@ fn run_with<A: Abi, P: Payload>(
     // One call each before timing: surfaces traps early and checks that
     // every variant agrees.
     use crate::driver::Instance;
-    let moves = wasm.instance.kernel_moves();
     crate::timing::target::Target::call(&mut wasm).map_err(call_error)?;
-    let moves = moves.zip(wasm.instance.kernel_moves()).map(|(a, b)| b - a);
+    // Counted on an instance of its own: the timed ones count nothing.
+    let moves = (A::KIND == crate::kind::Abi::Extism)
+        .then(|| crate::driver::extism::kernel_moves(&module, &export, &cfg.limits, &encoded).ok())
+        .flatten();
     let wasm_output = wasm.instance.output().to_vec();
     let mut notes: Vec<String> = first
         .logs
