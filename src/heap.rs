@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::phase::Phase;
 use crate::run::{HeapPerCall, HeapProfile};
 use crate::scenario::command::CommandConfig;
+use crate::scenario::component::ComponentConfig;
 use crate::source::{InputSpec, PluginBytes, PluginSpec};
 use crate::timing::target::Target;
 
@@ -47,6 +48,10 @@ struct Request {
     /// path, or empty for the bundled bench-command.
     #[serde(default)]
     command: Option<WasiOptions>,
+    /// A component's export to call instead, with its arguments (a JSON
+    /// array): `plugin` is its path, or empty for the bundled one.
+    #[serde(default)]
+    component: Option<(String, Value)>,
 }
 
 /// What `wprof-heap` answers.
@@ -72,6 +77,9 @@ pub fn child() -> anyhow::Result<()> {
     let req: Request = serde_json::from_str(&arg).context("bad request")?;
     if let Some(wasi) = &req.command {
         return command_child(&req, wasi);
+    }
+    if let Some((export, args)) = &req.component {
+        return component_child(&req, export, args);
     }
     let plugin = PluginSpec::parse(&req.plugin).resolve()?;
     crate::driver::with_abi!(crate::kind::abi(&plugin.bytes), A => child_with::<A>(&req, &plugin))
@@ -121,6 +129,24 @@ fn command_child(req: &Request, wasi: &WasiOptions) -> anyhow::Result<()> {
     let _watch = crate::watchdog::watch(ready.name(), cfg.limits.deadline);
     let profiler = dhat::Profiler::builder().file_name(&req.out).build();
     let wasm = measured(req.calls, || Ok(ready.run()?))?;
+    drop(profiler);
+    serde_json::to_writer(std::io::stdout().lock(), &Answer { wasm, native: None })?;
+    Ok(())
+}
+
+/// Profiles `calls` calls of a component's export on one instance, and
+/// prints what each allocated.
+fn component_child(req: &Request, export: &str, args: &Value) -> anyhow::Result<()> {
+    let cfg = ComponentConfig {
+        plugin: (!req.plugin.is_empty()).then(|| PathBuf::from(&req.plugin)),
+        export: export.to_owned(),
+        args: args.clone(),
+        ..ComponentConfig::default()
+    };
+    let mut ready = crate::scenario::component::ready(&cfg)?;
+    let _watch = crate::watchdog::watch(ready.name(), cfg.limits.deadline);
+    let profiler = dhat::Profiler::builder().file_name(&req.out).build();
+    let wasm = measured(req.calls, || Ok(ready.call()?))?;
     drop(profiler);
     serde_json::to_writer(std::io::stdout().lock(), &Answer { wasm, native: None })?;
     Ok(())
@@ -197,6 +223,7 @@ pub fn pass(
         calls,
         out: PathBuf::new(),
         command: None,
+        component: None,
     };
     spawn(&resolved.name, req, "call", dest, set)
 }
@@ -221,8 +248,34 @@ pub fn command_pass(
         calls,
         out: PathBuf::new(),
         command: Some(cfg.wasi.clone()),
+        component: None,
     };
     spawn(&name, req, "run", dest, set)
+}
+
+/// Runs the heap pass for a component's export (`calls` calls on one
+/// instance), as [`pass`] does for a plugin.
+pub fn component_pass(
+    cfg: &ComponentConfig,
+    calls: u64,
+    dest: &Path,
+    set: &mut crate::export::OutputSet,
+) -> Result<HeapProfile, Error> {
+    let (plugin, name) = match &cfg.plugin {
+        Some(p) => (p.display().to_string(), p.display().to_string()),
+        None => (String::new(), "transfer-component".to_owned()),
+    };
+    let req = Request {
+        plugin,
+        export: None,
+        input: Vec::new(),
+        json: false,
+        calls,
+        out: PathBuf::new(),
+        command: None,
+        component: Some((cfg.export.clone(), cfg.args.clone())),
+    };
+    spawn(&name, req, "call", dest, set)
 }
 
 /// Runs `wprof-heap` on `req`, its profile reserved in `set` as `dest`.

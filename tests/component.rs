@@ -94,3 +94,49 @@ fn bad_arguments_and_exports_are_one_line() {
         );
     }
 }
+
+/// The passes that look inside on a component's calls, each on the whole
+/// call: counters (or every counter named unavailable), fuel the same on
+/// every call, a guest profile in the component's own functions, a host
+/// profile, and the heap per call.
+#[test]
+fn the_passes_look_inside_a_components_calls() {
+    let sb = Sandbox::new();
+    sb.ok_line(
+        "record component --time-per-variant 20ms --fuel --sample both --sample-secs 0.4 --heap --heap-calls 50 -o out",
+    );
+    let run = sb.json("out/component.json");
+    let v = &run["variants"][0];
+    if run["perf"]["counters"].as_array().unwrap().is_empty() {
+        assert!(!run["perf"]["unavailable"].as_array().unwrap().is_empty());
+    } else {
+        let rows: Vec<&str> = v["counters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["phase"].as_str().unwrap())
+            .collect();
+        assert_eq!(rows, ["execute", "call"], "{:#}", v["counters"]);
+    }
+    let fuel = &v["fuel"];
+    assert_eq!(fuel["constant"], true, "{fuel:#}");
+    assert!(
+        fuel["phases"][0]["fuel"].as_u64().unwrap() > 100,
+        "{fuel:#}"
+    );
+    let profiles = run["profiles"].as_array().unwrap();
+    let guest = profiles.iter().find(|p| p["sampler"] == "guest").unwrap();
+    // The drug checker's own code, under the export's variant.
+    assert!(
+        guest["stacks"].as_array().unwrap().iter().any(|s| {
+            let f = s["frames"].as_str().unwrap();
+            f.starts_with("component;check-interactions;execute;") && f.contains("cabi_")
+        }),
+        "{:#}",
+        guest["stacks"]
+    );
+    assert!(profiles.iter().any(|p| p["sampler"] == "host"));
+    assert_eq!(run["heap"]["calls"], 50);
+    assert_eq!(run["heap"]["unit"], "call");
+    assert!(sb.path("out/component.dhat.json").is_file());
+}

@@ -40,10 +40,15 @@ fn hot_path_hands_a_component_to_record_component() {
         notes[0].contains("is a component, so `record component` ran it"),
         "{notes:?}"
     );
+    // --fuel is handed over: fuel per call, the whole call as execute.
     assert!(
-        notes[1].starts_with("--fuel: not applicable to a component run"),
+        !notes.iter().any(|n| n.contains("not applicable to a")),
         "{notes:?}"
     );
+    let fuel = &run["variants"][0]["fuel"];
+    assert_eq!(fuel["constant"], true, "{fuel:#}");
+    assert_eq!(fuel["phases"][0]["phase"], "execute", "{fuel:#}");
+    assert!(fuel["phases"][0]["fuel"].as_u64().unwrap() > 0, "{fuel:#}");
     // Without an export: told what to pass.
     let ran = sb.wprof(&["record", "hot-path", "-p", &c, "-o", "out2"]);
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);

@@ -336,9 +336,12 @@ impl RunsArgs {
         output: &OutputArgs,
         defaults: &Runs,
     ) -> anyhow::Result<Runs> {
-        if output.heap && scenario != crate::scenario::command::NAME {
+        if output.heap
+            && scenario != crate::scenario::command::NAME
+            && scenario != crate::scenario::component::NAME
+        {
             anyhow::bail!(
-                "--heap does not apply to {scenario} (record hot-path --heap profiles a plugin's calls, record command --heap a command's runs)"
+                "--heap does not apply to {scenario} (record hot-path --heap profiles a plugin's calls, record command --heap a command's runs, record component --heap a component's calls)"
             );
         }
         let runs = Runs {

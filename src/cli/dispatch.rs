@@ -161,7 +161,15 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Record(Record::HostFunctions(a)) => boundary!(a, host_functions),
         Command::Record(Record::Compute(a)) => boundary!(a, compute),
         Command::Record(Record::Codecs(a)) => boundary!(a, codecs),
-        Command::Record(Record::Component(a)) => boundary!(a, component),
+        Command::Record(Record::Component(a)) => {
+            let cfg = a.config()?;
+            record_one(
+                &a.common.output,
+                component::NAME,
+                &[Ran::Component(&cfg)],
+                || component::run(&cfg),
+            )?;
+        }
         Command::Record(Record::Command(a)) => {
             let cfg = a.config()?;
             record_one(

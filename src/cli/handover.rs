@@ -23,9 +23,11 @@ impl Handed {
     /// Records it as its own scenario.
     pub(super) fn record(self, output: &OutputArgs) -> anyhow::Result<()> {
         match self {
-            Handed::Component(c, notes) => record_one(output, component::NAME, &[], || {
-                component::run(&c).map(|r| noted(r, notes))
-            }),
+            Handed::Component(c, notes) => {
+                record_one(output, component::NAME, &[Ran::Component(&c)], || {
+                    component::run(&c).map(|r| noted(r, notes))
+                })
+            }
             Handed::Command(c, notes) => {
                 record_one(output, command::NAME, &[Ran::Command(&c)], || {
                     command::run(&c).map(|r| noted(r, notes))
@@ -45,8 +47,7 @@ pub(super) struct Asked<'a> {
     pub(super) limits: &'a Limits,
     /// Options of `scenario` that the other kinds' scenarios do not have.
     pub(super) not_applicable: Vec<&'static str>,
-    /// The passes that look inside: a command's runs get them; a
-    /// component's calls do not.
+    /// The passes that look inside, handed over.
     pub(super) inside: &'a InsideConfig,
     /// Whole cold starts to measure.
     pub(super) cold_runs: u64,
@@ -55,19 +56,6 @@ pub(super) struct Asked<'a> {
     /// Exactly this many warm runs of a command (`-n`); `None`: the
     /// command scenario's default.
     pub(super) runs: Option<u64>,
-}
-
-/// The fuel and sampling options given: a plugin's passes, which the
-/// component scenario does not have.
-fn inside_options(inside: &InsideConfig) -> Vec<&'static str> {
-    let mut given = Vec::new();
-    if inside.fuel {
-        given.push("--fuel");
-    }
-    if inside.sample.guest || inside.sample.host {
-        given.push("--sample");
-    }
-    given
 }
 
 /// Where `asked`'s module goes when it is not a core-module plugin: a
@@ -117,10 +105,7 @@ pub(super) fn handed_over(asked: Asked) -> anyhow::Result<Option<Handed>> {
             String::new()
         }
     )];
-    let mut not_applicable = asked.not_applicable;
-    if kind == ModuleKind::Component {
-        not_applicable.extend(inside_options(asked.inside));
-    }
+    let not_applicable = asked.not_applicable;
     if !not_applicable.is_empty() {
         notes.push(format!(
             "{}: not applicable to a {what} run",
@@ -159,6 +144,7 @@ pub(super) fn handed_over(asked: Asked) -> anyhow::Result<Option<Handed>> {
                     args,
                     cold_runs: asked.cold_runs,
                     limits,
+                    inside: asked.inside.clone(),
                     ..ComponentConfig::default()
                 },
                 notes,

@@ -7,6 +7,7 @@ use super::common::OutputArgs;
 use crate::export::{self, Exporter, OutputConfig};
 use crate::run::Run;
 use crate::scenario::command::CommandConfig;
+use crate::scenario::component::ComponentConfig;
 use crate::source::{InputSpec, PluginSpec};
 
 /// Each run's file stem: its scenario, and also its plugin when there are
@@ -137,6 +138,15 @@ pub(super) fn heap_passes(
                 )?,
                 "heap: a separate pass under dhat, which slows allocation several times over; no timing above comes from it. dhat sees host allocations only: a native call's count includes the plugin's own work, which in wasm allocates inside linear memory, unseen",
             ),
+            Ran::Component(cfg) => (
+                crate::heap::component_pass(
+                    cfg,
+                    args.heap_calls.unwrap_or(crate::heap::DEFAULT_CALLS),
+                    &dest,
+                    set,
+                )?,
+                "heap: a separate pass under dhat, which slows allocation several times over; no timing above comes from it. dhat sees host allocations only: what wprof's host allocates per call (the arguments lowered, the results lifted into host values); the component's own allocations are inside its linear memory, unseen",
+            ),
             Ran::Command(cfg) => (
                 crate::heap::command_pass(
                     cfg,
@@ -153,11 +163,12 @@ pub(super) fn heap_passes(
     Ok(())
 }
 
-/// What a record command ran: a plugin with its export and input, or a
-/// WASI command.
+/// What a record command ran: a plugin with its export and input, a WASI
+/// command, or a component's export.
 pub(super) enum Ran<'a> {
     Plugin(&'a PluginSpec, Option<&'a str>, &'a InputSpec),
     Command(&'a CommandConfig),
+    Component(&'a ComponentConfig),
 }
 
 /// The files a record command read: none of its outputs may be one.
@@ -173,6 +184,7 @@ fn inputs(ran: &[Ran<'_>]) -> Vec<std::path::PathBuf> {
                     out.push(p.clone());
                 }
             }
+            Ran::Component(c) => out.extend(c.plugin.clone()),
             Ran::Command(c) => out.extend(
                 [&c.plugin, &c.wasi.stdin, &c.expect_stdout, &c.expect_stderr]
                     .into_iter()

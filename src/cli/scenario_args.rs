@@ -446,6 +446,8 @@ pub(super) struct ComponentArgs {
     #[arg(long, value_name = "N", default_value_t = ComponentConfig::default().cold_runs, value_parser = super::bounds::cold_runs)]
     pub(super) cold_runs: u64,
     #[command(flatten)]
+    pub(super) inside: super::common::InsideArgs,
+    #[command(flatten)]
     pub(super) common: BoundaryArgs,
 }
 
@@ -465,6 +467,7 @@ impl ComponentArgs {
             cold_runs: self.cold_runs,
             runs,
             limits,
+            inside: self.inside.config(),
         })
     }
 }

@@ -20,13 +20,9 @@ pub struct Hooked {
     pub left: [u64; 2],
 }
 
-/// A store for a component whose every entry into and exit from wasm a
-/// call hook stamps with `clock`, bounded by `limits`.
-pub fn hooked_store<C: Clock + Copy + Send + Sync + 'static>(
-    engine: &Engine,
-    limits: Limits,
-    clock: C,
-) -> wasmtime::Store<Hooked> {
+/// A store for a component with no call hook (the passes that look
+/// inside a call take it whole), bounded by `limits`.
+pub fn plain_store(engine: &Engine, limits: Limits) -> wasmtime::Store<Hooked> {
     let mut store = wasmtime::Store::new(
         engine,
         Hooked {
@@ -36,6 +32,17 @@ pub fn hooked_store<C: Clock + Copy + Send + Sync + 'static>(
         },
     );
     store.limiter(|h| &mut h.limits);
+    store
+}
+
+/// A store for a component whose every entry into and exit from wasm a
+/// call hook stamps with `clock`, bounded by `limits`.
+pub fn hooked_store<C: Clock + Copy + Send + Sync + 'static>(
+    engine: &Engine,
+    limits: Limits,
+    clock: C,
+) -> wasmtime::Store<Hooked> {
+    let mut store = plain_store(engine, limits);
     store.call_hook(move |mut ctx, kind| {
         let shift = |pair: &mut [u64; 2], t: u64| *pair = [pair[1], t];
         match kind {

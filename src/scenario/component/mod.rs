@@ -7,7 +7,10 @@
 //! (the canonical ABI copying the arguments in), execute and lift (the
 //! results read out), and free (the export's post-return) where it has one.
 
+mod passes;
 mod values;
+
+pub use self::passes::{Ready, ready};
 
 use serde_json::{Value as Json, json};
 use wasmtime::component::types::Type;
@@ -21,6 +24,7 @@ use super::runner::{Outcome, Runner, Runs, differs_debug, way};
 use crate::driver::Limits;
 use crate::driver::component::{Hooked, hooked_store};
 use crate::error::{CallError, Error, at, one_line};
+use crate::inside::InsideConfig;
 use crate::phase::Phase;
 use crate::run::Run;
 use crate::timing::Clock;
@@ -49,6 +53,10 @@ pub struct ComponentConfig {
     pub cold_runs: u64,
     /// Memory limits and the per-call deadline. Default: [`Limits::default`].
     pub limits: Limits,
+    /// The passes that look inside the calls, after the timings: counters,
+    /// fuel, the guest and host samplers, each on the whole call. Default:
+    /// [`InsideConfig::default`] (the counter pass only).
+    pub inside: InsideConfig,
 }
 
 impl Default for ComponentConfig {
@@ -60,6 +68,7 @@ impl Default for ComponentConfig {
             runs: Runs::new(500, 100, 200_000, 20),
             cold_runs: 0,
             limits: Limits::default(),
+            inside: InsideConfig::default(),
         }
     }
 }
@@ -182,7 +191,24 @@ const COLD_PHASES: [Phase; 4] = [
 
 super::runner::boundary!(ComponentConfig, run_with);
 
-fn run_with<C: Clock>(clock: C, cfg: &ComponentConfig) -> Result<Run, Error> {
+/// A component compiled and instantiated in a store stamped by `clock`,
+/// its export found and its arguments lowered from JSON.
+struct Loaded {
+    name: String,
+    source: String,
+    bytes: Vec<u8>,
+    engine: Engine,
+    /// Compiling it, timed once.
+    setup: Vec<crate::run::PhaseTime>,
+    linker: Linker<Hooked>,
+    store: Store<Hooked>,
+    func: Func,
+    ty: wasmtime::component::types::ComponentFunc,
+    params: Vec<Val>,
+    post_return: bool,
+}
+
+fn load<C: Clock>(clock: C, cfg: &ComponentConfig) -> Result<Loaded, Error> {
     let (name, source, bytes) = match &cfg.plugin {
         None => (
             "transfer-component".to_owned(),
@@ -266,7 +292,37 @@ fn run_with<C: Clock>(clock: C, cfg: &ComponentConfig) -> Result<Run, Error> {
         .collect::<Result<_, _>>()
         .map_err(|e| Error::plugin(&name, Phase::Lower, e))?;
     let post_return = has_post_return(&ty);
+    Ok(Loaded {
+        name,
+        source,
+        bytes,
+        engine,
+        setup,
+        linker,
+        store,
+        func,
+        ty,
+        params,
+        post_return,
+    })
+}
+
+fn run_with<C: Clock>(clock: C, cfg: &ComponentConfig) -> Result<Run, Error> {
+    let Loaded {
+        name,
+        source,
+        bytes,
+        engine,
+        setup,
+        linker,
+        store,
+        func,
+        ty,
+        params,
+        post_return,
+    } = load(clock, cfg)?;
     let _watch = crate::watchdog::watch(&name, cfg.limits.deadline);
+    let since = std::time::Instant::now();
     let mut runner: Runner<'_, C, Results> = Runner::new(&clock, cfg.runs.budget());
     let signature = crate::inspect::wit_func(&ty);
     let v = named(
@@ -347,6 +403,17 @@ fn run_with<C: Clock>(clock: C, cfg: &ComponentConfig) -> Result<Run, Error> {
     cfg.runs.record(&mut run.settings);
     run.setup = setup;
     runner.finish(&mut run, cfg.runs.trace, |_| (in_bytes, out_bytes));
+    if !crate::interrupt::requested() {
+        let twins = passes::ComponentTwins {
+            bytes: &bytes,
+            export: &cfg.export,
+            params: &params_kept,
+            results: results_len,
+            post_return,
+            limits: &cfg.limits,
+        };
+        passes::look_inside(cfg, &twins, &engine, &name, since, &mut run)?;
+    }
     run.notes
         .push(format!("results (the same on every call): {last}"));
     run.notes.push("input_bytes and output_bytes are the JSON texts' lengths: a component's values have no byte size of their own".into());
