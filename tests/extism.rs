@@ -430,6 +430,19 @@ fn extisms_own_runtime_is_timed_beside_wprofs_host_or_the_run_says_why_not() {
         );
         return;
     }
+    // libextism, which the same driver loads, fetched beside it.
+    let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("drivers/extism-sdk/target/libextism/libextism_sys.so");
+    assert!(
+        lib.is_file() || std::env::var_os("WPROF_REQUIRE_EXTISM_SDK").is_none(),
+        "{} is not there: scripts/build-extism-sdk-driver",
+        lib.display()
+    );
+    let drivers: &[&str] = if lib.is_file() {
+        &["extism-sdk", "libextism"]
+    } else {
+        &["extism-sdk"]
+    };
     let sb = Sandbox::new().with_env("WPROF_EXTISM_SDK_DRIVER", built.to_str().unwrap());
     // 1 MiB for the echo, as the SDK's own benchmarks send.
     sb.write("mib.bin", vec![b'x'; 1 << 20]);
@@ -464,31 +477,29 @@ fn extisms_own_runtime_is_timed_beside_wprofs_host_or_the_run_says_why_not() {
             .iter()
             .map(|v| v["name"].as_str().unwrap())
             .collect();
-        assert_eq!(
-            names,
-            ["wasm", "extism-sdk"],
-            "{export}: {:?}",
-            common::notes(&run)
-        );
-        let sdk = &variants[1];
-        assert_eq!(phases(sdk), ["call"], "the SDK's call is one step");
-        assert!(
-            sdk["driver"]["engine"]
-                .as_str()
+        assert_eq!(names[1..], *drivers, "{export}: {:?}", common::notes(&run));
+        for (driver, engine) in drivers.iter().zip(["extism 1.30.0", "libextism 1.41"]) {
+            let v = common::variant(&run, driver);
+            assert_eq!(phases(v), ["call"], "{driver}: a call is one step");
+            assert!(
+                v["driver"]["engine"].as_str().unwrap().starts_with(engine),
+                "{v}"
+            );
+            assert_eq!(v["phases"][0]["stats"]["n"].to_string(), n);
+            let pair = run["pairs"]
+                .as_array()
                 .unwrap()
-                .starts_with("extism 1.30.0"),
-            "{sdk}"
-        );
-        assert_eq!(sdk["phases"][0]["stats"]["n"].to_string(), n);
-        let pair = run["pairs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["subject"] == "extism-sdk" && p["baseline"] == "wasm")
-            .expect("the SDK is paired with wprof's host by round");
-        let ratio = pair["ratio"]["ratio"].as_f64().unwrap();
-        assert!(ratio.is_finite() && ratio > 0.0, "{pair}");
-        assert!(ran.stdout.contains("extism-sdk / wasm: "), "{}", ran.stdout);
+                .iter()
+                .find(|p| p["subject"] == *driver && p["baseline"] == "wasm")
+                .expect("paired with wprof's host by round");
+            let ratio = pair["ratio"]["ratio"].as_f64().unwrap();
+            assert!(ratio.is_finite() && ratio > 0.0, "{pair}");
+            assert!(
+                ran.stdout.contains(&format!("{driver} / wasm: ")),
+                "{}",
+                ran.stdout
+            );
+        }
     }
     // Cold starts: Extism's three ways beside the rungs, paired with the
     // first rung as the rungs are.
@@ -517,15 +528,16 @@ fn extisms_own_runtime_is_timed_beside_wprofs_host_or_the_run_says_why_not() {
         .iter()
         .map(|v| v["name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "cranelift",
-            "extism-sdk",
-            "extism-sdk-uncached",
-            "extism-sdk-compiled"
-        ]
-    );
+    let mut want = vec![
+        "cranelift",
+        "extism-sdk",
+        "extism-sdk-uncached",
+        "extism-sdk-compiled",
+    ];
+    if lib.is_file() {
+        want.extend(["libextism", "libextism-compiled"]);
+    }
+    assert_eq!(names, want);
     for v in &names[1..] {
         assert_eq!(
             common::variant(&run, v)["phases"][0]["stats"]["n"],
@@ -572,10 +584,14 @@ fn extisms_own_runtime_is_timed_beside_wprofs_host_or_the_run_says_why_not() {
     assert_eq!(labels, ["1 instance", "calls", "module", "instances"]);
     assert!(points.iter().all(|p| p["rss_bytes"].as_u64().unwrap() > 0));
     assert_eq!(points[3]["instances"], 6);
+    if lib.is_file() {
+        let v = common::variant(&run, "libextism");
+        assert_eq!(v["memory"]["points"].as_array().unwrap().len(), 4, "{v}");
+    }
     assert!(
         common::notes(&run)
             .iter()
-            .any(|n| n.starts_with("extism-sdk: 5 instances from one CompiledPlugin")),
+            .any(|n| n.starts_with("extism-sdk: 5 instances from one compiled plugin")),
         "{:?}",
         common::notes(&run)
     );
@@ -620,10 +636,12 @@ fn extisms_own_runtime_is_timed_beside_wprofs_host_or_the_run_says_why_not() {
         run["trends"]
     );
     let verdicts = run["verdicts"].to_string();
-    assert!(
-        verdicts.contains("extism-sdk: a call took") && verdicts.contains("on wprof's host"),
-        "{verdicts}"
-    );
+    for driver in drivers {
+        assert!(
+            verdicts.contains(&format!("{driver}: a call took")),
+            "{verdicts}"
+        );
+    }
 }
 
 #[test]

@@ -1,12 +1,13 @@
-//! A wprof host driver: the Extism Rust SDK, Extism's own runtime (its
-//! kernel is a wasm module with its own allocator), run by wprof in a child
-//! process over the driver protocol v1 (see wprof's
-//! `src/driver/child/protocol.rs`): one JSON request a line on stdin, one
-//! answer a line on stdout.
+//! A wprof host driver: Extism's own runtime (its kernel is a wasm module
+//! with its own allocator), run by wprof in a child process over the
+//! driver protocol v1 (see wprof's `src/driver/child/protocol.rs`): one
+//! JSON request a line on stdin, one answer a line on stdout. Through the
+//! Extism Rust SDK by default; with `--libextism PATH`, through libextism,
+//! the runtime's C API, loaded from PATH (see [`libextism`]).
 //!
-//! The SDK's `Plugin::call` copies the input in, calls, and hands the
-//! output back in one step, so a call is one phase (`call`); the others
-//! are reported unseen. Stamps are `CLOCK_MONOTONIC` nanoseconds, the time
+//! Either's call (`Plugin::call`, `extism_plugin_call`) copies the input
+//! in, calls, and hands the output back in one step, so a call is one
+//! phase (`call`); the others are reported unseen. Stamps are `CLOCK_MONOTONIC` nanoseconds, the time
 //! base every process of the machine shares.
 //!
 //! The round below is the protocol's, as wprof's own driver times it: the
@@ -16,12 +17,17 @@
 //! protocol, not the code, is what drivers share, as a driver in another
 //! language would.
 
+mod libextism;
+
+use std::ffi::CString;
 use std::io::{BufRead, Write};
 use std::time::Instant;
 
 use base64::Engine as _;
 use extism::{Manifest, Plugin, Wasm};
 use serde_json::{Value, json};
+
+use self::libextism::{Lib, LibCompiled, LibPlugin};
 
 /// The protocol this driver speaks.
 const PROTOCOL: u64 = 1;
@@ -38,24 +44,138 @@ fn now() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// The runtime the plugins run on.
+#[derive(Clone, Copy)]
+enum Runtime {
+    /// The Extism Rust SDK, linked in.
+    Sdk,
+    /// libextism, loaded at run time.
+    Lib(&'static Lib),
+}
+
+/// A plugin, on either runtime.
+enum Inst {
+    Sdk(Box<Plugin>),
+    Lib(LibPlugin),
+}
+
+/// A compiled plugin, on either runtime, to make plugins from.
+enum Compiled {
+    Sdk(Box<extism::CompiledPlugin>),
+    Lib(LibCompiled),
+}
+
+fn sdk_error(e: extism::Error) -> String {
+    one_line(&e.to_string())
+}
+
+impl Runtime {
+    /// A plugin from `manifest`, as the runtime makes one by default
+    /// (Wasmtime's compilation cache on, as Extism turns it on).
+    fn plugin(self, manifest: &Manifest, wasi: bool) -> Result<Inst, String> {
+        match self {
+            Runtime::Sdk => Plugin::new(manifest, [], wasi)
+                .map(|p| Inst::Sdk(Box::new(p)))
+                .map_err(sdk_error),
+            Runtime::Lib(lib) => lib
+                .plugin(&manifest_json(manifest), wasi)
+                .map(Inst::Lib)
+                .map_err(|e| one_line(&e)),
+        }
+    }
+
+    /// A plugin from `manifest` with the compilation cache off.
+    fn uncached(self, manifest: &Manifest, wasi: bool) -> Result<Inst, String> {
+        match self {
+            Runtime::Sdk => extism::PluginBuilder::new(manifest.clone())
+                .with_wasi(wasi)
+                .with_cache_disabled()
+                .build()
+                .map(|p| Inst::Sdk(Box::new(p)))
+                .map_err(sdk_error),
+            Runtime::Lib(_) => {
+                Err("libextism's C API has no switch for the compilation cache".to_owned())
+            }
+        }
+    }
+
+    /// `manifest` compiled once.
+    fn compile(self, manifest: &Manifest, wasi: bool) -> Result<Compiled, String> {
+        match self {
+            Runtime::Sdk => extism::PluginBuilder::new(manifest.clone())
+                .with_wasi(wasi)
+                .compile()
+                .map(|c| Compiled::Sdk(Box::new(c)))
+                .map_err(sdk_error),
+            Runtime::Lib(lib) => lib
+                .compile(&manifest_json(manifest), wasi)
+                .map(Compiled::Lib)
+                .map_err(|e| one_line(&e)),
+        }
+    }
+
+    /// The driver's name and engine, for the report.
+    fn describe(self) -> (String, String) {
+        match self {
+            Runtime::Sdk => (
+                "extism (Rust SDK)".to_owned(),
+                "extism 1.30.0 (wasmtime 43)".to_owned(),
+            ),
+            Runtime::Lib(lib) => (
+                "extism (libextism, its C API)".to_owned(),
+                format!("libextism {}", lib.version),
+            ),
+        }
+    }
+}
+
+/// A manifest as the C API takes it: JSON.
+fn manifest_json(manifest: &Manifest) -> Vec<u8> {
+    serde_json::to_vec(manifest).unwrap_or_default()
+}
+
+impl Compiled {
+    /// A plugin from it (instantiation only).
+    fn plugin(&self) -> Result<Inst, String> {
+        match self {
+            Compiled::Sdk(c) => Plugin::new_from_compiled(c)
+                .map(|p| Inst::Sdk(Box::new(p)))
+                .map_err(sdk_error),
+            Compiled::Lib(c) => c.plugin().map(Inst::Lib).map_err(|e| one_line(&e)),
+        }
+    }
+}
+
+impl Inst {
+    /// One call of `export` (`c_export` as C takes it) on `input`; its
+    /// output.
+    fn call(&mut self, export: &str, c_export: &CString, input: &[u8]) -> Result<&[u8], String> {
+        match self {
+            Inst::Sdk(p) => p.call::<&[u8], &[u8]>(export, input).map_err(sdk_error),
+            Inst::Lib(p) => p.call(c_export, input).map_err(|e| one_line(&e)),
+        }
+    }
+}
+
 /// The plugin and what each call sends, and how it was made (for cold
 /// starts).
 struct Open {
-    plugin: Plugin,
+    runtime: Runtime,
+    plugin: Inst,
     export: String,
+    c_export: CString,
     input: Vec<u8>,
     manifest: Manifest,
     wasi: bool,
     /// Compiled once, for the `compiled` cold starts.
-    compiled: Option<extism::CompiledPlugin>,
+    compiled: Option<Compiled>,
 }
 
 impl Open {
     fn call(&mut self) -> Result<(), String> {
         self.plugin
-            .call::<&[u8], &[u8]>(&self.export, &self.input)
+            .call(&self.export, &self.c_export, &self.input)
             .map(drop)
-            .map_err(|e| one_line(&e.to_string()))
     }
 }
 
@@ -67,7 +187,7 @@ fn error(phase: &str, message: String) -> Value {
     json!({"op": "error", "phase": phase, "message": message})
 }
 
-fn open(req: &Value) -> Result<(Open, Value), Value> {
+fn open(runtime: Runtime, req: &Value) -> Result<(Open, Value), Value> {
     let protocol = req["protocol"].as_u64().unwrap_or(0);
     if protocol != PROTOCOL {
         return Err(error(
@@ -116,8 +236,8 @@ fn open(req: &Value) -> Result<(Open, Value), Value> {
     // failed attempt left out of the time.
     let mut started = Instant::now();
     let mut wasi = false;
-    let plugin = match Plugin::new(&manifest, [], false) {
-        Err(e) if e.to_string().contains("wasi_snapshot_preview1") => {
+    let plugin = match runtime.plugin(&manifest, false) {
+        Err(e) if e.contains("wasi_snapshot_preview1") => {
             if !unsupported.is_empty() {
                 return Err(error(
                     "instantiate",
@@ -129,15 +249,19 @@ fn open(req: &Value) -> Result<(Open, Value), Value> {
             }
             started = Instant::now();
             wasi = true;
-            Plugin::new(&manifest, [], true)
+            runtime.plugin(&manifest, true)
         }
         other => other,
     }
-    .map_err(|e| error("instantiate", one_line(&e.to_string())))?;
+    .map_err(|e| error("instantiate", e))?;
     let new_ns = started.elapsed().as_nanos() as f64;
+    let c_export = CString::new(export.clone())
+        .map_err(|_| error("instantiate", "the export's name holds a NUL".to_owned()))?;
     let mut o = Open {
+        runtime,
         plugin,
         export,
+        c_export,
         input,
         manifest,
         wasi,
@@ -145,22 +269,28 @@ fn open(req: &Value) -> Result<(Open, Value), Value> {
     };
     let output = o
         .plugin
-        .call::<&[u8], Vec<u8>>(&o.export, &o.input)
-        .map_err(|e| error("execute", one_line(&e.to_string())))?;
-    let unseen = |phase: &str| json!({"phase": phase, "why": "the SDK's Plugin::call copies the input in, runs the export and reads the output in one step"});
+        .call(&o.export, &o.c_export, &o.input)
+        .map_err(|e| error("execute", e))?
+        .to_vec();
+    let how = match runtime {
+        Runtime::Sdk => "the SDK's Plugin::call",
+        Runtime::Lib(_) => "libextism's extism_plugin_call",
+    };
+    let unseen = |phase: &str| json!({"phase": phase, "why": format!("{how} copies the input in, runs the export and reads the output in one step")});
+    let (name, engine) = runtime.describe();
     let opened = json!({
         "op": "opened",
         "protocol": PROTOCOL,
         "driver": {
-            "name": "extism (Rust SDK)",
-            "engine": "extism 1.30.0 (wasmtime 43)",
+            "name": name,
+            "engine": engine,
             "compiler": "cranelift",
             "abi": "extism",
             "process": format!("child process (pid {})", std::process::id()),
             "unseen": [unseen("copy-in"), unseen("execute"), unseen("copy-out")],
         },
         "phases": ["call"],
-        // Plugin::new reads, validates, compiles and instantiates in one step.
+        // Making a plugin reads, validates, compiles and instantiates in one step.
         "setup": [{"phase": "instantiate", "ns": new_ns}],
         "output": base64::engine::general_purpose::STANDARD.encode(&output),
         "clock": "monotonic",
@@ -204,24 +334,23 @@ fn round(o: &mut Open, calls: u64, instrumented_first: bool) -> Result<Value, Va
 /// default; `uncached`, the same with the cache off; `compiled`, `Plugin::new_from_compiled` from a plugin compiled once,
 /// before the first (instantiate only). Nanoseconds by CLOCK_MONOTONIC.
 fn cold_start(o: &mut Open, way: &str) -> Result<Value, Value> {
-    let fail = |phase: &'static str| move |e: extism::Error| error(phase, one_line(&e.to_string()));
     if way == "compiled" && o.compiled.is_none() {
-        let builder = extism::PluginBuilder::new(o.manifest.clone()).with_wasi(o.wasi);
-        o.compiled = Some(builder.compile().map_err(fail("compile"))?);
+        o.compiled = Some(
+            o.runtime
+                .compile(&o.manifest, o.wasi)
+                .map_err(|e| error("compile", e))?,
+        );
     }
     let t0 = now();
     let mut p = match (way, &o.compiled) {
-        ("new", _) => Plugin::new(&o.manifest, [], o.wasi).map_err(fail("instantiate"))?,
-        ("uncached", _) => extism::PluginBuilder::new(o.manifest.clone())
-            .with_wasi(o.wasi)
-            .with_cache_disabled()
-            .build()
-            .map_err(fail("instantiate"))?,
-        ("compiled", Some(c)) => Plugin::new_from_compiled(c).map_err(fail("instantiate"))?,
+        ("new", _) => o.runtime.plugin(&o.manifest, o.wasi),
+        ("uncached", _) => o.runtime.uncached(&o.manifest, o.wasi),
+        ("compiled", Some(c)) => c.plugin(),
         _ => return Err(error("instantiate", format!("no cold start {way:?}"))),
-    };
-    p.call::<&[u8], &[u8]>(&o.export, &o.input)
-        .map_err(fail("execute"))?;
+    }
+    .map_err(|e| error("instantiate", e))?;
+    p.call(&o.export, &o.c_export, &o.input)
+        .map_err(|e| error("execute", e))?;
     let ns = now() - t0;
     drop(p);
     Ok(json!({"op": "cold_start", "ns": ns}))
@@ -264,17 +393,16 @@ fn memory(o: &mut Open, instances: u64, calls: u64) -> Result<Value, Value> {
         o.call().map_err(|e| error("call", e))?;
     }
     points.push(reading("calls", t0, 1, 1 + calls));
-    let compiled = extism::PluginBuilder::new(o.manifest.clone())
-        .with_wasi(o.wasi)
-        .compile()
-        .map_err(|e| error("compile", one_line(&e.to_string())))?;
+    let compiled = o
+        .runtime
+        .compile(&o.manifest, o.wasi)
+        .map_err(|e| error("compile", e))?;
     points.push(reading("module", t0, 1, 1 + calls));
     let mut kept = Vec::with_capacity(instances as usize);
     for _ in 0..instances {
-        let mut p = Plugin::new_from_compiled(&compiled)
-            .map_err(|e| error("instantiate", one_line(&e.to_string())))?;
-        p.call::<&[u8], &[u8]>(&o.export, &o.input)
-            .map_err(|e| error("execute", one_line(&e.to_string())))?;
+        let mut p = compiled.plugin().map_err(|e| error("instantiate", e))?;
+        p.call(&o.export, &o.c_export, &o.input)
+            .map_err(|e| error("execute", e))?;
         kept.push(p);
     }
     points.push(reading(
@@ -345,6 +473,15 @@ fn main() {
     // this driver to quit (a second Ctrl-C), the driver ends with it.
     // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number, no pointer.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    // `--libextism PATH`: the C API instead of the SDK.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = match &args[..] {
+        [] => Ok(Runtime::Sdk),
+        [flag, path] if flag == "--libextism" => Lib::load(path).map(Runtime::Lib),
+        _ => Err(format!(
+            "unexpected arguments {args:?} (expected none, or --libextism PATH)"
+        )),
+    };
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
     let mut plugin: Option<Open> = None;
@@ -358,7 +495,11 @@ fn main() {
             }
         };
         let answer = match (req["op"].as_str(), plugin.as_mut()) {
-            (Some("open"), _) => match open(&req) {
+            (Some("open"), _) => match runtime
+                .clone()
+                .map_err(|e| error("instantiate", e))
+                .and_then(|r| open(r, &req))
+            {
                 Ok((o, opened)) => {
                     plugin = Some(o);
                     opened

@@ -70,6 +70,32 @@ impl Program {
     }
 }
 
+/// The note where libextism is not there (the Extism SDK driver, which
+/// loads it, is).
+pub fn lib_not_there() -> String {
+    "libextism: not measured: libextism (Extism's runtime through its C API, from the extism-sys wheel) is not there; scripts/build-extism-sdk-driver fetches it".to_owned()
+}
+
+impl Program {
+    /// libextism, Extism's runtime through its C API, loaded by the Extism
+    /// SDK driver (`--libextism`), where both are found: the library at
+    /// `$WPROF_LIBEXTISM` when set (empty: none), else where
+    /// `scripts/build-extism-sdk-driver` puts it (from the `extism-sys`
+    /// wheel) in the checkout wprof was built from.
+    pub fn libextism() -> Option<Program> {
+        let sdk = Self::extism_sdk()?;
+        let lib = match std::env::var_os("WPROF_LIBEXTISM") {
+            Some(given) => PathBuf::from(given),
+            None => Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("drivers/extism-sdk/target/libextism/libextism_sys.so"),
+        };
+        lib.is_file().then(|| Program {
+            exe: sdk.exe,
+            args: vec!["--libextism".to_owned(), lib.display().to_string()],
+        })
+    }
+}
+
 /// What the child said when it opened the plugin.
 #[derive(Debug, Clone)]
 pub struct Opened {

@@ -2,8 +2,9 @@
 //! (a child process) makes the plugin and calls it once, timed there, in
 //! three ways: `Plugin::new` from the manifest as Extism does by default
 //! (Wasmtime's compilation cache on), the same with the cache off, and from
-//! a plugin compiled once. Each is a variant beside the rungs, timed in their rounds, so its
-//! ratio to the first rung is paired as theirs are.
+//! a plugin compiled once; and through libextism, the C API, the default
+//! and the compiled way. Each is a variant beside the rungs, timed in their
+//! rounds, so its ratio to the first rung is paired as theirs are.
 
 use crate::driver::child::{ChildDriver, Program};
 use crate::error::CallError;
@@ -12,23 +13,39 @@ use crate::scenario::runner::way;
 use crate::timing::target::{Marks, Target};
 use crate::timing::{Clock, Monotonic};
 
-/// The variants, each with the SDK driver's name for the way and what it
+/// The variants: each's name, whether it goes through libextism (the C
+/// API) rather than the SDK, the driver's name for the way, and what it
 /// times.
-pub(super) const WAYS: [(&str, &str, &str); 3] = [
+pub(super) const WAYS: [(&str, bool, &str, &str); 5] = [
     (
         "extism-sdk",
+        false,
         "new",
         "Extism's own runtime (the Rust SDK, in a child process): Plugin::new from the manifest, as Extism does by default: compiled code from Wasmtime's on-disk cache (EXTISM_CACHE_CONFIG; filled by the warm-up), instantiate (its kernel module included), first call",
     ),
     (
         "extism-sdk-uncached",
+        false,
         "uncached",
         "Extism's own runtime (the Rust SDK, in a child process): Plugin::new with the compilation cache off: read, validate, compile, instantiate, first call, as the cranelift rung",
     ),
     (
         "extism-sdk-compiled",
+        false,
         "compiled",
         "Extism's own runtime (the Rust SDK, in a child process): Plugin::new_from_compiled from a CompiledPlugin made once before (instantiate only), first call",
+    ),
+    (
+        "libextism",
+        true,
+        "new",
+        "Extism's runtime through libextism, its C API (its newest release, in a child process): extism_plugin_new from a JSON manifest, as a C host makes one by default (compiled code from Wasmtime's on-disk cache, filled by the warm-up), first call",
+    ),
+    (
+        "libextism-compiled",
+        true,
+        "compiled",
+        "Extism's runtime through libextism, its C API (in a child process): extism_plugin_new_from_compiled from an extism_compiled_plugin_new made once before (instantiate only), first call",
     ),
 ];
 
@@ -86,13 +103,24 @@ pub(super) fn ways(
     ctx: &super::ladder::Ctx,
     notes: &mut Vec<String>,
 ) {
-    let Some(program) = Program::extism_sdk() else {
+    let Some(sdk) = Program::extism_sdk() else {
         notes.push(crate::driver::child::sdk_not_built("the cold starts are"));
         return;
     };
-    for (name, way, what) in WAYS {
+    let lib = Program::libextism();
+    if lib.is_none() {
+        notes.push(crate::driver::child::lib_not_there());
+    }
+    for (name, through_lib, way, what) in WAYS {
+        let Some(program) = (if through_lib {
+            lib.as_ref()
+        } else {
+            Some(&sdk)
+        }) else {
+            continue;
+        };
         let mut opened = None;
-        match SdkCold::open(&program, ctx.path, (ctx.export, ctx.input), ctx.limits, way) {
+        match SdkCold::open(program, ctx.path, (ctx.export, ctx.input), ctx.limits, way) {
             Ok(t) => opened = Some(t),
             Err(e) => notes.push(format!(
                 "{name}: not measured: Extism's own runtime failed to open the plugin: {}",

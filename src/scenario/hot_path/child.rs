@@ -18,6 +18,10 @@ use crate::timing::settle::{Track, spans};
 /// The variant Extism's own runtime (the Rust SDK driver) is measured as.
 pub const SDK: &str = "extism-sdk";
 
+/// The variant Extism's runtime through its C API (libextism) is measured
+/// as.
+pub const LIB: &str = "libextism";
+
 /// A driver in a child process, timed beside the in-process plugin.
 pub(super) struct Kid {
     /// Its variant's name.
@@ -44,6 +48,7 @@ pub(super) fn open_children(
 ) -> Result<Vec<Kid>, Error> {
     let mut kids = Vec::new();
     let sdk = (extism && cfg.extism_sdk).then(Program::extism_sdk);
+    let lib = (extism && cfg.extism_sdk).then(Program::libextism);
     if !cfg.driver_process && sdk.is_none() {
         return Ok(kids);
     }
@@ -108,6 +113,22 @@ pub(super) fn open_children(
         },
         Some(None) => notes.push(format!(
             "{SDK}: not measured: the Extism SDK driver is not built, so the figures are wprof's Extism host design (its kernel on the host side, a bump allocator), not Extism's own runtime; build it with scripts/build-extism-sdk-driver"
+        )),
+        None => {}
+    }
+    match lib {
+        Some(Some(program)) => match open(&program) {
+            Ok(driver) => kids.push(Kid {
+                name: LIB,
+                who: "Extism's runtime through libextism, its C API, the library every other Extism SDK wraps (its newest release)",
+                driver,
+            }),
+            Err((phase, why)) => notes.push(format!(
+                "{LIB}: not measured: libextism failed in {phase}: {why}"
+            )),
+        },
+        Some(None) => notes.push(format!(
+            "{LIB}: not measured: libextism (Extism's runtime through its C API, from the extism-sys wheel) is not there; scripts/build-extism-sdk-driver fetches it, with the Extism SDK driver that loads it"
         )),
         None => {}
     }

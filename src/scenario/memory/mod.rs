@@ -356,13 +356,9 @@ fn run_with<A: Abi>(cfg: &MemoryConfig, p: super::Prepared<A>) -> Result<Run, Er
     }
     if extism && cfg.extism_sdk && !crate::interrupt::requested() {
         let sizes = (cfg.instances, cfg.calls);
-        match extism_sdk::variant(&wasm, (&export, &input), &cfg.limits, sizes) {
-            Ok((v, note)) => {
-                variants.push(v);
-                notes.push(note);
-            }
-            Err(note) => notes.push(note),
-        }
+        let (v, n) = extism_sdk::variants(&wasm, (&export, &input), &cfg.limits, sizes);
+        variants.extend(v);
+        notes.extend(n);
     }
     let verdicts = verdicts(&variants, &plugin.name);
     let profiles = merge_profiles(sampled_runs);

@@ -210,8 +210,11 @@ fn run_with<A: Abi>(cfg: &SoakConfig, p: super::Prepared<A>) -> Result<Run, Erro
         |c: &PluginCall<A::Instance, Raw>| c.instance.linear_memory().map_or(0, |m| m.1) as u64;
     let extism = crate::kind::abi(&plugin.bytes) == crate::kind::Abi::Extism;
     // Started last, so that its soak and this one begin together.
-    let sdk = (extism && cfg.extism_sdk)
-        .then(|| extism_sdk::start(&plugin.bytes, (&export, &input), cfg, timed));
+    let (sdk, mut sdk_notes) = if extism && cfg.extism_sdk {
+        extism_sdk::start(&plugin.bytes, (&export, &input), cfg, timed)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let period = Duration::from_secs_f64(1.0 / cfg.rate);
     let start = Instant::now();
     let origin = clock.now();
@@ -276,15 +279,16 @@ fn run_with<A: Abi>(cfg: &SoakConfig, p: super::Prepared<A>) -> Result<Run, Erro
     points.push(read("end", start.elapsed(), calls)?);
     linear.push((start.elapsed().as_nanos() as f64, linear_size(&call)));
     let elapsed = start.elapsed();
-    let sdk = sdk.map(|s| {
-        s.and_then(|s| {
+    let sdk: Vec<_> = sdk
+        .into_iter()
+        .map(|s| {
             if crate::interrupt::requested() {
                 Err(s.abandon())
             } else {
                 extism_sdk::finish(s, cfg)
             }
         })
-    });
+        .collect();
 
     let trend = trend(&points, cfg.threshold_kb_per_hour);
     let mut counters: Vec<CounterSample> = points
@@ -429,16 +433,18 @@ fn run_with<A: Abi>(cfg: &SoakConfig, p: super::Prepared<A>) -> Result<Run, Erro
     run.setup = setup;
     let mut variants = vec![variant];
     let mut trends: Vec<_> = trend.into_iter().collect();
-    match sdk {
-        Some(Ok(mut s)) => {
-            verdicts.extend(extism_sdk::verdicts(&variants[0], &s));
-            notes.extend(s.failure.take());
-            trends.extend(s.trend);
-            counters.extend(s.track);
-            variants.push(s.variant);
+    notes.append(&mut sdk_notes);
+    for soaked in sdk {
+        match soaked {
+            Ok(mut s) => {
+                verdicts.extend(extism_sdk::verdicts(&variants[0], &s));
+                notes.extend(s.failure.take());
+                trends.extend(s.trend);
+                counters.extend(s.track);
+                variants.push(s.variant);
+            }
+            Err(note) => notes.push(note),
         }
-        Some(Err(note)) => notes.push(note),
-        None => {}
     }
     run.variants = variants;
     run.timeline = timeline;
