@@ -51,7 +51,7 @@ pub(super) struct HotPathArgs {
     #[arg(long)]
     pub(super) driver_process: bool,
     /// For an Extism plugin, do not also time it under Extism's own runtime
-    /// (the Rust SDK driver, `extism-sdk`, where it is built).
+    /// (`extism-sdk` and `libextism`, where they are built).
     #[arg(long)]
     pub(super) no_extism_sdk: bool,
     /// Another build of the plugin (a .wasm/.wat file or a bundled name),
@@ -135,7 +135,7 @@ pub(super) struct ColdStartArgs {
     #[arg(long, default_value_t = ColdStartConfig::default().trace_iterations, value_parser = super::bounds::trace_calls)]
     pub(super) trace_iterations: u64,
     /// For an Extism plugin, do not also time Extism's own runtime's cold
-    /// starts (the Rust SDK driver, `extism-sdk`, where it is built).
+    /// starts (`extism-sdk` and `libextism`, where they are built).
     #[arg(long)]
     pub(super) no_extism_sdk: bool,
     #[command(flatten)]
@@ -201,7 +201,7 @@ pub(super) struct MemoryArgs {
     #[arg(long, default_value_t = MemoryConfig::default().calls, value_parser = super::bounds::calls)]
     pub(super) calls: u64,
     /// For an Extism plugin, do not also read Extism's own runtime's
-    /// memory (the Rust SDK driver, `extism-sdk`, where it is built).
+    /// memory (`extism-sdk` and `libextism`, where they are built).
     #[arg(long)]
     pub(super) no_extism_sdk: bool,
     #[command(flatten)]
@@ -229,7 +229,7 @@ pub(super) struct SoakArgs {
     #[command(flatten)]
     pub(super) plugin: PluginArgs,
     /// For an Extism plugin, do not also soak it under Extism's own
-    /// runtime (the Rust SDK driver, `extism-sdk`, where it is built).
+    /// runtime (`extism-sdk` and `libextism`, where they are built).
     #[arg(long)]
     pub(super) no_extism_sdk: bool,
     /// How long to run, e.g. 60s, 10m, 24h.
