@@ -34,24 +34,32 @@ pub const DEFAULT_RUNS: u64 = 20;
 /// What the parent asks of `wprof-heap`.
 #[derive(Debug, Serialize, Deserialize)]
 struct Request {
-    /// A bundled plugin's name or a module path.
+    /// A bundled plugin's name or a module path; empty for a bundled
+    /// command or component.
     plugin: String,
-    export: Option<String>,
-    /// The input: JSON text, or for an Extism plugin the bytes it receives.
-    input: Vec<u8>,
-    /// Whether `input` is JSON, encoded and decoded in each call.
-    json: bool,
+    /// What to profile in it.
+    what: What,
     calls: u64,
     /// Where dhat writes its profile.
     out: PathBuf,
-    /// A WASI command to run instead of a plugin to call: `plugin` is its
-    /// path, or empty for the bundled bench-command.
-    #[serde(default)]
-    command: Option<WasiOptions>,
-    /// A component's export to call instead, with its arguments (a JSON
-    /// array): `plugin` is its path, or empty for the bundled one.
-    #[serde(default)]
-    component: Option<(String, Value)>,
+}
+
+/// What `wprof-heap` profiles.
+#[derive(Debug, Serialize, Deserialize)]
+enum What {
+    /// Calls of a plugin's export.
+    Plugin {
+        export: Option<String>,
+        /// The input: JSON text, or for an Extism plugin the bytes it
+        /// receives.
+        input: Vec<u8>,
+        /// Whether `input` is JSON, encoded and decoded in each call.
+        json: bool,
+    },
+    /// Runs of a WASI command, given these.
+    Command(WasiOptions),
+    /// Calls of a component's export with these arguments (a JSON array).
+    Component { export: String, args: Value },
 }
 
 /// What `wprof-heap` answers.
@@ -75,25 +83,30 @@ pub fn child() -> anyhow::Result<()> {
         .nth(1)
         .ok_or_else(|| anyhow!("wprof-heap is run by `wprof record ... --heap`"))?;
     let req: Request = serde_json::from_str(&arg).context("bad request")?;
-    if let Some(wasi) = &req.command {
-        return command_child(&req, wasi);
-    }
-    if let Some((export, args)) = &req.component {
-        return component_child(&req, export, args);
-    }
+    let (export, input, json) = match &req.what {
+        What::Plugin {
+            export,
+            input,
+            json,
+        } => (export, input, *json),
+        What::Command(wasi) => return command_child(&req, wasi),
+        What::Component { export, args } => return component_child(&req, export, args),
+    };
     let plugin = PluginSpec::parse(&req.plugin).resolve()?;
-    crate::driver::with_abi!(crate::kind::abi(&plugin.bytes), A => child_with::<A>(&req, &plugin))
+    let call = (export.as_deref(), &input[..], json);
+    crate::driver::with_abi!(crate::kind::abi(&plugin.bytes), A => child_with::<A>(&req, &plugin, call))
 }
 
-fn child_with<A: Abi>(req: &Request, plugin: &PluginBytes) -> anyhow::Result<()> {
+fn child_with<A: Abi>(
+    req: &Request,
+    plugin: &PluginBytes,
+    (export, raw, json): (Option<&str>, &[u8], bool),
+) -> anyhow::Result<()> {
     let driver = WasmtimeDriver::<A>::default();
     let module = driver.load(&plugin.name, &plugin.bytes, &mut Vec::new())?;
-    let given = req.export.as_deref().or(plugin.bundled.map(|b| b.export));
+    let given = export.or(plugin.bundled.map(|b| b.export));
     let export = driver.choose_export(&plugin.name, given, &module)?;
-    let input: Option<Value> = req
-        .json
-        .then(|| serde_json::from_slice(&req.input))
-        .transpose()?;
+    let input: Option<Value> = json.then(|| serde_json::from_slice(raw)).transpose()?;
     // The default deadline: the timed passes made these same calls first,
     // under the one asked for, so this is only a backstop.
     let limits = Limits::default();
@@ -108,12 +121,7 @@ fn child_with<A: Abi>(req: &Request, plugin: &PluginBytes) -> anyhow::Result<()>
             plugin,
             input.as_ref(),
         ),
-        None => profile(
-            PluginCall::new(instance, Raw(&req.input)),
-            req,
-            plugin,
-            None,
-        ),
+        None => profile(PluginCall::new(instance, Raw(raw)), req, plugin, None),
     }
 }
 
@@ -121,32 +129,44 @@ fn child_with<A: Abi>(req: &Request, plugin: &PluginBytes) -> anyhow::Result<()>
 /// what each allocated.
 fn command_child(req: &Request, wasi: &WasiOptions) -> anyhow::Result<()> {
     let cfg = CommandConfig {
-        plugin: (!req.plugin.is_empty()).then(|| PathBuf::from(&req.plugin)),
+        plugin: given_file(&req.plugin),
         wasi: wasi.clone(),
         ..CommandConfig::default()
     };
     let ready = crate::scenario::command::ready(&cfg)?;
-    let _watch = crate::watchdog::watch(ready.name(), cfg.limits.deadline);
-    let profiler = dhat::Profiler::builder().file_name(&req.out).build();
-    let wasm = measured(req.calls, || Ok(ready.run()?))?;
-    drop(profiler);
-    serde_json::to_writer(std::io::stdout().lock(), &Answer { wasm, native: None })?;
-    Ok(())
+    alone(req, ready.name(), cfg.limits.deadline, || Ok(ready.run()?))
 }
 
 /// Profiles `calls` calls of a component's export on one instance, and
 /// prints what each allocated.
 fn component_child(req: &Request, export: &str, args: &Value) -> anyhow::Result<()> {
     let cfg = ComponentConfig {
-        plugin: (!req.plugin.is_empty()).then(|| PathBuf::from(&req.plugin)),
+        plugin: given_file(&req.plugin),
         export: export.to_owned(),
         args: args.clone(),
         ..ComponentConfig::default()
     };
     let mut ready = crate::scenario::component::ready(&cfg)?;
-    let _watch = crate::watchdog::watch(ready.name(), cfg.limits.deadline);
+    let name = ready.name().to_owned();
+    alone(req, &name, cfg.limits.deadline, || Ok(ready.call()?))
+}
+
+/// The module's file, or `None` for the bundled one (an empty path).
+fn given_file(plugin: &str) -> Option<PathBuf> {
+    (!plugin.is_empty()).then(|| PathBuf::from(plugin))
+}
+
+/// Profiles `req.calls` calls of `one`, watched with `deadline`, and
+/// prints what each allocated (there is no native side).
+fn alone(
+    req: &Request,
+    name: &str,
+    deadline: std::time::Duration,
+    one: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let _watch = crate::watchdog::watch(name, deadline);
     let profiler = dhat::Profiler::builder().file_name(&req.out).build();
-    let wasm = measured(req.calls, || Ok(ready.call()?))?;
+    let wasm = measured(req.calls, one)?;
     drop(profiler);
     serde_json::to_writer(std::io::stdout().lock(), &Answer { wasm, native: None })?;
     Ok(())
@@ -217,13 +237,13 @@ pub fn pass(
             PluginSpec::Bundled(n) => (*n).to_owned(),
             PluginSpec::File(p) => p.display().to_string(),
         },
-        export: export.map(str::to_owned),
-        input: input_bytes,
-        json,
+        what: What::Plugin {
+            export: export.map(str::to_owned),
+            input: input_bytes,
+            json,
+        },
         calls,
         out: PathBuf::new(),
-        command: None,
-        component: None,
     };
     spawn(&resolved.name, req, "call", dest, set)
 }
@@ -236,21 +256,14 @@ pub fn command_pass(
     dest: &Path,
     set: &mut crate::export::OutputSet,
 ) -> Result<HeapProfile, Error> {
-    let (plugin, name) = match &cfg.plugin {
-        Some(p) => (p.display().to_string(), p.display().to_string()),
-        None => (String::new(), "bench-command".to_owned()),
-    };
-    let req = Request {
-        plugin,
-        export: None,
-        input: Vec::new(),
-        json: false,
-        calls,
-        out: PathBuf::new(),
-        command: Some(cfg.wasi.clone()),
-        component: None,
-    };
-    spawn(&name, req, "run", dest, set)
+    let what = What::Command(cfg.wasi.clone());
+    file_pass(
+        (&cfg.plugin, "bench-command"),
+        what,
+        ("run", calls),
+        dest,
+        set,
+    )
 }
 
 /// Runs the heap pass for a component's export (`calls` calls on one
@@ -261,21 +274,31 @@ pub fn component_pass(
     dest: &Path,
     set: &mut crate::export::OutputSet,
 ) -> Result<HeapProfile, Error> {
-    let (plugin, name) = match &cfg.plugin {
-        Some(p) => (p.display().to_string(), p.display().to_string()),
-        None => (String::new(), "transfer-component".to_owned()),
+    let what = What::Component {
+        export: cfg.export.clone(),
+        args: cfg.args.clone(),
     };
+    let module = (&cfg.plugin, "transfer-component");
+    file_pass(module, what, ("call", calls), dest, set)
+}
+
+/// The heap pass of `what` in a module given by its file, or (`None`)
+/// the bundled one of that name.
+fn file_pass(
+    (file, bundled): (&Option<PathBuf>, &str),
+    what: What,
+    (unit, calls): (&str, u64),
+    dest: &Path,
+    set: &mut crate::export::OutputSet,
+) -> Result<HeapProfile, Error> {
+    let path = file.as_ref().map(|p| p.display().to_string());
     let req = Request {
-        plugin,
-        export: None,
-        input: Vec::new(),
-        json: false,
+        plugin: path.clone().unwrap_or_default(),
+        what,
         calls,
         out: PathBuf::new(),
-        command: None,
-        component: Some((cfg.export.clone(), cfg.args.clone())),
     };
-    spawn(&name, req, "call", dest, set)
+    spawn(path.as_deref().unwrap_or(bundled), req, unit, dest, set)
 }
 
 /// Runs `wprof-heap` on `req`, its profile reserved in `set` as `dest`.

@@ -229,6 +229,19 @@ pub fn run(
 }
 
 impl Found {
+    /// What the passes found on their one subject, put into `run`: its
+    /// counters and fuel into the variant `name`, the rest into the run.
+    pub fn record_one(self, run: &mut crate::run::Run, name: &str) {
+        if let Some(v) = run.variants.iter_mut().find(|v| v.name == name) {
+            v.counters = self.counts.into_iter().next().unwrap_or_default();
+            v.fuel = self.fuel.into_iter().next().flatten();
+        }
+        run.perf = self.perf;
+        run.profiles = self.profiles;
+        run.counters = self.counters;
+        run.notes.extend(self.notes);
+    }
+
     /// Keeps a pass's setup failure as a note; a call's failure fails the run.
     fn note(&mut self, what: &str, e: PassError) -> Result<(), CallError> {
         match e {

@@ -34,6 +34,15 @@ pub trait Marks {
     /// inside the call); marks that keep no stamps ignore it.
     #[inline(always)]
     fn set(&mut self, _k: usize, _ticks: u64) {}
+
+    /// Whether these are the timing pass's marks, which keep each call's
+    /// stamps: a target that records something per call beside them (a
+    /// span of its own) records it for these calls only, so that both
+    /// describe the same calls.
+    #[inline(always)]
+    fn keeps_stamps(&self) -> bool {
+        false
+    }
 }
 
 /// Marks that read nothing: the same call without clock reads.
@@ -62,6 +71,11 @@ impl<C: Clock> Marks for Stamps<'_, C> {
     fn set(&mut self, k: usize, ticks: u64) {
         self.row[k] = ticks;
     }
+
+    #[inline(always)]
+    fn keeps_stamps(&self) -> bool {
+        true
+    }
 }
 
 /// Marks of a call made inside another's: its boundary `k` is the
@@ -82,6 +96,11 @@ impl<M: Marks + ?Sized> Marks for Shifted<'_, M> {
     #[inline(always)]
     fn set(&mut self, k: usize, ticks: u64) {
         self.inner.set(k + self.by, ticks);
+    }
+
+    #[inline(always)]
+    fn keeps_stamps(&self) -> bool {
+        self.inner.keeps_stamps()
     }
 }
 

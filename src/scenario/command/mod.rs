@@ -257,7 +257,9 @@ impl<C: Clock, P: std::borrow::Borrow<Pre>> Target for CommandRuns<'_, C, P> {
 
     fn call_marked<M: Marks + ?Sized>(&mut self, m: &mut M) -> Result<(), CallError> {
         let r = self.given.run(self.pre.borrow(), &self.instr, m)?;
-        if self.given.bench_imported && self.bench.len() < self.bench.capacity() {
+        // The spans of the stamped runs only, as the run's own figures are.
+        if self.given.bench_imported && m.keeps_stamps() && self.bench.len() < self.bench.capacity()
+        {
             self.bench
                 .push((r.bench.start, r.bench.end, r.bench.instant_ns as f64));
         }

@@ -127,15 +127,6 @@ pub(super) fn look_inside<C: Clock>(
     }];
     let found = crate::inside::run(&cfg.inside, &plan(cfg), &mut subjects, since)
         .map_err(|e| e.into_error(twins.given.argv0))?;
-    if let Some(v) = out.variants.iter_mut().find(|v| v.name == "run") {
-        let [counts] = <[_; 1]>::try_from(found.counts).unwrap_or_default();
-        let [fuel] = <[_; 1]>::try_from(found.fuel).unwrap_or_default();
-        v.counters = counts;
-        v.fuel = fuel;
-    }
-    out.perf = found.perf;
-    out.profiles = found.profiles;
-    out.counters = found.counters;
-    out.notes.extend(found.notes);
+    found.record_one(out, "run");
     Ok(())
 }

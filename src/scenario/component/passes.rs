@@ -158,16 +158,7 @@ pub(super) fn look_inside(
     }];
     let found = crate::inside::run(&cfg.inside, &plan(cfg), &mut subjects, since)
         .map_err(|e| e.into_error(name))?;
-    if let Some(v) = out.variants.iter_mut().find(|v| v.name == cfg.export) {
-        let [counts] = <[_; 1]>::try_from(found.counts).unwrap_or_default();
-        let [fuel] = <[_; 1]>::try_from(found.fuel).unwrap_or_default();
-        v.counters = counts;
-        v.fuel = fuel;
-    }
-    out.perf = found.perf;
-    out.profiles = found.profiles;
-    out.counters = found.counters;
-    out.notes.extend(found.notes);
+    found.record_one(out, &cfg.export);
     Ok(())
 }
 
