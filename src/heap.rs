@@ -301,6 +301,22 @@ fn file_pass(
     spawn(path.as_deref().unwrap_or(bundled), req, unit, dest, set)
 }
 
+/// The `wprof-heap` binary, next to wprof's; or why there is none. A
+/// record command asks before it measures anything.
+pub fn binary() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("cannot find wprof's binary: {e}"))?
+        .with_file_name(format!("wprof-heap{}", std::env::consts::EXE_SUFFIX));
+    if exe.is_file() {
+        Ok(exe)
+    } else {
+        Err(format!(
+            "no {} next to wprof (cargo build --release builds it)",
+            exe.display()
+        ))
+    }
+}
+
 /// Runs `wprof-heap` on `req`, its profile reserved in `set` as `dest`.
 fn spawn(
     name: &str,
@@ -310,15 +326,7 @@ fn spawn(
     set: &mut crate::export::OutputSet,
 ) -> Result<HeapProfile, Error> {
     let fail = |cause: String| Error::plugin(name, Phase::Execute, format!("heap pass: {cause}"));
-    let exe = std::env::current_exe()
-        .map_err(|e| fail(format!("cannot find wprof's binary: {e}")))?
-        .with_file_name(format!("wprof-heap{}", std::env::consts::EXE_SUFFIX));
-    if !exe.is_file() {
-        return Err(fail(format!(
-            "no {} next to wprof (cargo build --release builds it)",
-            exe.display()
-        )));
-    }
+    let exe = binary().map_err(fail)?;
     let tmp = set.reserve(dest)?;
     req.out = tmp.clone();
     let answer = (|| -> anyhow::Result<Answer> {

@@ -73,7 +73,20 @@ impl PluginSpec {
             }
             PluginSpec::File(path) => {
                 let shown = path.display().to_string();
-                let (bytes, read) = read(&shown, path)?;
+                let (bytes, read) = read(&shown, path).map_err(|e| match e {
+                    // A bare name that is no file, next to a bundled one.
+                    Error::Plugin { .. } if !path.exists() => match bundled::closest(&shown) {
+                        Some(near) => Error::plugin(
+                            &shown,
+                            Phase::Read,
+                            format!(
+                                "no such file, and no bundled plugin of that name: did you mean the bundled `{near}`?"
+                            ),
+                        ),
+                        None => e,
+                    },
+                    e => e,
+                })?;
                 Ok(PluginBytes {
                     name: shown.clone(),
                     source: shown,

@@ -54,6 +54,47 @@ fn missing_file() {
 }
 
 #[test]
+fn a_mistyped_bundled_name_gets_a_suggestion() {
+    let sb = Sandbox::new();
+    fails(
+        &sb,
+        &["-p", "drug-chekcer"],
+        "drug-chekcer: read: no such file, and no bundled plugin of that name",
+        "did you mean the bundled `drug-checker`?",
+    );
+    // A name near none keeps the file error.
+    fails(
+        &sb,
+        &["-p", "sqlite"],
+        "sqlite: read: cannot read sqlite",
+        "No such file",
+    );
+}
+
+/// `--heap` without `wprof-heap` beside wprof fails before anything is
+/// measured, not after.
+#[test]
+fn heap_without_its_binary_fails_before_measuring() {
+    let sb = Sandbox::new();
+    let alone = sb.path("wprof");
+    std::fs::copy(env!("CARGO_BIN_EXE_wprof"), &alone).unwrap();
+    let ran = std::process::Command::new(&alone)
+        .args(["record", "hot-path", "--heap", "-o", "out"])
+        .current_dir(sb.path("."))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("wprof: error: --heap: no ")
+            && stderr.contains("wprof-heap next to wprof"),
+        "{stderr}"
+    );
+    assert!(!sb.path("out").exists(), "it measured first");
+}
+
+#[test]
 fn directory_instead_of_file() {
     let sb = Sandbox::new();
     std::fs::create_dir(sb.path("plug.wasm")).unwrap();

@@ -206,6 +206,10 @@ pub(super) struct OutputArgs {
 
 impl OutputArgs {
     pub(super) fn config(&self) -> anyhow::Result<OutputConfig> {
+        // Checked before anything is measured, not after.
+        if self.heap {
+            crate::heap::binary().map_err(|e| anyhow::anyhow!("--heap: {e}"))?;
+        }
         let known = export::names();
         if let Some(bad) = self.formats.iter().find(|f| !known.contains(&f.as_str())) {
             anyhow::bail!(
