@@ -63,3 +63,26 @@ fn a_missing_or_broken_run_file_is_one_line_naming_it() {
     );
     assert!(!sb.path("r.html").exists(), "no half-written report");
 }
+
+/// `--open` hands the written HTML page to the browser (`$BROWSER`).
+#[test]
+fn open_hands_the_html_page_to_the_browser() {
+    let sb = Sandbox::new();
+    let script = sb.write("browser.sh", "#!/bin/sh\necho \"$1\" > opened.txt\n");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sb = sb.with_env("BROWSER", script.to_str().unwrap());
+    sb.ok_line("record hot-path -n 200 -w 0 --counters none --open -q -o out");
+    // The browser runs on its own; wprof does not wait for it.
+    let opened = sb.path("opened.txt");
+    for _ in 0..100 {
+        if std::fs::read_to_string(&opened).is_ok_and(|t| t.ends_with('\n')) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&opened).unwrap().trim(),
+        "out/hot-path.html"
+    );
+}

@@ -198,6 +198,10 @@ pub(super) struct OutputArgs {
     /// untimed pass, and write <name>.dhat.json (for valgrind's dh_view.html).
     #[arg(long)]
     pub(super) heap: bool,
+    /// Open the HTML page in the default browser once it is written
+    /// (`$BROWSER` where set, else xdg-open or open).
+    #[arg(long)]
+    pub(super) open: bool,
     /// Calls per side (wasm, native) in the heap pass; for a WASI
     /// command, its runs [default: 1000 calls; a command 20 runs].
     #[arg(long, value_name = "N", value_parser = super::bounds::calls)]

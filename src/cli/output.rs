@@ -222,11 +222,49 @@ pub(super) fn report(
             export::Table.write(run, &mut stdout)?;
             writeln!(stdout)?;
         }
-        for path in written {
+        for path in &written {
             writeln!(stdout, "wrote {}", path.display())?;
         }
     }
+    if args.open {
+        let html = written
+            .iter()
+            .find(|p| p.extension().is_some_and(|e| e == "html"));
+        match html {
+            Some(page) => open_page(page),
+            None => eprintln!("wprof: --open: no HTML page was written (see --formats)"),
+        }
+    }
     Ok(())
+}
+
+/// Opens `page` in the default browser: `$BROWSER` where set, else the
+/// desktop's opener. Not opening is a warning, never a failure: the files
+/// are written.
+fn open_page(page: &std::path::Path) {
+    let opener = std::env::var("BROWSER")
+        .ok()
+        .filter(|b| !b.trim().is_empty())
+        .unwrap_or_else(|| {
+            if cfg!(target_os = "macos") {
+                "open".to_owned()
+            } else {
+                "xdg-open".to_owned()
+            }
+        });
+    let started = std::process::Command::new(&opener)
+        .arg(page)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Err(e) = started {
+        eprintln!(
+            "wprof: --open: cannot run {}: {e}; the page is {}",
+            crate::text::Esc(&opener),
+            page.display()
+        );
+    }
 }
 
 /// Fails when a run recorded a failed variant (after its files are written):
