@@ -86,3 +86,19 @@ fn open_hands_the_html_page_to_the_browser() {
         "out/hot-path.html"
     );
 }
+
+/// `wprof completions SHELL` prints a completion script that knows the
+/// subcommands; a reader that stops early is no error.
+#[test]
+fn completions_for_each_shell() {
+    let sb = Sandbox::new();
+    let bash = sb.ok_line("completions bash").stdout;
+    assert!(bash.contains("_wprof()"), "{bash}");
+    assert!(bash.contains("hot-path") && bash.contains("cold-start"));
+    let fish = sb.ok_line("completions fish").stdout;
+    assert!(fish.contains("complete -c wprof"), "{fish}");
+    let zsh = sb.ok_line("completions zsh").stdout;
+    assert!(zsh.starts_with("#compdef wprof"), "{zsh}");
+    let ran = sb.line("completions nushell");
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+}

@@ -62,6 +62,14 @@ pub(super) enum Command {
         after_help = "Examples:\n  wprof inspect plugins/drug-checker/drug-checker.wasm\n  wprof inspect my-component.wasm --json"
     )]
     Inspect(InspectArgs),
+    /// Print a shell completion script for wprof.
+    #[command(
+        after_help = "Examples:\n  wprof completions bash > ~/.local/share/bash-completion/completions/wprof\n  wprof completions zsh > ~/.zfunc/_wprof\n  wprof completions fish > ~/.config/fish/completions/wprof.fish"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Internal: wprof's own Wasmtime driver in a child process, driven
     /// over the driver protocol on stdin and stdout.
     #[command(name = "__driver", hide = true)]

@@ -181,6 +181,17 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Record(Record::DataTransfer(a)) => boundary!(a, data_transfer),
         Command::Driver => crate::driver::child::server::serve()?,
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            // Into a buffer first: clap_complete panics on a failed write
+            // (a closed pipe), and a reader that stops early is no error.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "wprof", &mut script);
+            match std::io::stdout().lock().write_all(&script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
+            }
+        }
         Command::MemoryProbe { request } => {
             let profile = memory::probe(&memory::probe_from_json(&request)?)?;
             serde_json::to_writer(std::io::stdout().lock(), &profile)?;
