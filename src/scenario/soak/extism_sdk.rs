@@ -13,7 +13,7 @@ use crate::driver::child::{ChildDriver, Program};
 use crate::phase::Phase;
 use crate::run::{CounterSample, MemoryProfile, Trend, Variant};
 use crate::timing::settle::phase_stats;
-use crate::units::{fmt_bytes, fmt_ns};
+use crate::units::fmt_ns;
 
 /// The SDK's soak or libextism's, running.
 pub(super) struct Started {
@@ -170,14 +170,12 @@ pub(super) fn verdicts(wasm: &Variant, s: &Soaked) -> Vec<String> {
     let name = &s.variant.name;
     let mut out = Vec::new();
     let points = s.variant.memory.as_ref().map_or(&[][..], |m| &m.points[..]);
-    if let (Some(first), Some(last)) = (points.first(), points.last()) {
-        out.push(format!(
-            "{name}: resident memory went from {} to {} ({}) over {} calls in {:.1} s",
-            fmt_bytes(first.rss_bytes as f64),
-            fmt_bytes(last.rss_bytes as f64),
-            fmt_bytes(last.rss_bytes as f64 - first.rss_bytes as f64),
+    if let Some(last) = points.last() {
+        out.extend(super::growth_verdict(
+            &format!("{name}: "),
+            points,
             last.calls,
-            last.t_ns / 1e9
+            last.t_ns / 1e9,
         ));
     }
     if let Some(t) = &s.trend {

@@ -347,16 +347,7 @@ fn run_with<A: Abi>(cfg: &SoakConfig, p: super::Prepared<A>) -> Result<Run, Erro
     );
     let mut verdicts = Vec::new();
     let mut notes = Vec::new();
-    if let (Some(first), Some(last)) = (points.first(), points.last()) {
-        verdicts.push(format!(
-            "resident memory went from {} to {} ({}) over {} calls in {:.1} s",
-            fmt_bytes(first.rss_bytes as f64),
-            fmt_bytes(last.rss_bytes as f64),
-            fmt_bytes(last.rss_bytes as f64 - first.rss_bytes as f64),
-            calls,
-            elapsed.as_secs_f64()
-        ));
-    }
+    verdicts.extend(growth_verdict("", &points, calls, elapsed.as_secs_f64()));
     if let (Some(a), Some(b)) = (linear.first(), linear.last()) {
         verdicts.push(format!(
             "the plugin's linear memory went from {} to {}",
@@ -490,4 +481,17 @@ fn trend_verdict(who: &str, t: &crate::run::Trend) -> String {
             ""
         }
     )
+}
+
+/// How resident memory went from the first reading to the last over `calls`
+/// calls in `secs`, `who` (e.g. `extism-sdk: `) first; `None` without
+/// readings.
+fn growth_verdict(who: &str, points: &[MemoryPoint], calls: u64, secs: f64) -> Option<String> {
+    let (first, last) = (points.first()?, points.last()?);
+    Some(format!(
+        "{who}resident memory went from {} to {} ({}) over {calls} calls in {secs:.1} s",
+        fmt_bytes(first.rss_bytes as f64),
+        fmt_bytes(last.rss_bytes as f64),
+        fmt_bytes(last.rss_bytes as f64 - first.rss_bytes as f64),
+    ))
 }
