@@ -28,6 +28,7 @@ pub mod run;
 pub mod runfile;
 pub mod scenario;
 pub mod source;
+pub mod stages;
 pub mod stats;
 pub mod study;
 pub mod text;

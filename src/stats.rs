@@ -55,6 +55,17 @@ pub struct Outliers {
     pub high_severe: u64,
 }
 
+impl Stats {
+    /// The half-width of the median's 95 % interval, as a percentage of
+    /// the median; `None` without an interval or a median.
+    pub fn median_half_pct(&self) -> Option<f64> {
+        self.ci
+            .as_ref()
+            .filter(|_| self.p50_ns > 0.0)
+            .map(|c| 50.0 * (c.median_hi_ns - c.median_lo_ns) / self.p50_ns)
+    }
+}
+
 impl Outliers {
     /// All outliers, mild and severe.
     pub fn total(&self) -> u64 {

@@ -73,7 +73,13 @@ fn hot_path(sb: &Sandbox, dir: &str) -> String {
 fn hot_path_statistics_verdicts_and_exports_are_exact_on_the_fake_clock() {
     let sb = Sandbox::new();
     let text = hot_path(&sb, "a");
-    golden("fake.hot-path.table.txt", &blank_text(&text));
+    // The terminal's compact view, its summary last; the .txt in full,
+    // its summary first.
+    golden("fake.hot-path.terminal.txt", &blank_text(&text));
+    golden(
+        "fake.hot-path.table.txt",
+        &blank_text(&std::fs::read_to_string(sb.path("a/hot-path.txt")).unwrap()),
+    );
     golden(
         "fake.hot-path.run.json",
         &blank_unclocked(sb.json("a/hot-path.json")),
@@ -105,7 +111,11 @@ fn hot_path_statistics_verdicts_and_exports_are_exact_on_the_fake_clock() {
 fn batching_verdicts_are_exact_on_the_fake_clock() {
     let sb = Sandbox::new();
     let ran = sb.ok_line("record batching --items 5 --clock fake --time-per-variant 5us -o out");
-    golden("fake.batching.table.txt", &blank_text(&ran.stdout));
+    golden("fake.batching.terminal.txt", &blank_text(&ran.stdout));
+    golden(
+        "fake.batching.table.txt",
+        &blank_text(&std::fs::read_to_string(sb.path("out/batching.txt")).unwrap()),
+    );
     golden(
         "fake.batching.run.json",
         &blank_unclocked(sb.json("out/batching.json")),

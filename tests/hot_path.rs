@@ -284,7 +284,23 @@ fn table_and_run_json_match_golden_files() {
         "--counters",
         "task-clock,page-faults",
     ]);
-    golden("hot-path.table.txt", &normalise_text(&ran.stdout));
+    golden("hot-path.terminal.txt", &normalise_text(&ran.stdout));
+    golden(
+        "hot-path.table.txt",
+        &normalise_text(&std::fs::read_to_string(sb.path("out/hot-path.txt")).unwrap()),
+    );
+    // The default view fits a terminal, its summary last.
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert!(lines.len() <= 30, "{} lines:\n{}", lines.len(), ran.stdout);
+    let tail = lines
+        .iter()
+        .rposition(|l| l.starts_with("summary: hot-path"))
+        .unwrap();
+    assert!(
+        lines[tail + 1].starts_with("  wasm takes "),
+        "{}",
+        ran.stdout
+    );
     let run = normalise_run(&sb.json("out/hot-path.json"));
     golden(
         "hot-path.run.json",

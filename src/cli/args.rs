@@ -23,6 +23,15 @@ use crate::scenario::cold_start::Rung;
 pub struct Cli {
     #[command(subcommand)]
     pub(super) command: Command,
+    /// Print every table (what the .txt holds), and wprof's own stages on
+    /// standard error; -vv says more. RUST_LOG (e.g. `wprof=debug`)
+    /// chooses what is logged instead.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(super) verbose: u8,
+    /// Write wprof's own stages (setup, compile, each variant, pass and
+    /// write) as a Chrome trace to FILE: where a long run spent its time.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(super) self_trace: Option<std::path::PathBuf>,
 }
 
 // Parsed once per process: boxing the big variant would save nothing.

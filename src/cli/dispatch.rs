@@ -197,11 +197,18 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
             serde_json::to_writer(std::io::stdout().lock(), &profile)?;
         }
         Command::Report(args) => {
-            let runs = args
+            let mut runs = args
                 .runs
                 .iter()
                 .map(|p| compare::load(p))
                 .collect::<Result<Vec<_>, _>>()?;
+            // Run files of older wprof versions have no headline: drawn
+            // from their figures the same way.
+            for run in &mut runs {
+                if run.headline.is_empty() {
+                    run.headline = crate::run::headline::headline(run);
+                }
+            }
             let links: Vec<Vec<String>> = args
                 .runs
                 .iter()

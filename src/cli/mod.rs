@@ -11,13 +11,84 @@ mod handover;
 mod output;
 mod scenario_args;
 
+use std::io::Write;
+
 use clap::Parser;
 
 pub use args::Cli;
 
+/// How many times `-v` was given, for what the terminal shows.
+static VERBOSE: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+
 /// Parses the command line and runs it.
 pub fn run() -> anyhow::Result<()> {
-    dispatch::run(Cli::parse())
+    let cli = Cli::parse();
+    let _ = VERBOSE.set(cli.verbose);
+    let trace = cli
+        .self_trace
+        .as_deref()
+        .map(SelfTrace::create)
+        .transpose()?;
+    let guard = crate::stages::init(
+        cli.verbose,
+        trace.map(|t| Box::new(t) as Box<dyn Write + Send>),
+    );
+    let result = dispatch::run(cli);
+    // Dropping the guard ends the trace and puts its file in place.
+    drop(guard);
+    result
+}
+
+/// `--self-trace FILE`, written beside FILE and renamed onto it once
+/// whole, so that FILE is never half-written.
+struct SelfTrace {
+    file: Option<tempfile::NamedTempFile>,
+    path: std::path::PathBuf,
+}
+
+impl SelfTrace {
+    fn create(path: &std::path::Path) -> anyhow::Result<SelfTrace> {
+        let dir = crate::export::parent(path);
+        let file = tempfile::Builder::new()
+            .prefix(".wprof-self-trace")
+            .tempfile_in(dir)
+            .map_err(|e| anyhow::anyhow!("--self-trace {}: {e}", path.display()))?;
+        Ok(SelfTrace {
+            file: Some(file),
+            path: path.to_owned(),
+        })
+    }
+}
+
+impl Write for SelfTrace {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.file {
+            Some(f) => f.write(buf),
+            None => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), |f| f.flush())
+    }
+}
+
+impl Drop for SelfTrace {
+    fn drop(&mut self) {
+        if let Some(mut f) = self.file.take() {
+            let done = f
+                .flush()
+                .and_then(|()| f.persist(&self.path).map(drop).map_err(|e| e.error));
+            if let Err(e) = done {
+                eprintln!("wprof: --self-trace {}: {e}", self.path.display());
+            }
+        }
+    }
+}
+
+/// `-v` given: the full tables, not the compact view.
+pub(super) fn verbose() -> bool {
+    VERBOSE.get().is_some_and(|&v| v > 0)
 }
 
 #[cfg(test)]

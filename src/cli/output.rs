@@ -104,6 +104,7 @@ pub(super) fn finish(
         let notes = crate::scenario::noise_notes(run);
         run.notes.extend(notes);
         run.host.load_average = crate::scenario::load_average();
+        run.headline = crate::run::headline::headline(run);
     }
     report(&runs, out, args, set)?;
     if runs.iter().any(|r| r.incomplete) {
@@ -125,6 +126,7 @@ pub(super) fn heap_passes(
     }
     let stems = stems(runs);
     for ((run, ran), stem) in runs.iter_mut().zip(ran).zip(stems) {
+        let _stage = crate::stages::stage("heap pass", 0, 0);
         let dest = out.heap_file(&stem);
         let (heap, note) = match ran {
             Ran::Plugin(plugin, export, input) => (
@@ -218,12 +220,22 @@ pub(super) fn report(
             writeln!(stdout)?;
         }
     } else if !args.quiet {
+        let detail = if super::verbose() {
+            export::Detail::Full
+        } else {
+            export::Detail::Compact
+        };
         for run in runs {
-            export::Table.write(run, &mut stdout)?;
+            export::table::body(run, detail, &mut stdout)?;
             writeln!(stdout)?;
         }
         for path in &written {
             writeln!(stdout, "wrote {}", path.display())?;
+        }
+        // The answer last, where the terminal leaves the eye.
+        for run in runs {
+            writeln!(stdout)?;
+            export::table::headline(run, &mut stdout)?;
         }
     }
     if args.open {

@@ -7,7 +7,7 @@ pub mod html;
 mod json;
 mod pprof;
 mod set;
-mod table;
+pub mod table;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,8 +17,8 @@ pub use flamegraph::{Flamegraph, SampledFlamegraph};
 pub use html::Html;
 pub use json::RunJson;
 pub use pprof::Pprof;
-pub use set::{OutputSet, check_dir};
-pub use table::Table;
+pub use set::{OutputSet, check_dir, parent};
+pub use table::{Detail, Table};
 
 use crate::error::Error;
 use crate::run::Run;
@@ -177,8 +177,18 @@ impl OutputConfig {
             set.replaces(self.dir(e.destination).join(e.file_name(stem)));
         }
         set.replaces(self.heap_file(stem));
-        for e in self.selected().iter().filter(|e| e.exporter.applies(run)) {
+        let chosen: Vec<Artifact> = self
+            .selected()
+            .into_iter()
+            .filter(|e| e.exporter.applies(run))
+            .collect();
+        for (i, e) in chosen.iter().enumerate() {
             let path = self.dir(e.destination).join(e.file_name(stem));
+            let _stage = crate::stages::stage(
+                &format!("write {}", e.file_name(stem)),
+                i as u64 + 1,
+                chosen.len() as u64,
+            );
             set.stage(&path, |w| e.exporter.write(run, w))?;
         }
         Ok(())

@@ -200,7 +200,10 @@ pub fn run(
         fuel: vec![None; subjects.len()],
         ..Found::default()
     };
-    counters::pass(cfg, plan, subjects, since, &mut found)?;
+    {
+        let _stage = crate::stages::stage("counter pass", 0, 0);
+        counters::pass(cfg, plan, subjects, since, &mut found)?;
+    }
     let stopped = |found: &mut Found, next: &str| {
         let stop = crate::interrupt::requested();
         if stop {
@@ -211,6 +214,7 @@ pub fn run(
         stop
     };
     if cfg.fuel && !stopped(&mut found, "fuel") {
+        let _stage = crate::stages::stage("fuel pass", 0, 0);
         for (i, s) in subjects.iter_mut().enumerate() {
             match fuel::pass(plan, s) {
                 Ok(Some(f)) => found.fuel[i] = Some(f),
@@ -220,9 +224,11 @@ pub fn run(
         }
     }
     if cfg.sample.guest && !stopped(&mut found, "guest sampler") {
+        let _stage = crate::stages::stage("guest sampler", 0, 0);
         samplers::guest(cfg, plan, subjects, &mut found)?;
     }
     if cfg.sample.host && !stopped(&mut found, "host sampler") {
+        let _stage = crate::stages::stage("host sampler", 0, 0);
         samplers::host(cfg, plan, subjects, &mut found)?;
     }
     Ok(found)

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod headline;
 mod inside;
 mod memory;
 
@@ -69,6 +70,12 @@ pub struct Run {
     /// numbers behind it are in the variants' phases and facts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<Summary>,
+    /// The lines to quote, 1 to 6, first: the paired ratio, the overhead,
+    /// the phase that makes most of the difference, the variant that wins,
+    /// then verdicts ([`headline::headline`] draws them from the fields
+    /// here). Empty in run files of older wprof versions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headline: Vec<String>,
     /// The conclusions, one sentence each, drawn from the numbers above.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verdicts: Vec<String>,

@@ -98,28 +98,41 @@ pub fn noise_notes(run: &crate::run::Run) -> Vec<String> {
             run.host.cpus
         ));
     }
+    // One line per kind, naming every variant it holds for: a run of 24
+    // variants must not print 24 near-identical warnings.
+    let (mut spread, mut wide) = (Vec::new(), Vec::new());
     for v in &run.variants {
         let Some(whole) = v.phases.last() else {
             continue;
         };
         let s = &whole.stats;
         if s.mean_ns > 0.0 && s.stddev_ns > s.mean_ns {
-            notes.push(format!(
-                "warning: noisy: {} {}: the spread exceeds the mean (coefficient of variation {:.0} %): disturbed iterations or several modes; read the percentiles, not the mean",
+            spread.push(format!(
+                "{} {} ({:.0} %)",
                 v.name,
                 whole.phase,
                 100.0 * s.stddev_ns / s.mean_ns
             ));
         }
-        if let Some(ci) = s.ci.as_ref().filter(|_| s.p50_ns > 0.0) {
-            let half = 50.0 * (ci.median_hi_ns - ci.median_lo_ns) / s.p50_ns;
-            if half > 3.0 {
-                notes.push(format!(
-                    "warning: noisy: {} {}: the median is known only within ±{half:.1} % (95 %): the run was disturbed or too short; compare with care",
-                    v.name, whole.phase
-                ));
-            }
+        if let Some(half) = s.median_half_pct()
+            && half > 3.0
+        {
+            wide.push(format!("{} {} (±{half:.1} %)", v.name, whole.phase));
         }
+    }
+    if !spread.is_empty() {
+        notes.push(format!(
+            "warning: noisy ({}x): the spread exceeds the mean (coefficient of variation): {}: disturbed iterations or several modes; read the percentiles, not the mean",
+            spread.len(),
+            spread.join(", ")
+        ));
+    }
+    if !wide.is_empty() {
+        notes.push(format!(
+            "warning: noisy ({}x): the median is known only within more than ±3 % (95 %): {}: the run was disturbed or too short; compare with care",
+            wide.len(),
+            wide.join(", ")
+        ));
     }
     notes
 }
@@ -268,7 +281,10 @@ pub(crate) fn run_plugin<S: OnePlugin>(s: &S) -> Result<Run, Error> {
     stamped(|| {
         let plugin = a.plugin.resolve()?;
         crate::driver::with_abi!(crate::kind::abi(&plugin.bytes), A => {
-            let p = prepare::<A>(plugin, a.export, a.input, a.limits)?;
+            let p = {
+                let _stage = crate::stages::stage("setup: read, validate, compile, instantiate", 0, 0);
+                prepare::<A>(plugin, a.export, a.input, a.limits)?
+            };
             let _watch = crate::watchdog::watch(&p.plugin.name, a.limits.deadline);
             s.run_prepared(p)
         })

@@ -228,6 +228,10 @@ pub(crate) struct Runner<'c, C, O> {
     pairs: Vec<Pair>,
     /// The machine's speed, timed between rounds.
     speed: Reference,
+    /// Ways the scenario said it will time (0: not said), and ways begun:
+    /// the progress line's count.
+    planned: u64,
+    begun: u64,
 }
 
 impl<'c, C: Clock, O: Outcome> Runner<'c, C, O> {
@@ -245,7 +249,26 @@ impl<'c, C: Clock, O: Outcome> Runner<'c, C, O> {
             anchor: None,
             pairs: Vec::new(),
             speed: Reference::default(),
+            planned: 0,
+            begun: 0,
         }
+    }
+
+    /// Says how many ways (the reference and the floor included) will be
+    /// timed, for the progress line's count and time left.
+    pub(crate) fn plan(&mut self, ways: usize) {
+        self.planned = ways as u64;
+    }
+
+    /// The stage of timing the way `name`, between timed stretches.
+    fn stage(&mut self, name: &str) -> crate::stages::Guard {
+        self.begun += 1;
+        let of = if self.begun <= self.planned {
+            self.planned
+        } else {
+            0
+        };
+        crate::stages::stage(&format!("variant {name}"), self.begun, of)
     }
 
     /// A runner whose iterations are wholes of another kind (a cold start).
@@ -268,6 +291,7 @@ impl<'c, C: Clock, O: Outcome> Runner<'c, C, O> {
         variant: Variant,
         mut w: W,
     ) -> Result<(), Error> {
+        let _stage = self.stage(&variant.name);
         let t = time_target(self.clock, &mut w, self.budget).map_err(|e| e.into_error(plugin))?;
         self.expected = Some(w.output());
         let name = variant.name.clone();
@@ -353,6 +377,7 @@ impl<'c, C: Clock, O: Outcome> Runner<'c, C, O> {
         make: impl FnOnce() -> Result<T, CallError>,
     ) {
         let name = variant.name.clone();
+        let _stage = self.stage(&name);
         let timed = make().and_then(|mut t| {
             let timed = time_target(self.clock, &mut t, self.budget)?;
             Ok((timed, t.phases()))
@@ -369,6 +394,7 @@ impl<'c, C: Clock, O: Outcome> Runner<'c, C, O> {
         make: impl FnOnce() -> Result<W, CallError>,
         after: impl FnOnce(&W, &mut Recorded),
     ) -> Result<(), CallError> {
+        let _stage = self.stage(&variant.name);
         let mut w = make()?;
         w.call()?;
         self.check(&w, "")?;

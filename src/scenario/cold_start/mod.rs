@@ -214,6 +214,7 @@ fn run_with<A: Abi>(cfg: &ColdStartConfig, p: super::Prepared<A>) -> Result<Run,
     };
     let mut runner = Runner::new(&clock, budget).with_whole(Phase::ColdStart);
     runner.expect(expected.clone());
+    runner.plan(cfg.rungs.len());
     let mut targets: Vec<(Rung, RungTarget<A>)> = Vec::new();
     let mut snapshot = None;
     let mut anchored = false;

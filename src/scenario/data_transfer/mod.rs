@@ -215,6 +215,8 @@ fn run_with<C: Clock>(clock: C, cfg: &DataTransferConfig) -> Result<Run, Error> 
     };
 
     let mut runner = Runner::new(&clock, cfg.runs.budget());
+    // Native and the floor at each size, then each way.
+    runner.plan(cfg.sizes.len() * (cfg.ways.len() + 2));
     let mut notes = Vec::new();
     let mut interrupted = false;
     'sizes: for &size in &cfg.sizes {

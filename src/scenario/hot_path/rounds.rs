@@ -34,8 +34,11 @@ pub(super) fn measure<C: Clock>(
 ) -> Result<Measured, CallError> {
     let iterations = cfg.iterations as usize;
     let rounds = (cfg.rounds.max(1) as usize).min(iterations.max(1));
-    for v in variants.iter_mut() {
-        v.warm_up(cfg.warmup)?;
+    {
+        let _stage = crate::stages::stage("warm-up", 0, 0);
+        for v in variants.iter_mut() {
+            v.warm_up(cfg.warmup)?;
+        }
     }
     let mut recordings: Vec<Recording> = variants
         .iter()
@@ -46,6 +49,8 @@ pub(super) fn measure<C: Clock>(
     let mut stopped = None;
     let mut reference = crate::timing::drift::Reference::default();
     for r in 0..rounds {
+        // Opened between rounds: no span is entered inside a timed stretch.
+        let _stage = crate::stages::step("round", r as u64 + 1, rounds as u64);
         // Between rounds, outside every variant's timing.
         reference.time(clock);
         // Spread the remainder over the first rounds.

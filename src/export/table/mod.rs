@@ -1,5 +1,8 @@
 //! The terminal table: a run as people read it after `wprof record`.
 
+mod compact;
+mod inside;
+
 use std::io::Write;
 
 use super::Exporter;
@@ -12,48 +15,94 @@ pub struct Table;
 
 impl Exporter for Table {
     fn write(&self, run: &Run, out: &mut dyn Write) -> anyhow::Result<()> {
+        // The answer first: the headline opens the file.
+        headline(run, out)?;
+        writeln!(out)?;
         Ok(table(run, out)?)
     }
 }
 
+/// How much of a run the terminal shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Every table: what the `.txt` holds (`-v`).
+    Full,
+    /// p50, ±95 %, p99 and share of each phase, side by side, and what a
+    /// reader must not miss; the rest is in the `.txt` (the default).
+    Compact,
+}
+
+/// What `wprof record` prints for `run` before the files it wrote; its
+/// headline ([`headline`]) comes after them, last.
+pub fn body(run: &Run, detail: Detail, out: &mut dyn Write) -> std::io::Result<()> {
+    match detail {
+        Detail::Full => table(run, out),
+        Detail::Compact => compact::compact(run, out),
+    }
+}
+
+/// The run's headline, under a line naming the run.
+pub fn headline(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "summary: {} of {}",
+        run.scenario,
+        Esc(&run.plugin.name)
+    )?;
+    let lines = if run.headline.is_empty() {
+        crate::run::headline::headline(run)
+    } else {
+        run.headline.clone()
+    };
+    for l in &lines {
+        writeln!(out, "  {}", Esc(l))?;
+    }
+    Ok(())
+}
+
+/// The run's first two lines: what ran, and how much of it.
+fn head(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
+    let p = &run.plugin;
+    writeln!(
+        out,
+        "wprof {}: {} ({}), export {}",
+        run.scenario,
+        Esc(&p.name),
+        Esc(&p.source),
+        Esc(&p.export)
+    )?;
+    let ns: Vec<u64> = run
+        .variants
+        .iter()
+        .filter_map(|v| v.phases.last())
+        .map(|p| p.stats.n)
+        .collect();
+    let mut line = Vec::new();
+    if let (Some(lo), Some(hi)) = (ns.iter().min(), ns.iter().max()) {
+        line.push(if lo == hi {
+            format!("{hi} iterations per variant")
+        } else {
+            format!("{lo} to {hi} iterations per variant")
+        });
+    }
+    line.push(format!(
+        "module {} B, input {} B, output {} B",
+        p.size_bytes, p.input_bytes, p.output_bytes
+    ));
+    if !ns.is_empty() {
+        line.push(format!(
+            "clock {} ({} per read, {} steps)",
+            run.clock.name,
+            fmt_ns(run.clock.read_cost_ns),
+            fmt_ns(run.clock.resolution_ns)
+        ));
+    }
+    writeln!(out, "  {}", line.join("; "))
+}
+
 fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
     {
-        let p = &run.plugin;
-        writeln!(
-            out,
-            "wprof {}: {} ({}), export {}",
-            run.scenario,
-            Esc(&p.name),
-            Esc(&p.source),
-            Esc(&p.export)
-        )?;
-        let ns: Vec<u64> = run
-            .variants
-            .iter()
-            .filter_map(|v| v.phases.last())
-            .map(|p| p.stats.n)
-            .collect();
-        let mut head = Vec::new();
-        if let (Some(lo), Some(hi)) = (ns.iter().min(), ns.iter().max()) {
-            head.push(if lo == hi {
-                format!("{hi} iterations per variant")
-            } else {
-                format!("{lo} to {hi} iterations per variant")
-            });
-        }
-        head.push(format!(
-            "module {} B, input {} B, output {} B",
-            p.size_bytes, p.input_bytes, p.output_bytes
-        ));
-        if !ns.is_empty() {
-            head.push(format!(
-                "clock {} ({} per read, {} steps)",
-                run.clock.name,
-                fmt_ns(run.clock.read_cost_ns),
-                fmt_ns(run.clock.resolution_ns)
-            ));
-        }
-        writeln!(out, "  {}", head.join("; "))?;
+        head(run, out)?;
         writeln!(out, "  settings: {}", key_values(&run.settings))?;
         if !run.setup.is_empty() {
             let setup: Vec<String> = run
@@ -101,39 +150,29 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
                 "  where the difference goes (instrumented means, {} - {}):",
                 c.subject, c.baseline
             )?;
+            // A phase a side does not have runs no code there: "—", not 0.0 ns.
+            let side = |name: &str, phase: crate::phase::Phase, ns: f64| {
+                let has = run
+                    .variants
+                    .iter()
+                    .find(|v| v.name == name)
+                    .is_some_and(|v| v.phases.iter().any(|p| p.phase == phase));
+                if has { fmt_ns(ns) } else { "—".to_owned() }
+            };
             for d in &c.phases {
                 writeln!(
                     out,
                     "    {:<12} {:>12} - {:>12} = {:>+10.1} ns",
                     d.phase,
-                    fmt_ns(d.subject_ns),
-                    fmt_ns(d.baseline_ns),
+                    side(&c.subject, d.phase, d.subject_ns),
+                    side(&c.baseline, d.phase, d.baseline_ns),
                     d.delta_ns
                 )?;
             }
         }
         if let Some(r) = &run.ranking {
             writeln!(out)?;
-            writeln!(
-                out,
-                "ranking by median {} (against {}):",
-                r.phase, r.baseline
-            )?;
-            writeln!(
-                out,
-                "  {:<20} {:>11} {:>11} {:>12}",
-                "variant", "p50", "p95", "speedup"
-            )?;
-            for row in &r.rows {
-                writeln!(
-                    out,
-                    "  {:<20} {:>11} {:>11} {:>11.1}x",
-                    row.variant,
-                    fmt_ns(row.p50_ns),
-                    fmt_ns(row.p95_ns),
-                    row.speedup
-                )?;
-            }
+            ranking(r, out)?;
         }
         let covered = |p: &&crate::run::Pair| {
             run.comparison
@@ -180,25 +219,9 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
                 t.verdict.to_uppercase()
             )?;
         }
-        if let Some(h) = &run.heap {
-            writeln!(out)?;
-            let side = |p: &crate::run::HeapPerCall| {
-                format!("{} in {:.1} blocks", fmt_bytes(p.bytes), p.blocks)
-            };
-            writeln!(
-                out,
-                "heap per {u} (dhat, a separate untimed pass of {} {u}s{}): wasm {}{}; profile {}",
-                h.calls,
-                if h.native.is_some() { " a side" } else { "" },
-                side(&h.wasm),
-                h.native
-                    .as_ref()
-                    .map_or(String::new(), |n| format!(", native {}", side(n))),
-                h.file,
-                u = Esc(&h.unit),
-            )?;
-        }
-        inside(run, out)?;
+        inside::heap(run, out)?;
+        inside::counters(run, out)?;
+        inside::passes(run, out)?;
         if !run.verdicts.is_empty() {
             writeln!(out)?;
             for v in &run.verdicts {
@@ -217,135 +240,6 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
             for n in &run.notes {
                 writeln!(out, "note: {}", Esc(n))?;
             }
-        }
-    }
-    Ok(())
-}
-
-/// A counter's mean in its unit: task-clock is nanoseconds.
-fn count(name: &str, v: f64) -> String {
-    match name {
-        "task-clock" => fmt_ns(v),
-        _ if v >= 100.0 => format!("{v:.0}"),
-        _ => format!("{v:.2}"),
-    }
-}
-
-/// The counter, fuel and sampling passes.
-fn inside(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
-    if let Some(c) = &run.perf {
-        writeln!(out)?;
-        if c.iterations > 1 {
-            writeln!(
-                out,
-                "perf counters, mean per iteration (up to {} iterations a variant):",
-                c.iterations
-            )?;
-        } else {
-            writeln!(out, "perf counters:")?;
-        }
-        writeln!(out, "  how: {}", c.method)?;
-        if !c.counters.is_empty() {
-            let w = run
-                .variants
-                .iter()
-                .map(|v| v.name.len())
-                .max()
-                .unwrap_or(0)
-                .max(7);
-            write!(out, "  {:<w$} {:<12}", "variant", "phase")?;
-            for n in &c.counters {
-                write!(out, " {n:>16}")?;
-            }
-            writeln!(out)?;
-            for v in &run.variants {
-                for p in &v.counters {
-                    write!(out, "  {:<w$} {:<12}", Esc(&v.name), p.phase.to_string())?;
-                    for n in &c.counters {
-                        let cell = p.values.get(n).map_or("-".to_owned(), |&x| count(n, x));
-                        write!(out, " {cell:>16}")?;
-                    }
-                    writeln!(out)?;
-                }
-            }
-        }
-        for u in &c.unavailable {
-            writeln!(out, "  {}: not measured: {}", u.name, Esc(&u.reason))?;
-        }
-    }
-    for v in &run.variants {
-        let Some(f) = &v.fuel else { continue };
-        writeln!(out)?;
-        let list = |phases: &[crate::run::PhaseFuel]| {
-            phases
-                .iter()
-                .map(|p| format!("{} {}", p.phase, p.fuel))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        writeln!(
-            out,
-            "fuel per {u} ({}, a separate pass of {} {u}s{}): first {u} {}; then {}, {} {u}; metering costs {:+.1} %",
-            Esc(&v.name),
-            f.calls,
-            if f.unit == "run" {
-                ", each a fresh instance"
-            } else {
-                " on a fresh instance"
-            },
-            list(&f.first_call),
-            list(&f.phases),
-            if f.constant {
-                "the same on every later"
-            } else {
-                "NOT the same on every later"
-            },
-            f.slowdown_pct,
-            u = Esc(&f.unit),
-        )?;
-    }
-    for p in &run.profiles {
-        writeln!(out)?;
-        writeln!(
-            out,
-            "{} sampler: {} samples in {:.2} s at {:.0} Hz (asked {:.0} Hz){}",
-            p.sampler,
-            p.samples,
-            p.seconds,
-            p.achieved_hz,
-            p.requested_hz,
-            p.overhead_pct
-                .map_or(String::new(), |o| format!("; cost of sampling {o:+.1} %"))
-        )?;
-        if p.achieved_hz < 0.8 * p.requested_hz {
-            writeln!(
-                out,
-                "  the platform delivered {:.0} of the {:.0} samples a second asked for{}",
-                p.achieved_hz,
-                p.requested_hz,
-                if p.sampler == "host" {
-                    " (SIGPROF follows the process's CPU time at the kernel tick's rate)"
-                } else {
-                    ""
-                }
-            )?;
-        }
-        // Self time by leaf frame: what a reader looks for first.
-        let mut leaves: std::collections::BTreeMap<&str, u64> = Default::default();
-        for s in &p.stacks {
-            let leaf = s.frames.rsplit(';').next().unwrap_or(&s.frames);
-            *leaves.entry(leaf).or_default() += s.count;
-        }
-        let mut leaves: Vec<(&str, u64)> = leaves.into_iter().collect();
-        leaves.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        for (leaf, n) in leaves.iter().take(5) {
-            let short: String = leaf.chars().take(90).collect();
-            let short = Esc(&short);
-            writeln!(
-                out,
-                "  {:>5.1} %  {short}",
-                100.0 * *n as f64 / p.samples.max(1) as f64
-            )?;
         }
     }
     Ok(())
@@ -395,15 +289,9 @@ fn variant(v: &Variant, out: &mut dyn Write) -> std::io::Result<()> {
     for p in &v.phases {
         let s = &p.stats;
         // The interval's half-width, as a share of the median.
-        let ci =
-            s.ci.as_ref()
-                .filter(|_| s.p50_ns > 0.0)
-                .map_or("-".to_owned(), |c| {
-                    format!(
-                        "{:.1}%",
-                        50.0 * (c.median_hi_ns - c.median_lo_ns) / s.p50_ns
-                    )
-                });
+        let ci = s
+            .median_half_pct()
+            .map_or("-".to_owned(), |h| format!("{h:.1}%"));
         writeln!(
             out,
             "  {:<12} {:>8} {:>11} {:>11} {:>7} {:>11} {:>11} {:>11} {:>11} {:>11} {:>6.1}% {:>8.1}%",
@@ -504,6 +392,31 @@ fn memory(m: &MemoryProfile, out: &mut dyn Write) -> std::io::Result<()> {
     }
     if let Some(c) = m.code_bytes {
         writeln!(out, "  compiled code: {}", fmt_bytes(c as f64))?;
+    }
+    Ok(())
+}
+
+/// Variants fastest first, against the baseline.
+fn ranking(r: &crate::run::Ranking, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "ranking by median {} (against {}):",
+        r.phase, r.baseline
+    )?;
+    writeln!(
+        out,
+        "  {:<20} {:>11} {:>11} {:>12}",
+        "variant", "p50", "p95", "speedup"
+    )?;
+    for row in &r.rows {
+        writeln!(
+            out,
+            "  {:<20} {:>11} {:>11} {:>11.1}x",
+            row.variant,
+            fmt_ns(row.p50_ns),
+            fmt_ns(row.p95_ns),
+            row.speedup
+        )?;
     }
     Ok(())
 }
