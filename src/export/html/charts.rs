@@ -100,6 +100,23 @@ pub fn tick_ns(ns: f64) -> String {
     format!("{} {unit}", short(ns / div))
 }
 
+/// A tick on a counter's axis, large values shortened: `450 k`, `30 M`.
+fn tick_count(v: f64) -> String {
+    match v.abs() {
+        a if a >= 1e9 => format!("{} G", short(v / 1e9)),
+        a if a >= 1e6 => format!("{} M", short(v / 1e6)),
+        a if a >= 1e4 => format!("{} k", short(v / 1e3)),
+        _ => short(v),
+    }
+}
+
+/// A tick on an axis spanning `span`, with the decimals that tell ticks a
+/// fifth of it apart (a run's seconds 11.10, 11.15, not 11.1 twice).
+fn tick_fixed(span: f64) -> impl Fn(&f64) -> String {
+    let decimals = (-(span / 5.0).log10()).ceil().clamp(0.0, 6.0) as usize;
+    move |x| format!("{x:.decimals$}")
+}
+
 /// A tick on a payload-size axis, in decimal units as sizes are given.
 fn tick_bytes(b: f64) -> String {
     let (div, unit) = match b.abs() {
@@ -434,11 +451,18 @@ pub fn ranking(run: &Run) -> Chart {
 
 /// Resident memory at each reading, per variant: one bar a reading, since
 /// readings are steps (engine, module, instances), not a continuous series.
+/// A variant whose readings repeat a label is sampled over time instead
+/// (a soak): its counters' charts over time show it.
 pub fn memory(run: &Run) -> Chart {
+    let steps = |m: &&crate::run::MemoryProfile| {
+        let mut labels: Vec<&str> = m.points.iter().map(|p| p.label.as_str()).collect();
+        labels.sort_unstable();
+        labels.windows(2).all(|w| w[0] != w[1])
+    };
     let readings: Vec<(&str, &crate::run::MemoryPoint)> = run
         .variants
         .iter()
-        .filter_map(|v| Some((v.name.as_str(), v.memory.as_ref()?)))
+        .filter_map(|v| Some((v.name.as_str(), v.memory.as_ref().filter(steps)?)))
         .flat_map(|(name, m)| m.points.iter().map(move |p| (name, p)))
         .collect();
     if readings.is_empty() {
@@ -525,8 +549,8 @@ pub fn over_time(run: &Run) -> anyhow::Result<Vec<Figure>> {
             let axes = Axes {
                 x_desc: "time since start (s)",
                 y_desc: name,
-                x_tick: &|x| short(*x),
-                y_tick: &|y| short(*y),
+                x_tick: &tick_fixed(x1 - x0),
+                y_tick: &|y| tick_count(*y),
             };
             let svg = line_chart(
                 260,
@@ -557,5 +581,9 @@ mod tests {
         assert_eq!(tick_ns(40.0), "40 ns");
         assert_eq!(tick_bytes(1e6), "1 MB");
         assert_eq!(tick_bytes(100.0), "100 B");
+        assert_eq!(tick_count(3e7), "30 M");
+        assert_eq!(tick_count(450_000.0), "450 k");
+        assert_eq!(tick_fixed(0.3)(&11.15), "11.15");
+        assert_eq!(tick_fixed(20.0)(&12.0), "12");
     }
 }
