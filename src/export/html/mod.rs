@@ -179,3 +179,32 @@ pub fn report(runs: &[Run], links: &[Vec<String>]) -> anyhow::Result<String> {
     h.push_str("</body></html>\n");
     Ok(h)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{Summary, Variant};
+
+    #[test]
+    fn a_plugin_s_text_is_escaped_everywhere() {
+        let evil = "<script>alert(1)</script>";
+        let run = Run {
+            scenario: "hot-path".to_owned(),
+            verdicts: vec![evil.to_owned()],
+            notes: vec![evil.to_owned()],
+            summary: Some(Summary {
+                title: evil.to_owned(),
+                columns: vec![evil.to_owned()],
+                rows: vec![vec![evil.to_owned()]],
+            }),
+            variants: vec![Variant {
+                name: evil.to_owned(),
+                ..Variant::default()
+            }],
+            ..Run::default()
+        };
+        let html = report(&[run.clone(), run], &[vec![evil.to_owned()], Vec::new()]).unwrap();
+        assert!(!html.contains("<script"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    }
+}
