@@ -37,7 +37,13 @@ struct Event<'a> {
     dur: Option<f64>,
     pid: u64,
     tid: u64,
+    // None rather than `{}`: speedscope writes args after a frame's name.
+    #[serde(skip_serializing_if = "no_args")]
     args: serde_json::Value,
+}
+
+fn no_args(v: &serde_json::Value) -> bool {
+    v.as_object().is_some_and(serde_json::Map::is_empty)
 }
 
 /// Steps of 2^-16 µs (~0.015 ns) per nanosecond. Span edges are rounded to
