@@ -418,11 +418,29 @@ fn trace_and_flamegraph_contain_every_rung() {
                 "no {p} frame"
             );
         }
-        assert!(
-            titles.iter().any(|t| t.starts_with(&format!("{rung} ("))),
-            "no {rung} frame"
-        );
+        // A 10 µs rung beside a 60 ms one would be a sliver: every rung is
+        // drawn at the same width, its mean in its name.
+        let frame = titles
+            .iter()
+            .find(|t| t.starts_with(&format!("{rung} (mean ")))
+            .unwrap_or_else(|| panic!("no {rung} frame"));
+        let count: u64 = frame
+            .split(") (")
+            .nth(1)
+            .and_then(|c| c.split(' ').next())
+            .map(|c| c.replace(',', ""))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no width in {frame}"));
+        assert!(count.abs_diff(1_000_000) <= 10, "{frame}");
     }
+    let text: Vec<&str> = doc.descendants().filter_map(|n| n.text()).collect();
+    assert!(
+        text.iter().any(|t| t.starts_with(
+            "wprof cold-start: drug-checker, mean time per iteration by phase, each variant scaled to the same width, "
+        )),
+        "title: {:?}",
+        &text[..text.len().min(5)]
+    );
 }
 
 #[test]

@@ -191,7 +191,8 @@ fn chrome_trace_is_valid_trace_event_format() {
             .filter(|e| {
                 e["name"] != "call"
                     && e["tid"] == c["tid"]
-                    && e["args"]["iteration"] == c["args"]["iteration"]
+                    && step(e["ts"].as_f64().unwrap()) >= step(c["ts"].as_f64().unwrap())
+                    && end(e) <= end(c)
             })
             .collect();
         kids.sort_by(|a, b| {
@@ -221,6 +222,17 @@ fn chrome_trace_is_valid_trace_event_format() {
             assert!(k["dur"].as_f64().unwrap() > 0.0, "zero-length span: {k}");
         }
     }
+    // speedscope names a frame by its name and args together: every call
+    // of a phase on a track must share both, or no two calls merge.
+    for e in &x {
+        let name = e["name"].as_str().unwrap();
+        assert!(WASM_PHASES.contains(&name), "not a bare phase name: {e}");
+        let first = x
+            .iter()
+            .find(|f| f["tid"] == e["tid"] && f["name"] == e["name"])
+            .unwrap();
+        assert_eq!(e["args"], first["args"], "per-call args on {name}");
+    }
     for c in &calls {
         assert!(c["dur"].as_f64().unwrap() > 0.0);
         assert_eq!(c["args"]["bytes_in"], 50);
@@ -244,7 +256,7 @@ fn flamegraph_svg_is_well_formed_and_names_every_phase() {
     let today = &humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()[..10];
     assert!(
         all.contains(&format!(
-            "wprof hot-path: drug-checker, 2000 iterations, {today}"
+            "wprof hot-path: drug-checker, mean time per iteration by phase, {today}"
         )),
         "title missing"
     );

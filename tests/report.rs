@@ -29,13 +29,43 @@ fn one_self_contained_html_file_with_charts_for_several_runs() {
         "mean time per phase",
         "percentiles of the whole iteration",
         "rss (KB) over time",
-        "wprof hot-path: drug-checker",
-        "wprof soak: drug-checker",
-        "payload scaling: not applicable",
+        "hot-path — drug-checker",
+        "soak — drug-checker",
     ] {
         assert!(html.contains(title), "missing: {title}");
     }
     assert!(html.matches("<svg").count() >= 3);
+    // No placeholder where a run has nothing to chart, and tables as tables.
+    assert!(!html.contains("not applicable"), "a placeholder chart");
+    assert!(!html.contains("<pre"), "a table in a <pre>");
+    assert!(html.contains("<table><caption>verdicts</caption>"));
+    // A summary across runs and contents, linking each run's section.
+    assert!(html.contains("<table id=\"summary\">"));
+    for i in 0..2 {
+        assert!(
+            html.contains(&format!("href=\"#run-{i}\"")),
+            "no link to run {i}"
+        );
+        assert!(
+            html.contains(&format!("<section id=\"run-{i}\">")),
+            "no run {i}"
+        );
+    }
+    // A variant keeps one colour in every chart's legend.
+    let mut colours = std::collections::BTreeMap::new();
+    for key in html.split("<span class=\"key\" data-variant=\"").skip(1) {
+        let name = &key[..key.find('"').unwrap()];
+        let c = key.split("background:").nth(1).unwrap();
+        colours
+            .entry(name.to_owned())
+            .or_insert_with(Vec::new)
+            .push(c[..7].to_owned());
+    }
+    let wasm = &colours["wasm"];
+    assert!(wasm.len() >= 2, "wasm in one chart only: {colours:?}");
+    for (name, cs) in &colours {
+        assert!(cs.iter().all(|c| *c == cs[0]), "{name}: {cs:?}");
+    }
     // Links to each run's other artifacts, relative to the report.
     assert!(
         html.contains("href=\"hot-path.svg\""),
@@ -45,6 +75,7 @@ fn one_self_contained_html_file_with_charts_for_several_runs() {
         html.contains("href=\"soak.trace.json\""),
         "no link to the trace"
     );
+    assert!(html.contains("href=\"soak.json\""), "no link to the JSON");
     // The HTML exporter writes a report per run as well.
     assert!(sb.path("runs/hot-path.html").exists());
 }

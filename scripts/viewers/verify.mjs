@@ -143,7 +143,14 @@ function expectationsFor(file) {
       runJson: candidate,
       scenario: run.scenario ?? stem,
       variants: run.variants.map((v) => ({ name: v.name, phases: (v.phases ?? []).map((p) => p.phase) })),
-      counters: [...new Set((run.counters ?? []).map((c) => c.name))],
+      // Counters read over time, and each variant's memory readings as a track of its own
+      // (named as wprof's chrome exporter names them).
+      counters: [
+        ...new Set([
+          ...(run.counters ?? []).map((c) => c.name),
+          ...run.variants.filter((v) => (v.memory?.points ?? []).length >= 2).map((v) => `rss (KB) (${v.name})`),
+        ]),
+      ],
     };
   }
   return null;
@@ -272,7 +279,8 @@ async function checkSvg(ctx, file) {
       const row = Math.min(...ys.slice(1).map((y, i) => y - ys[i]));
       const on = (child, parent) =>
         Math.abs(Math.abs(child.y - parent.y) - row) < 0.5 && child.x >= parent.x - 0.5 && child.x + child.w <= parent.x + parent.w + 0.5;
-      const named = (n) => frames.filter((f) => f.name === n);
+      // A variant drawn on a scale of its own carries its mean in its name: `aot (mean 707 µs)`.
+      const named = (n) => frames.filter((f) => f.name === n || f.name.startsWith(`${n} (mean `));
       const missing = [];
       let found = 0;
       for (const v of exp.variants) {
@@ -308,8 +316,6 @@ async function checkTrace(ctx, file) {
   const events = Array.isArray(json) ? json : json?.traceEvents;
   if (!Array.isArray(events)) return { problems: ['no traceEvents array'], detail: '' };
 
-  const te = await checkTraceEngine(ctx, events, exp);
-  const ss = await checkSpeedscope(ctx, file, exp);
   // Counter tracks (DevTools draws "C" events as a graph per name): every counter the run
   // read must be there, with numbers, more than once.
   const counterProblems = [];
@@ -319,6 +325,16 @@ async function checkTrace(ctx, file) {
     else if (!cs.every((e) => Number.isFinite(e.args?.value))) counterProblems.push(`counter "${name}" has non-numeric values`);
   }
   const counters = exp?.counters?.length ? `; counters: ${exp.counters.join(', ')}` : '';
+  // A run with no timed phases (memory) has a trace of counter tracks only, which neither
+  // viewer draws: the parse above is the check.
+  const countersOnly = exp?.counters?.length && exp.variants.every((v) => !v.phases.length);
+  if (countersOnly) {
+    const spans = events.filter((e) => e.ph !== 'C' && e.ph !== 'M');
+    if (spans.length) counterProblems.push(`${spans.length} events other than counters in a run with no timed phases`);
+    return { problems: counterProblems, detail: `counter tracks only${counters}` };
+  }
+  const te = await checkTraceEngine(ctx, events, exp);
+  const ss = await checkSpeedscope(ctx, file, exp);
   return { problems: [...te.problems, ...ss.problems, ...counterProblems], detail: `trace_engine: ${te.detail}; speedscope: ${ss.detail}${counters}`, pngs: ss.pngs };
 }
 
@@ -560,9 +576,82 @@ async function checkHtml(ctx, file) {
     const px = await pixelStats(ctx.browser, fs.readFileSync(png));
     // A report may be mostly text on white, so any visible ink (about a word's worth) will do.
     if (px.nonBackground < 0.0001) problems.push(`blank render (${pct(px.nonBackground)} non-background pixels)`);
+    const charts = await page.evaluate(chartLayout);
+    problems.push(...charts.problems);
     problems.push(...log.errors, ...log.dialogs.map((d) => `dialog: ${d}`));
-    return { problems, detail: `${text.length} chars of text`, pngs: [png] };
+    return { problems, detail: `${text.length} chars of text; ${charts.detail}`, pngs: [png] };
   });
+}
+
+// Runs in the page: the charts' legends and colours, and tables in <pre>. A legend is an
+// HTML `.legend` (wprof's) or an SVG <text> that is only a legend key's name (a legend drawn
+// inside the plot); a data mark is an SVG polyline/path/rect in a legend key's colour. No
+// legend may cover a data mark, a variant has one colour on the page, and each chart draws
+// the colours its legend names.
+function chartLayout() {
+  const problems = [];
+  const hex = (c) => {
+    if (!c) return '';
+    c = c.trim().toLowerCase();
+    const m = /^rgba?\((\d+),\s*(\d+),\s*(\d+)/.exec(c);
+    if (m) return '#' + m.slice(1, 4).map((x) => Number(x).toString(16).padStart(2, '0')).join('');
+    return c;
+  };
+  const keys = [...document.querySelectorAll('.key[data-variant]')];
+  const colourOf = new Map();
+  for (const k of keys) {
+    const sw = k.querySelector('i');
+    const c = hex(sw ? getComputedStyle(sw).backgroundColor : '');
+    const name = k.dataset.variant;
+    if (!colourOf.has(name)) colourOf.set(name, new Set());
+    colourOf.get(name).add(c);
+  }
+  for (const [name, cs] of colourOf) {
+    if (cs.size > 1) problems.push(`variant "${name}" has ${cs.size} colours: ${[...cs].join(', ')}`);
+  }
+  const keyColours = new Set([...colourOf.values()].flatMap((s) => [...s]));
+  const marks = [...document.querySelectorAll('svg polyline, svg path, svg rect')].filter(
+    (e) => keyColours.has(hex(e.getAttribute('stroke'))) || keyColours.has(hex(e.getAttribute('fill'))),
+  );
+  // Each chart draws what its legend names.
+  for (const fig of document.querySelectorAll('figure')) {
+    const drawn = new Set([...fig.querySelectorAll('svg *')].flatMap((e) => [hex(e.getAttribute('stroke')), hex(e.getAttribute('fill'))]));
+    for (const k of fig.querySelectorAll('.key[data-variant] i')) {
+      const c = hex(getComputedStyle(k).backgroundColor);
+      if (!drawn.has(c)) problems.push(`a legend names "${k.parentElement.dataset.variant}" in ${c}, which its chart does not draw`);
+    }
+  }
+  const names = new Set(colourOf.keys());
+  const legends = [
+    ...document.querySelectorAll('.legend'),
+    ...[...document.querySelectorAll('svg text')].filter((t) => names.has(t.textContent.trim())),
+  ].map((e) => e.getBoundingClientRect()).filter((r) => r.width > 0 && r.height > 0);
+  const inside = (r, x, y) => x >= r.left && x <= r.right && y >= r.top && y <= r.bottom;
+  const overlaps = (r, m) => {
+    if (m.tagName === 'polyline') {
+      const ctm = m.getScreenCTM();
+      const pts = [...m.points].map((p) => new DOMPoint(p.x, p.y).matrixTransform(ctm));
+      for (let i = 1; i < pts.length; i++) {
+        const [a, b] = [pts[i - 1], pts[i]];
+        const steps = Math.max(1, Math.ceil(Math.hypot(b.x - a.x, b.y - a.y) / 2));
+        for (let s = 0; s <= steps; s++) {
+          if (inside(r, a.x + ((b.x - a.x) * s) / steps, a.y + ((b.y - a.y) * s) / steps)) return true;
+        }
+      }
+      return false;
+    }
+    const b = m.getBoundingClientRect();
+    return b.left < r.right && b.right > r.left && b.top < r.bottom && b.bottom > r.top;
+  };
+  let covered = 0;
+  for (const r of legends) for (const m of marks) if (overlaps(r, m)) covered++;
+  if (covered) problems.push(`a legend covers ${covered} data mark(s)`);
+  // A table belongs in <table>: a <pre> whose lines fall into columns is one cut off on the right.
+  for (const pre of document.querySelectorAll('pre')) {
+    const columned = pre.textContent.split('\n').filter((l) => /\S {2,}\S/.test(l) || l.includes('|'));
+    if (columned.length >= 3) problems.push(`a table in a <pre> (${columned.length} rows)`);
+  }
+  return { problems, detail: `${document.querySelectorAll('figure svg').length} charts, ${names.size} variants coloured, ${legends.length} legends, ${marks.length} data marks` };
 }
 
 const CHECKS = { svg: checkSvg, trace: checkTrace, dhat: checkDhat, pprof: checkPprof, html: checkHtml };
@@ -723,6 +812,17 @@ async function selfTest(goodRun, opts, env) {
   mk('svg-no-names', withRun(svg, noNames), 'FAIL');
   mk('dhat-not-json', { 'hot-path.dhat.json': 'this is not a dhat profile\n' }, 'FAIL');
   mk('pprof-garbage', { 'hot-path.pb': crypto.randomBytes(512) }, 'FAIL');
+  // The binary's own HTML broken three ways: a legend moved over the lines, a variant given a
+  // second colour, a table in a <pre>.
+  const html = findArtifacts(good).find((a) => a.kind === 'html' && /hot-path\.html$/.test(a.file)) ?? findArtifacts(good).find((a) => a.kind === 'html');
+  if (html) {
+    const text = fs.readFileSync(html.file, 'utf8');
+    const name = path.basename(html.file);
+    const band = '<style>figure{position:relative}.legend{position:absolute;left:0;right:0;top:45%;height:60px;background:#fff}</style></head>';
+    mk('html-legend-over-lines', { [name]: text.replace('</head>', band) }, 'FAIL');
+    mk('html-colour-changes', { [name]: text.replace(/(data-variant="[^"]*"><i style="background:)#[0-9a-f]{6}/, '$1#123456') }, 'FAIL');
+    mk('html-table-in-pre', { [name]: text.replace('</body>', '<pre>variant  phase    p50\nwasm     execute  4.4 µs\nnative   execute  5.7 µs\n</pre></body>') }, 'FAIL');
+  }
   mk('html-script-error', { 'report.html': '<!doctype html><body><p>report</p><script>undefinedFunction()</script></body>' }, 'FAIL');
 
   const artifacts = cases.flatMap((c) => findArtifacts(c.dir).map((a) => ({ ...a, expect: c.expect })));

@@ -50,8 +50,9 @@ pub(super) fn artifacts(run_file: &std::path::Path, report: &std::path::Path) ->
                 let name = p
                     .file_name()
                     .map_or(String::new(), |n| n.to_string_lossy().into_owned());
-                // The run's own JSON is the report's source, not an artifact.
-                name.starts_with(&format!("{stem}.")) && name != format!("{stem}.json")
+                // The run's own JSON too: the report's source, for a reader
+                // who wants every figure.
+                name.starts_with(&format!("{stem}."))
             })
             .collect();
         names.sort();

@@ -1,7 +1,12 @@
 //! Chrome Trace Event Format (object form), for Chrome DevTools' Performance
 //! panel, Perfetto and speedscope: one thread per track, an `X` event per
 //! sampled call with its phases nested inside, and `C` events for counters
-//! read over time (memory).
+//! read over time and for each variant's memory readings.
+//!
+//! An event's name is its phase alone, and its `args` hold only what every
+//! call of that phase shares (bytes in and out): speedscope names a frame
+//! by name and args together, so a per-call argument (the iteration) would
+//! make every call a frame of its own and nothing would merge.
 //!
 //! Written directly rather than through tracing-chrome: that crate records
 //! live spans as B/E pairs at ~1 µs each, which would swamp a ~2 µs call. The
@@ -32,7 +37,13 @@ struct Event<'a> {
     dur: Option<f64>,
     pid: u64,
     tid: u64,
+    // None rather than `{}`: speedscope writes args after a frame's name.
+    #[serde(skip_serializing_if = "no_args")]
     args: serde_json::Value,
+}
+
+fn no_args(v: &serde_json::Value) -> bool {
+    v.as_object().is_some_and(serde_json::Map::is_empty)
 }
 
 /// Steps of 2^-16 µs (~0.015 ns) per nanosecond. Span edges are rounded to
@@ -49,7 +60,10 @@ fn steps(ns: f64) -> i64 {
 
 impl Exporter for ChromeTrace {
     fn applies(&self, run: &Run) -> bool {
-        !run.timeline.is_empty() || !run.counters.is_empty() || !run.failures.is_empty()
+        !run.timeline.is_empty()
+            || !run.counters.is_empty()
+            || !run.failures.is_empty()
+            || run.variants.iter().any(|v| v.memory.is_some())
     }
 
     fn write(&self, run: &Run, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -95,7 +109,7 @@ impl Exporter for ChromeTrace {
             if end <= start {
                 continue;
             }
-            let mut args = json!({ "iteration": s.iteration });
+            let mut args = json!({});
             if let Some(b) = s.bytes_in {
                 args["bytes_in"] = json!(b);
             }
@@ -126,6 +140,30 @@ impl Exporter for ChromeTrace {
                 args: json!({ "value": c.value }),
             });
         }
+        // Memory readings, one counter track per variant: times are since
+        // that variant started (each ran on its own), so the tracks overlap.
+        let readings: Vec<(String, f64, f64)> = run
+            .variants
+            .iter()
+            .filter_map(|v| Some((v, v.memory.as_ref()?)))
+            .flat_map(|(v, m)| {
+                m.points
+                    .iter()
+                    .map(move |p| (memory_counter(&v.name), p.t_ns, p.rss_bytes as f64 / 1000.0))
+            })
+            .collect();
+        for (name, t_ns, kb) in &readings {
+            events.push(Event {
+                name,
+                cat: &run.scenario,
+                ph: "C",
+                ts: steps(*t_ns) as f64 / STEPS_PER_US,
+                dur: None,
+                pid: PID,
+                tid: 0,
+                args: json!({ "value": kb }),
+            });
+        }
         let doc = json!({
             "traceEvents": events,
             "displayTimeUnit": "ns",
@@ -141,4 +179,9 @@ impl Exporter for ChromeTrace {
         out.write_all(b"\n")?;
         Ok(())
     }
+}
+
+/// The counter track of `variant`'s memory readings: resident memory in KB.
+pub fn memory_counter(variant: &str) -> String {
+    format!("rss (KB) ({variant})")
 }
