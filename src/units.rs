@@ -16,6 +16,12 @@ pub fn fmt_ns(ns: f64) -> String {
     }
 }
 
+/// A signed duration: `+434.7 ns`, `-1.203 µs`.
+pub fn fmt_signed_ns(ns: f64) -> String {
+    let s = fmt_ns(ns);
+    if ns >= 0.0 { format!("+{s}") } else { s }
+}
+
 /// A size in the unit that suits it: `812 B`, `52.0 KiB`, `2.81 MiB`.
 pub fn fmt_bytes(bytes: f64) -> String {
     let a = bytes.abs();

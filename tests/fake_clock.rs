@@ -42,7 +42,11 @@ fn blank_text(text: &str) -> String {
                 l.to_owned()
             }
         })
-        .filter(|l| !l.starts_with("wrote ") && !l.starts_with(&format!("note: {BUSY}")))
+        .filter(|l| {
+            !l.starts_with("wrote ")
+                && !l.starts_with(&format!("note: {BUSY}"))
+                && !l.starts_with(BUSY)
+        })
         .map(|l| l + "\n")
         .collect()
 }

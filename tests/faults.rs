@@ -511,7 +511,8 @@ fn plugin_text_is_escaped_on_the_terminal_and_kept_raw_in_the_json() {
             block(evil)
         )),
     );
-    let ran = sb.ok_line("record hot-path -p log.wat -e run --log-level info -n 200 -w 10 --rounds 2 --counters none -o l");
+    // -v: the notes, log lines among them, are printed in full.
+    let ran = sb.ok_line("record hot-path -p log.wat -e run --log-level info -n 200 -w 10 --rounds 2 --counters none -o l -v");
     assert!(!ran.stdout.contains('\x1b'));
     assert!(
         !ran.stdout

@@ -19,7 +19,7 @@ fn point<'a>(v: &'a Value, label: &str) -> &'a Value {
 #[test]
 fn memory_measures_each_variant_at_1_and_n_instances() {
     let sb = Sandbox::new();
-    let ran = sb.ok_line("record memory --instances 20 --calls 50 -o out");
+    let ran = sb.ok_line("record memory --instances 20 --calls 50 -o out -v");
     assert!(
         ran.stdout.contains("per extra instance (19 of them)"),
         "{}",

@@ -35,6 +35,22 @@ fn one_self_contained_html_file_with_charts_for_several_runs() {
         assert!(html.contains(title), "missing: {title}");
     }
     assert!(html.matches("<svg").count() >= 3);
+    // The answer first: each run's headline above its first chart, the
+    // hot path's paired ratio in it; and the same lines open its .txt.
+    for section in html.split("<section").skip(1) {
+        let head = section.find("class=\"headline\"").expect("a headline");
+        let fig = section.find("<figure").unwrap_or(usize::MAX);
+        assert!(head < fig, "the headline is below a chart");
+    }
+    assert!(
+        html.contains("<li>wasm takes "),
+        "the paired ratio in the headline"
+    );
+    let txt = std::fs::read_to_string(sb.path("runs/hot-path.txt")).unwrap();
+    assert!(
+        txt.starts_with("summary: hot-path of drug-checker\n  wasm takes "),
+        "{txt}"
+    );
     // No placeholder where a run has nothing to chart, and tables as tables.
     assert!(!html.contains("not applicable"), "a placeholder chart");
     assert!(!html.contains("<pre"), "a table in a <pre>");

@@ -85,7 +85,7 @@ fn long_runs_on_a_terminal_show_progress_and_quiet_ones_do_not() {
         // test cannot make without it.
         return;
     };
-    assert!(shown.contains("wprof: recording soak (2s)"), "{shown}");
+    assert!(shown.contains("wprof: recording soak · 2s"), "{shown}");
     let quiet = on_a_terminal(&sb, &format!("{soak} -q")).unwrap();
     assert!(!quiet.contains("wprof: recording"), "{quiet}");
     // Not a terminal (captured output): no progress line either.
@@ -124,7 +124,8 @@ fn a_long_soak_counts_every_call_through_histograms() {
 #[test]
 fn the_table_gives_each_phase_its_interval_and_outliers() {
     let sb = Sandbox::new();
-    let ran = sb.ok_line("record hot-path -n 5000 -w 100 --counters none -o out");
+    // -v: the full table, with every column.
+    let ran = sb.ok_line("record hot-path -n 5000 -w 100 --counters none -o out -v");
     let header = ran
         .stdout
         .lines()

@@ -590,6 +590,19 @@ async function checkHtml(ctx, file) {
 // the colours its legend names.
 function chartLayout() {
   const problems = [];
+  // The answer first: every run's headline, above its first chart.
+  const sections = [...document.querySelectorAll('section[id^="run-"]')];
+  if (!sections.length) problems.push('no run section');
+  for (const s of sections) {
+    const lines = s.querySelectorAll('.headline li');
+    if (!lines.length) {
+      problems.push(`${s.id}: no headline`);
+      continue;
+    }
+    const fig = s.querySelector('figure');
+    const top = s.querySelector('.headline').getBoundingClientRect().bottom;
+    if (fig && fig.getBoundingClientRect().top < top) problems.push(`${s.id}: the headline is below a chart`);
+  }
   const hex = (c) => {
     if (!c) return '';
     c = c.trim().toLowerCase();
@@ -812,8 +825,8 @@ async function selfTest(goodRun, opts, env) {
   mk('svg-no-names', withRun(svg, noNames), 'FAIL');
   mk('dhat-not-json', { 'hot-path.dhat.json': 'this is not a dhat profile\n' }, 'FAIL');
   mk('pprof-garbage', { 'hot-path.pb': crypto.randomBytes(512) }, 'FAIL');
-  // The binary's own HTML broken three ways: a legend moved over the lines, a variant given a
-  // second colour, a table in a <pre>.
+  // The binary's own HTML broken four ways: a legend moved over the lines, a variant given a
+  // second colour, its headline gone, a table in a <pre>.
   const html = findArtifacts(good).find((a) => a.kind === 'html' && /hot-path\.html$/.test(a.file)) ?? findArtifacts(good).find((a) => a.kind === 'html');
   if (html) {
     const text = fs.readFileSync(html.file, 'utf8');
@@ -821,6 +834,7 @@ async function selfTest(goodRun, opts, env) {
     const band = '<style>figure{position:relative}.legend{position:absolute;left:0;right:0;top:45%;height:60px;background:#fff}</style></head>';
     mk('html-legend-over-lines', { [name]: text.replace('</head>', band) }, 'FAIL');
     mk('html-colour-changes', { [name]: text.replace(/(data-variant="[^"]*"><i style="background:)#[0-9a-f]{6}/, '$1#123456') }, 'FAIL');
+    mk('html-no-headline', { [name]: text.replace(/<div class="headline">.*?<\/div>/s, '') }, 'FAIL');
     mk('html-table-in-pre', { [name]: text.replace('</body>', '<pre>variant  phase    p50\nwasm     execute  4.4 µs\nnative   execute  5.7 µs\n</pre></body>') }, 'FAIL');
   }
   mk('html-script-error', { 'report.html': '<!doctype html><body><p>report</p><script>undefinedFunction()</script></body>' }, 'FAIL');

@@ -6,7 +6,7 @@
 
 use super::{Pair, Run, Variant};
 use crate::phase::Phase;
-use crate::units::fmt_ns;
+use crate::units::{fmt_ns, fmt_signed_ns as signed_ns};
 
 /// The most lines a headline holds: five seconds of reading.
 pub const MOST: usize = 6;
@@ -190,22 +190,23 @@ fn most_of(deltas: &[(Phase, f64)]) -> Option<String> {
         .collect();
     along.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
     let (first, d) = *along.first()?;
+    let share = d / total;
+    // Phases moving against the total can make one phase more than all of
+    // it: then its share says nothing.
+    let share = if share <= 1.0 {
+        format!(" ({:.0} %)", 100.0 * share)
+    } else {
+        String::new()
+    };
     let mut line = format!(
-        "most of the difference: {first} {} of {} ({:.0} %)",
+        "most of the difference: {first} {} of {}{share}",
         signed_ns(d),
         signed_ns(total),
-        100.0 * d / total
     );
     if let Some((next, d2)) = along.get(1) {
         line.push_str(&format!(", then {next} {}", signed_ns(*d2)));
     }
     Some(line)
-}
-
-/// A signed duration: `+434.7 ns`, `-1.203 µs`.
-fn signed_ns(ns: f64) -> String {
-    let s = fmt_ns(ns);
-    if ns >= 0.0 { format!("+{s}") } else { s }
 }
 
 #[cfg(test)]

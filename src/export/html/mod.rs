@@ -42,48 +42,37 @@ figcaption{font-weight:bold;margin-bottom:.3em}
 .legend{display:flex;flex-wrap:wrap;gap:.3em 1.2em;font-size:13px;margin:.3em 0}
 .key i{display:inline-block;width:1.4em;height:.8em;margin-right:.4em;vertical-align:middle}
 svg{display:block;max-width:100%;height:auto}
-nav li{margin:.2em 0}";
+nav li{margin:.2em 0}
+.headline{font-size:17px;background:#f5f8ff;border-left:4px solid #3367d6;padding:.4em 1em;margin:1em 0}
+.headline ul{margin:0;padding-left:1.2em}
+.headline li{margin:.25em 0}";
+
+/// The lines to quote ([`crate::run::headline`]), drawn again for run
+/// files of older versions that lack them.
+fn lines(run: &Run) -> Vec<String> {
+    if run.headline.is_empty() {
+        crate::run::headline::headline(run)
+    } else {
+        run.headline.clone()
+    }
+}
 
 /// The one figure that sums a run up, for the summary across runs: its
-/// paired ratio where it has one, else its ranking's winner, its trend's
-/// verdict or its first verdict.
+/// headline's first line.
 fn headline(run: &Run) -> String {
-    if let Some(c) = &run.comparison {
-        return format!(
-            "{} / {}: {}",
-            c.subject,
-            c.baseline,
-            tables::ratio(c.ratio, c.ratio_ci)
-        );
-    }
-    if let Some(p) = run.pairs.first() {
-        return format!(
-            "{} / {}: {}",
-            p.subject,
-            p.baseline,
-            tables::ratio(p.ratio.ratio, Some((p.ratio.lo, p.ratio.hi)))
-        );
-    }
-    if let Some((r, top)) = run
-        .ranking
-        .as_ref()
-        .and_then(|r| Some((r, r.rows.first()?)))
-    {
-        return format!(
-            "fastest: {} ({}), {:.1}x against {}",
-            top.variant,
-            charts::tick_ns(top.p50_ns),
-            top.speedup,
-            r.baseline
-        );
-    }
-    if let Some(t) = run.trends.first() {
-        return format!("{}: {}", t.series, t.verdict);
-    }
-    run.verdicts
-        .first()
-        .cloned()
+    lines(run)
+        .into_iter()
+        .next()
         .unwrap_or_else(|| "—".to_owned())
+}
+
+/// The headline, above everything else of the run.
+fn headline_html(run: &Run) -> String {
+    let items: String = lines(run)
+        .iter()
+        .map(|l| format!("<li>{}</li>", esc(l)))
+        .collect();
+    format!("<div class=\"headline\"><ul>{items}</ul></div>")
 }
 
 /// A link per artifact, by file name.
@@ -139,6 +128,7 @@ fn section(h: &mut String, i: usize, run: &Run, links: &[String]) -> anyhow::Res
         esc(&run.host.wasmtime),
         esc(&run.started_at)
     )?;
+    h.push_str(&headline_html(run));
     h.push_str(&links_html(links));
     h.push_str(&tables::verdicts(run));
     let figures = [

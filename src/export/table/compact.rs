@@ -8,7 +8,7 @@ use std::io::Write;
 use super::{Esc, head, inside, ranking, summary};
 use crate::phase::Phase;
 use crate::run::{PhaseStats, Run, Variant};
-use crate::units::fmt_ns;
+use crate::units::{fmt_ns, fmt_signed_ns};
 
 /// Variants side by side in one table; more go in further tables.
 const ACROSS: usize = 2;
@@ -195,11 +195,11 @@ fn side_by_side(run: &Run, group: &[&Variant], out: &mut dyn Write) -> std::io::
                             .map(|p| p.stats.mean_ns)
                     };
                     match (whole(&c.subject), whole(&c.baseline)) {
-                        (Some(s), Some(b)) => format!("{:+.1} ns", s - b),
+                        (Some(s), Some(b)) => fmt_signed_ns(s - b),
                         _ => String::new(),
                     }
                 },
-                |d| format!("{:+.1} ns", d.delta_ns),
+                |d| fmt_signed_ns(d.delta_ns),
             );
             row.push_str(&format!(" {d:>13}"));
         }
