@@ -205,9 +205,7 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
             // Run files of older wprof versions have no headline: drawn
             // from their figures the same way.
             for run in &mut runs {
-                if run.headline.is_empty() {
-                    run.headline = crate::run::headline::headline(run);
-                }
+                run.headline = crate::run::headline::of(run);
             }
             let links: Vec<Vec<String>> = args
                 .runs

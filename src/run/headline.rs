@@ -14,6 +14,16 @@ pub const MOST: usize = 6;
 /// Ratio lines (the comparison and other pairs) before the rest.
 const RATIOS: usize = 3;
 
+/// `run`'s headline as recorded, or drawn again for a run file of an
+/// older version that has none.
+pub fn of(run: &Run) -> Vec<String> {
+    if run.headline.is_empty() {
+        headline(run)
+    } else {
+        run.headline.clone()
+    }
+}
+
 /// `run`'s headline: 1 to [`MOST`] lines.
 pub fn headline(run: &Run) -> Vec<String> {
     let mut lines = Vec::new();

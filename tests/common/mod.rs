@@ -210,6 +210,9 @@ pub fn normalise_run(run: &Value) -> Value {
                     .cloned()
                     .collect(),
             ),
+            // The headline quotes timings in words: how many lines it has
+            // is its shape.
+            Value::Array(a) if key == "headline" => Value::from(a.len()),
             // The kept samples are timings: only how many were kept counts.
             Value::Array(a) if key == "kept" => Value::from(a.len()),
             Value::Array(a) => Value::Array(a.iter().map(|x| walk(key, x)).collect()),

@@ -47,20 +47,10 @@ nav li{margin:.2em 0}
 .headline ul{margin:0;padding-left:1.2em}
 .headline li{margin:.25em 0}";
 
-/// The lines to quote ([`crate::run::headline`]), drawn again for run
-/// files of older versions that lack them.
-fn lines(run: &Run) -> Vec<String> {
-    if run.headline.is_empty() {
-        crate::run::headline::headline(run)
-    } else {
-        run.headline.clone()
-    }
-}
-
 /// The one figure that sums a run up, for the summary across runs: its
 /// headline's first line.
 fn headline(run: &Run) -> String {
-    lines(run)
+    crate::run::headline::of(run)
         .into_iter()
         .next()
         .unwrap_or_else(|| "—".to_owned())
@@ -68,7 +58,7 @@ fn headline(run: &Run) -> String {
 
 /// The headline, above everything else of the run.
 fn headline_html(run: &Run) -> String {
-    let items: String = lines(run)
+    let items: String = crate::run::headline::of(run)
         .iter()
         .map(|l| format!("<li>{}</li>", esc(l)))
         .collect();

@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use super::{Esc, head, inside, ranking, summary};
+use super::{Esc, failures, head, inside, ranking, summary, verdicts};
 use crate::phase::Phase;
 use crate::run::{PhaseStats, Run, Variant};
 use crate::units::{fmt_ns, fmt_signed_ns};
@@ -55,29 +55,15 @@ pub(super) fn compact(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
     // What the user asked for by name is shown.
     inside::heap(run, out)?;
     inside::passes(run, out)?;
-    let quoted = if run.headline.is_empty() {
-        crate::run::headline::headline(run)
-    } else {
-        run.headline.clone()
-    };
-    let verdicts: Vec<&String> = run
+    // The verdicts the summary does not already quote.
+    let quoted = crate::run::headline::of(run);
+    let rest: Vec<&String> = run
         .verdicts
         .iter()
         .filter(|v| !quoted.contains(v))
         .collect();
-    if !verdicts.is_empty() {
-        writeln!(out)?;
-        for v in verdicts {
-            writeln!(out, "verdict: {}", Esc(v))?;
-        }
-    }
-    if !run.failures.is_empty() {
-        writeln!(out)?;
-        for f in &run.failures {
-            let (v, cause) = (Esc(&f.variant), Esc(&f.cause));
-            writeln!(out, "FAILED {v}: {}: {cause}", f.phase)?;
-        }
-    }
+    verdicts(&rest, out)?;
+    failures(run, out)?;
     let (warnings, notes): (Vec<&String>, Vec<&String>) =
         run.notes.iter().partition(|n| n.starts_with("warning:"));
     if !warnings.is_empty() {

@@ -49,12 +49,7 @@ pub fn headline(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
         run.scenario,
         Esc(&run.plugin.name)
     )?;
-    let lines = if run.headline.is_empty() {
-        crate::run::headline::headline(run)
-    } else {
-        run.headline.clone()
-    };
-    for l in &lines {
+    for l in &crate::run::headline::of(run) {
         writeln!(out, "  {}", Esc(l))?;
     }
     Ok(())
@@ -222,19 +217,8 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
         inside::heap(run, out)?;
         inside::counters(run, out)?;
         inside::passes(run, out)?;
-        if !run.verdicts.is_empty() {
-            writeln!(out)?;
-            for v in &run.verdicts {
-                writeln!(out, "verdict: {}", Esc(v))?;
-            }
-        }
-        if !run.failures.is_empty() {
-            writeln!(out)?;
-            for f in &run.failures {
-                let (v, cause) = (Esc(&f.variant), Esc(&f.cause));
-                writeln!(out, "FAILED {v}: {}: {cause}", f.phase)?;
-            }
-        }
+        verdicts(&run.verdicts.iter().collect::<Vec<_>>(), out)?;
+        failures(run, out)?;
         if !run.notes.is_empty() {
             writeln!(out)?;
             for n in &run.notes {
@@ -392,6 +376,29 @@ fn memory(m: &MemoryProfile, out: &mut dyn Write) -> std::io::Result<()> {
     }
     if let Some(c) = m.code_bytes {
         writeln!(out, "  compiled code: {}", fmt_bytes(c as f64))?;
+    }
+    Ok(())
+}
+
+/// Verdicts, one a line.
+fn verdicts(list: &[&String], out: &mut dyn Write) -> std::io::Result<()> {
+    if !list.is_empty() {
+        writeln!(out)?;
+        for v in list {
+            writeln!(out, "verdict: {}", Esc(v))?;
+        }
+    }
+    Ok(())
+}
+
+/// What failed, one variant a line.
+fn failures(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
+    if !run.failures.is_empty() {
+        writeln!(out)?;
+        for f in &run.failures {
+            let (v, cause) = (Esc(&f.variant), Esc(&f.cause));
+            writeln!(out, "FAILED {v}: {}: {cause}", f.phase)?;
+        }
     }
     Ok(())
 }
