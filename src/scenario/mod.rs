@@ -124,17 +124,28 @@ pub fn noise_notes(run: &crate::run::Run) -> Vec<String> {
         notes.push(format!(
             "warning: noisy ({}x): the spread exceeds the mean (coefficient of variation): {}: disturbed iterations or several modes; read the percentiles, not the mean",
             spread.len(),
-            spread.join(", ")
+            first_few(&spread)
         ));
     }
     if !wide.is_empty() {
         notes.push(format!(
             "warning: noisy ({}x): the median is known only within more than ±3 % (95 %): {}: the run was disturbed or too short; compare with care",
             wide.len(),
-            wide.join(", ")
+            first_few(&wide)
         ));
     }
     notes
+}
+
+/// The first four of `items`, and how many more: a warning line stays
+/// readable with 24 variants (each one's interval is in its table).
+fn first_few(items: &[String]) -> String {
+    const FEW: usize = 4;
+    let mut text = items[..items.len().min(FEW)].join(", ");
+    if items.len() > FEW {
+        text.push_str(&format!(" and {} more", items.len() - FEW));
+    }
+    text
 }
 
 /// A run of `scenario` on this machine, started now, with nothing measured
