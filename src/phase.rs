@@ -28,6 +28,9 @@ pub enum Phase {
     Link,
     /// Create an instance: link imports, allocate memory, run the start function.
     Instantiate,
+    /// Take an instance from a pool that every thread shares, waiting while
+    /// all of them are busy.
+    Acquire,
     /// Serialise the host's input (e.g. to JSON).
     Encode,
     /// Allocate a guest buffer and copy the encoded input into linear memory.
@@ -46,16 +49,23 @@ pub enum Phase {
     Decode,
     /// Release the result buffer (the guest's `wprof_free`, or a native drop).
     Free,
+    /// End a request's hold on its instance: drop it (its memory unmapped,
+    /// or handed back to the pooling allocator), or give it back to the
+    /// shared pool and wake a waiting thread.
+    Release,
     /// One whole call, enclosing its phases.
     Call,
     /// One whole cold start, from loading the module to the first call's
     /// result, enclosing its phases.
     ColdStart,
+    /// One whole request under concurrency, enclosing its phases: getting
+    /// an instance, the call, releasing the instance.
+    Request,
 }
 
 impl Phase {
     /// Every phase, in the order they happen.
-    pub const ALL: [Phase; 18] = [
+    pub const ALL: [Phase; 21] = [
         Phase::Engine,
         Phase::PreInit,
         Phase::Read,
@@ -64,6 +74,7 @@ impl Phase {
         Phase::Deserialize,
         Phase::Link,
         Phase::Instantiate,
+        Phase::Acquire,
         Phase::Encode,
         Phase::CopyIn,
         Phase::Lower,
@@ -72,8 +83,10 @@ impl Phase {
         Phase::CopyOut,
         Phase::Decode,
         Phase::Free,
+        Phase::Release,
         Phase::Call,
         Phase::ColdStart,
+        Phase::Request,
     ];
 
     /// The phases of one call into a core-module plugin through the wprof
@@ -98,6 +111,7 @@ impl Phase {
             Phase::Deserialize => "deserialize",
             Phase::Link => "link",
             Phase::Instantiate => "instantiate",
+            Phase::Acquire => "acquire",
             Phase::Encode => "encode",
             Phase::CopyIn => "copy-in",
             Phase::Lower => "lower",
@@ -106,15 +120,17 @@ impl Phase {
             Phase::CopyOut => "copy-out",
             Phase::Decode => "decode",
             Phase::Free => "free",
+            Phase::Release => "release",
             Phase::Call => "call",
             Phase::ColdStart => "cold-start",
+            Phase::Request => "request",
         }
     }
 
     /// Whether this phase is a whole that encloses the others (a call, a
     /// cold start) rather than a part of one.
     pub const fn is_whole(self) -> bool {
-        matches!(self, Phase::Call | Phase::ColdStart)
+        matches!(self, Phase::Call | Phase::ColdStart | Phase::Request)
     }
 }
 

@@ -7,7 +7,7 @@ mod common;
 use common::{Sandbox, variant};
 use serde_json::Value;
 
-const RUNGS: [&str; 7] = [
+const RUNGS: [&str; 8] = [
     "cranelift",
     "cranelift-opt-none",
     "winch",
@@ -15,6 +15,7 @@ const RUNGS: [&str; 7] = [
     "aot-mmap",
     "wizer",
     "pooling",
+    "pooling-wizer",
 ];
 
 const FIRST_CALL: [&str; 4] = ["copy-in", "execute", "copy-out", "free"];
@@ -26,7 +27,7 @@ fn phases_of(rung: &str) -> Vec<&'static str> {
         }
         "aot" => &["read", "deserialize", "instantiate"],
         "aot-mmap" | "wizer" => &["deserialize", "instantiate"],
-        "pooling" => &["instantiate"],
+        "pooling" | "pooling-wizer" => &["instantiate"],
         other => panic!("unknown rung {other}"),
     };
     let mut all = load.to_vec();
@@ -129,10 +130,26 @@ fn every_rung_has_every_phase_on_both_bundled_plugins() {
                 .any(|v| v.starts_with("cranelift: compile is")),
             "{verdicts:?}"
         );
-        // Wizer really ran: the snapshot is a different, larger module.
+        // Wizer really ran: the snapshot is a different, larger module,
+        // and pooling-wizer pools instances of that same snapshot.
         let wizer = variant(&run, "wizer");
         assert!(setup_phases(wizer).contains(&"pre-init".to_owned()));
         assert_ne!(wizer["module_bytes"], run["plugin"]["size_bytes"]);
+        let pooled = variant(&run, "pooling-wizer");
+        assert!(setup_phases(pooled).contains(&"pre-init".to_owned()));
+        assert_eq!(pooled["module_bytes"], wizer["module_bytes"]);
+        assert!(
+            pooled["facts"]["pool_instances_live_during_call"]
+                .as_u64()
+                .unwrap()
+                >= 1
+        );
+        assert!(
+            verdicts.iter().any(|v| v.starts_with("pooling-wizer: ")
+                && v.contains("against")
+                && v.contains("for pooling, the same path without the snapshot")),
+            "{verdicts:?}"
+        );
     }
     // The large plugin is large: compilation matters there.
     let small = sb.json("out/cold-start.drug-checker.json");

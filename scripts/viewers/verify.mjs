@@ -26,7 +26,7 @@ const DH_VIEW = process.env.DH_VIEW || '/usr/libexec/valgrind/dh_view.html';
 const SPEEDSCOPE = path.join(HERE, 'node_modules/speedscope/dist/release/index.html');
 const VIEWPORT = { width: 1400, height: 900 };
 // Span names that enclose an iteration's phases (wprof's Phase::is_whole).
-const WHOLES = new Set(['call', 'cold-start']);
+const WHOLES = new Set(['call', 'cold-start', 'request']);
 const isWhole = (name) => WHOLES.has(name);
 const INSTALL_ALL = `sudo ${path.relative(process.cwd(), path.join(ROOT, 'scripts/install-viewers')) || 'scripts/install-viewers'}`;
 
@@ -143,6 +143,13 @@ function expectationsFor(file) {
       runJson: candidate,
       scenario: run.scenario ?? stem,
       variants: run.variants.map((v) => ({ name: v.name, phases: (v.phases ?? []).map((p) => p.phase) })),
+      // Trace threads: one per variant, or, where a variant ran on several threads at once
+      // (concurrency), one per thread, named "<variant> · thread N".
+      tracks: run.variants.flatMap((v) => {
+        const phases = (v.phases ?? []).map((p) => p.phase);
+        const own = [...new Set((run.timeline ?? []).map((s) => s.track))].filter((t) => t.startsWith(`${v.name} · thread `));
+        return (own.length ? own : [v.name]).map((name) => ({ name, phases }));
+      }),
       // Counters read over time, and each variant's memory readings as a track of its own
       // (named as wprof's chrome exporter names them).
       counters: [
@@ -382,11 +389,11 @@ async function checkTraceEngine(ctx, events, exp) {
     });
   }
   if (dropped) problems.push(`${dropped} of ${total} events left out of DevTools' call tree, so not drawn (e.g. ${droppedExample})`);
-  if (unnested) problems.push(`${unnested} phase events not directly inside their whole ("call", "cold-start")`);
+  if (unnested) problems.push(`${unnested} phase events not directly inside their whole ("call", "cold-start", "request")`);
   if (zero) problems.push(`${zero} events with zero duration`);
 
   if (exp) {
-    for (const v of exp.variants) {
+    for (const v of exp.tracks) {
       const t = threads.find((th) => th.name === v.name);
       if (!t) {
         problems.push(`no thread named "${v.name}" (threads: ${threads.map((th) => th.name ?? `tid ${th.tid} (unnamed)`).join(', ')})`);
@@ -476,13 +483,13 @@ async function checkSpeedscope(ctx, file, exp) {
         }
         return { name: p.name, seen };
       });
-      if (unnested) problems.push(`speedscope nests ${unnested} phase events outside their whole ("call", "cold-start")`);
+      if (unnested) problems.push(`speedscope nests ${unnested} phase events outside their whole ("call", "cold-start", "request")`);
       // speedscope repairs badly nested input and says so on the console; each repair is a
       // span drawn in the wrong place.
       const repairs = log.warnings.filter((w) => /^ts=.*Tried to end|Tried to end frame|still open at end of profile/.test(w));
       if (repairs.length) problems.push(`speedscope had to repair nesting ${repairs.length} times (e.g. ${repairs[0].slice(0, 160)})`);
       if (exp) {
-        for (const v of exp.variants) {
+        for (const v of exp.tracks) {
           // Profile names are "<process> (pid N), <thread> (tid M)" or "<thread> (pid N, tid M)".
           const esc = v.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
           const re = new RegExp(`(^|, )${esc} \\((pid \\d+, )?tid \\d+\\)$`);

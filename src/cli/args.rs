@@ -159,6 +159,14 @@ pub(super) enum Record {
         after_help = "Examples:\n  wprof record component\n  wprof record component --plugin my.wasm --export greet --args '[\"world\"]'"
     )]
     Component(ComponentArgs),
+    /// A plugin's requests from N threads at once under several host
+    /// designs (fresh instances, pooling, Wizer, one instance per thread,
+    /// a shared pool) against native: throughput, latency, efficiency, and
+    /// the per-request counters that explain where each stops scaling.
+    #[command(
+        after_help = "Examples:\n  wprof record concurrency\n  wprof record concurrency --threads 1,2,4,8 --designs fresh,pooled,reuse --duration-per-point 2s\n  wprof record concurrency --sample host"
+    )]
+    Concurrency(ConcurrencyArgs),
 }
 
 #[derive(Debug, Args)]

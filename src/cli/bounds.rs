@@ -105,6 +105,8 @@ counts! {
     calls: 1, 100_000_000, "calls wprof makes before reading memory";
     /// Runs per variant of a boundary scenario.
     runs: 1, 1_000_000, "measured runs a variant keeps (every variant of a run is kept until it is settled)";
+    /// `--pool-size` of concurrency.
+    pool_size: 1, 1024, "instances in the shared pool";
     /// `--items` of batching.
     items: 1, 1_000_000, "items in one batch";
     /// Fresh-instance runs of a command or component.
@@ -142,6 +144,8 @@ durations! {
     measuring_time: 1_000, DAY, "measuring time";
     /// A soak's `--duration`.
     soak_duration: SEC / 100, 31 * DAY, "soak";
+    /// `--duration-per-point` of concurrency.
+    point_duration: SEC / 100, DAY, "time per design and thread count";
     /// A soak's `--sample-every`.
     sample_every: SEC / 1000, DAY, "interval between memory readings";
 }

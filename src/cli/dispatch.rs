@@ -13,8 +13,8 @@ use crate::export;
 
 use crate::scenario::cold_start::{self, Iterations};
 use crate::scenario::{
-    batching, codecs, command, component, compute, data_transfer, host_functions, hot_path, memory,
-    soak,
+    batching, codecs, command, component, compute, concurrency, data_transfer, host_functions,
+    hot_path, memory, soak,
 };
 use crate::source::PluginSpec;
 
@@ -180,6 +180,13 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
             )?;
         }
         Command::Record(Record::DataTransfer(a)) => boundary!(a, data_transfer),
+        Command::Record(Record::Concurrency(a)) => {
+            let cfg = a.config()?;
+            let plugin = Ran::Plugin(&cfg.plugin, cfg.export.as_deref(), &cfg.input);
+            record_one(&a.record.output, concurrency::NAME, &[plugin], || {
+                concurrency::run(&cfg)
+            })?;
+        }
         Command::Driver => crate::driver::child::server::serve()?,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

@@ -104,6 +104,7 @@ mod tests {
     use crate::scenario::command::CommandConfig;
     use crate::scenario::component::ComponentConfig;
     use crate::scenario::compute::ComputeConfig;
+    use crate::scenario::concurrency::ConcurrencyConfig;
     use crate::scenario::data_transfer::DataTransferConfig;
     use crate::scenario::host_functions::HostFunctionsConfig;
     use crate::scenario::hot_path::HotPathConfig;
@@ -182,5 +183,6 @@ mod tests {
         bare_is_default!("codecs", Codecs, CodecsConfig);
         bare_is_default!("command", Command, CommandConfig);
         bare_is_default!("component", Component, ComponentConfig);
+        bare_is_default!("concurrency", Concurrency, ConcurrencyConfig);
     }
 }

@@ -12,6 +12,7 @@ use crate::scenario::cold_start::{ColdStartConfig, Iterations, Rung};
 use crate::scenario::command::{self, CommandConfig};
 use crate::scenario::component::{self, ComponentConfig};
 use crate::scenario::compute::{self, ComputeConfig};
+use crate::scenario::concurrency::{self, ConcurrencyConfig, Design};
 use crate::scenario::data_transfer::{self, DataTransferConfig, Way};
 use crate::scenario::host_functions::{self, HostFunctionsConfig};
 use crate::scenario::hot_path::HotPathConfig;
@@ -468,6 +469,81 @@ impl ComponentArgs {
             runs,
             limits,
             inside: self.inside.config(),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ConcurrencyArgs {
+    #[command(flatten)]
+    pub(super) plugin: PluginArgs,
+    /// Thread counts, comma-separated, each from 1 to 1024 [default: 1, 2,
+    /// 4, ... up to twice the CPUs].
+    #[arg(long, value_name = "LIST")]
+    pub(super) threads: Option<String>,
+    /// How long each design runs at each thread count, over all rounds,
+    /// e.g. 1s, 300ms.
+    #[arg(long, default_value = "1s", value_parser = super::bounds::point_duration)]
+    pub(super) duration_per_point: std::time::Duration,
+    /// Rounds the time is split into (every design and thread count once a
+    /// round, in a rotating order).
+    #[arg(long, default_value_t = ConcurrencyConfig::default().rounds, value_parser = super::bounds::rounds)]
+    pub(super) rounds: u64,
+    /// Host designs to compare, comma-separated: native, fresh, pooled,
+    /// pooled-no-cow, pooled-resident, pooled-wizer, reuse, shared-pool
+    /// [default: all].
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub(super) designs: Vec<Design>,
+    /// Instances in the shared-pool design.
+    #[arg(long, default_value_t = ConcurrencyConfig::default().pool_size as u64, value_parser = super::bounds::pool_size)]
+    pub(super) pool_size: u64,
+    /// Clock: auto (TSC where invariant), tsc, monotonic.
+    #[arg(long, default_value_t = ConcurrencyConfig::default().clock)]
+    pub(super) clock: ClockChoice,
+    /// Requests per thread drawn into the Chrome trace, from each point's
+    /// last round.
+    #[arg(long, default_value_t = ConcurrencyConfig::default().trace_calls, value_parser = super::bounds::trace_calls)]
+    pub(super) trace_calls: u64,
+    #[command(flatten)]
+    pub(super) record: RecordArgs,
+}
+
+impl ConcurrencyArgs {
+    pub(super) fn config(&self) -> anyhow::Result<ConcurrencyConfig> {
+        let d = ConcurrencyConfig::default();
+        let (plugin, input) = self.plugin.specs();
+        let threads = match &self.threads {
+            Some(t) => {
+                concurrency::parse_threads(t).map_err(|e| anyhow::anyhow!("--threads: {e}"))?
+            }
+            None => d.threads,
+        };
+        let inside = self.record.inside.config();
+        if inside.fuel {
+            anyhow::bail!("--fuel: record concurrency has no fuel pass");
+        }
+        Ok(ConcurrencyConfig {
+            plugin,
+            export: self.plugin.input.export.clone(),
+            input,
+            threads,
+            duration_per_point: self.duration_per_point,
+            rounds: self.rounds,
+            designs: if self.designs.is_empty() {
+                d.designs
+            } else {
+                self.designs.clone()
+            },
+            pool_size: self.pool_size as usize,
+            clock: self.clock,
+            trace_calls: self.trace_calls,
+            limits: self.plugin.input.extism.limits(&self.record.limits),
+            // Its own counters (page faults, context switches, syscalls,
+            // interrupts) are read around every slice; no counter pass.
+            inside: crate::inside::InsideConfig {
+                counters: crate::inside::CounterChoice::None,
+                ..inside
+            },
         })
     }
 }

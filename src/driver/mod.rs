@@ -119,6 +119,31 @@ pub trait Instance {
     }
 }
 
+/// An instance borrowed for one call: what a caller that keeps the
+/// instance itself (a pool, a per-request instance) hands to a
+/// [`call::PluginCall`].
+impl<I: Instance + ?Sized> Instance for &mut I {
+    #[inline(always)]
+    fn copy_in(&mut self, input: &[u8]) -> Result<Buf, CallError> {
+        (**self).copy_in(input)
+    }
+    #[inline(always)]
+    fn execute(&mut self, buf: Buf) -> Result<Packed, CallError> {
+        (**self).execute(buf)
+    }
+    #[inline(always)]
+    fn copy_out(&mut self, packed: Packed) -> Result<Buf, CallError> {
+        (**self).copy_out(packed)
+    }
+    #[inline(always)]
+    fn free(&mut self, out: Buf) -> Result<(), CallError> {
+        (**self).free(out)
+    }
+    fn output(&self) -> &[u8] {
+        (**self).output()
+    }
+}
+
 /// A host that runs plugins: loads a module, makes instances of it.
 pub trait Driver {
     /// A loaded (validated, compiled) module.

@@ -162,6 +162,11 @@ impl Exporter for Flamegraph {
             run.host.wasmtime, run.clock.name
         ));
         opts.name_type = "Phase:".to_owned();
+        if per_variant {
+            // Equal widths for many variants (a concurrency run has one per
+            // design and thread count): wide enough that each is named.
+            opts.image_width = Some(run.variants.len().saturating_mul(200).max(1200));
+        }
         // Draw every frame, however narrow: a 10 µs rung beside a 60 ms one
         // must still be there to hover and search.
         opts.min_width = 0.0;

@@ -8,8 +8,10 @@ pub mod fuel;
 pub mod guest;
 pub mod host_sampler;
 pub mod instrument;
+pub mod interrupts;
 pub mod memory;
 pub mod perf;
+pub mod syscalls;
 pub mod tally;
 
 /// Something that counts events (perf counters): totals read at phase

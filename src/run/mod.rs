@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+mod concurrency;
 pub mod headline;
 mod inside;
 mod memory;
 
+pub use concurrency::*;
 pub use inside::*;
 pub use memory::*;
 
@@ -100,6 +102,10 @@ pub struct Run {
     /// Sampled stacks, one profile per sampler that ran (`--sample`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<Profile>,
+    /// Each host design at each thread count, and where each stops
+    /// scaling; absent outside `record concurrency`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Concurrency>,
     /// Things the reader must know: what was not measured and why, warnings.
     pub notes: Vec<String>,
     /// Whether the run was interrupted (Ctrl-C) and holds only what was

@@ -8,6 +8,7 @@ pub mod cold_start;
 pub mod command;
 pub mod component;
 pub mod compute;
+pub mod concurrency;
 pub mod data_transfer;
 pub mod host_functions;
 pub mod hot_path;
@@ -41,6 +42,7 @@ pub const NAMES: &[&str] = &[
     codecs::NAME,
     command::NAME,
     component::NAME,
+    concurrency::NAME,
 ];
 
 /// Describes this machine for a run.

@@ -74,7 +74,7 @@ pub trait Abi: 'static + Sized {
     /// Per-store state.
     type State: Default + Send + 'static;
     /// An instance, bound to its entry points.
-    type Instance: Instance + AsMut<Bound<Self::State>>;
+    type Instance: Instance + AsMut<Bound<Self::State>> + Send;
 
     /// Whether the convention supplies imports from `module`.
     fn supplies(module: &str) -> bool;

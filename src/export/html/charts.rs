@@ -48,7 +48,7 @@ impl Figure {
     }
 }
 
-type Chart = anyhow::Result<Option<Figure>>;
+pub(super) type Chart = anyhow::Result<Option<Figure>>;
 
 fn svg(
     width: u32,
@@ -101,7 +101,7 @@ pub fn tick_ns(ns: f64) -> String {
 }
 
 /// A tick on a counter's axis, large values shortened: `450 k`, `30 M`.
-fn tick_count(v: f64) -> String {
+pub(super) fn tick_count(v: f64) -> String {
     match v.abs() {
         a if a >= 1e9 => format!("{} G", short(v / 1e9)),
         a if a >= 1e6 => format!("{} M", short(v / 1e6)),
@@ -129,18 +129,18 @@ fn tick_bytes(b: f64) -> String {
 }
 
 /// One named line of points.
-type Line = (String, Vec<(f64, f64)>);
+pub(super) type Line = (String, Vec<(f64, f64)>);
 
 /// Axis descriptions and tick formats of a line chart.
-struct Axes<'a> {
-    x_desc: &'a str,
-    y_desc: &'a str,
-    x_tick: &'a dyn Fn(&f64) -> String,
-    y_tick: &'a dyn Fn(&f64) -> String,
+pub(super) struct Axes<'a> {
+    pub(super) x_desc: &'a str,
+    pub(super) y_desc: &'a str,
+    pub(super) x_tick: &'a dyn Fn(&f64) -> String,
+    pub(super) y_tick: &'a dyn Fn(&f64) -> String,
 }
 
 /// `lines`, each in its name's colour, 900 wide.
-fn line_chart<X, Y>(
+pub(super) fn line_chart<X, Y>(
     height: u32,
     x: X,
     y: Y,

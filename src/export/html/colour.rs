@@ -6,7 +6,7 @@ use plotters::style::RGBColor;
 
 /// Names wprof's scenarios use, each with a colour no other known name has
 /// (pooling is not cranelift's blue; winch is purple everywhere).
-const KNOWN: [(&str, RGBColor); 21] = [
+const KNOWN: [(&str, RGBColor); 29] = [
     ("wasm", RGBColor(0x1f, 0x77, 0xb4)),
     ("native", RGBColor(0xff, 0x7f, 0x0e)),
     ("cranelift", RGBColor(0x2c, 0xa0, 0x2c)),
@@ -29,6 +29,16 @@ const KNOWN: [(&str, RGBColor); 21] = [
     ("host-fn", RGBColor(0xa6, 0x76, 0x1d)),
     ("component", RGBColor(0x1b, 0x9e, 0x77)),
     ("extism", RGBColor(0xf7, 0xb6, 0xd2)),
+    // The pooling-wizer rung and concurrency's host designs (pooled is
+    // the pooling rung's design, so its colour).
+    ("pooling-wizer", RGBColor(0x63, 0x1f, 0x5e)),
+    ("pooled-wizer", RGBColor(0x63, 0x1f, 0x5e)),
+    ("fresh", RGBColor(0x8c, 0x1c, 0x13)),
+    ("pooled", RGBColor(0xd6, 0x27, 0x28)),
+    ("pooled-no-cow", RGBColor(0xff, 0x98, 0x96)),
+    ("pooled-resident", RGBColor(0xad, 0x49, 0x4a)),
+    ("reuse", RGBColor(0x08, 0x51, 0x9c)),
+    ("shared-pool", RGBColor(0x00, 0x99, 0x88)),
 ];
 
 /// Colours for every other name, none of them a known name's: dark enough
@@ -85,8 +95,16 @@ mod tests {
     fn known_names_do_not_share_colours_except_aliases() {
         for (i, (a, ca)) in KNOWN.iter().enumerate() {
             for (b, cb) in &KNOWN[i + 1..] {
-                // `jit` is cold-start's cranelift under the memory scenario's name.
-                let alias = [*a, *b] == ["cranelift", "jit"];
+                // `jit` is cold-start's cranelift under the memory scenario's
+                // name; concurrency's pooled designs are cold-start's rungs.
+                let alias = [[*a, *b], [*b, *a]].iter().any(|p| {
+                    [
+                        ["cranelift", "jit"],
+                        ["pooling", "pooled"],
+                        ["pooling-wizer", "pooled-wizer"],
+                    ]
+                    .contains(p)
+                });
                 assert!(alias || ca != cb, "{a} and {b} share a colour");
             }
         }

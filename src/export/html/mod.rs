@@ -9,6 +9,7 @@ use std::io::Write;
 mod charts;
 mod colour;
 mod tables;
+mod threads;
 
 use super::Exporter;
 use crate::run::Run;
@@ -127,6 +128,9 @@ fn section(h: &mut String, i: usize, run: &Run, links: &[String]) -> anyhow::Res
         charts::ranking(run)?,
         charts::memory(run)?,
         charts::scaling(run)?,
+        threads::throughput(run)?,
+        threads::latency(run, false)?,
+        threads::latency(run, true)?,
     ];
     for f in figures.iter().flatten().chain(&charts::over_time(run)?) {
         h.push_str(&f.html());

@@ -112,6 +112,15 @@ impl<'a, A: Abi> RungTarget<'a, A> {
             t.compiled_bytes = Some(len);
             Ok(cwasm.clone())
         };
+        // Wizer runs `wprof_init` once and snapshots the instance: the
+        // module the snapshot rungs load.
+        let snapshot = |t: &mut Self| -> Result<Vec<u8>, CallError> {
+            let snapshot =
+                crate::driver::timed(&mut t.setup, Phase::PreInit, || pre_initialise(ctx.bytes))
+                    .map_err(at(Phase::PreInit))?;
+            t.module_bytes = Some(snapshot.len() as u64);
+            Ok(snapshot)
+        };
         match rung {
             Rung::Cranelift | Rung::CraneliftOptNone | Rung::Winch => {}
             Rung::Aot | Rung::AotMmap => {
@@ -127,17 +136,18 @@ impl<'a, A: Abi> RungTarget<'a, A> {
                 t.artifact = Some(path);
             }
             Rung::Wizer => {
-                let snapshot = crate::driver::timed(&mut t.setup, Phase::PreInit, || {
-                    pre_initialise(ctx.bytes)
-                })
-                .map_err(at(Phase::PreInit))?;
-                t.module_bytes = Some(snapshot.len() as u64);
+                let snapshot = snapshot(&mut t)?;
                 let path = precompiled(&mut t, &snapshot)?;
                 load_precompiled(&engine, &path).map_err(at(Phase::Deserialize))?;
                 t.artifact = Some(path);
             }
-            Rung::Pooling => {
-                let path = precompiled(&mut t, ctx.bytes)?;
+            Rung::Pooling | Rung::PoolingWizer => {
+                let bytes = if rung == Rung::PoolingWizer {
+                    std::borrow::Cow::Owned(snapshot(&mut t)?)
+                } else {
+                    std::borrow::Cow::Borrowed(ctx.bytes)
+                };
+                let path = precompiled(&mut t, &bytes)?;
                 let module = crate::driver::timed(&mut t.setup, Phase::Deserialize, || {
                     load_precompiled(&engine, &path)
                 })
@@ -206,7 +216,7 @@ impl<'a, A: Abi> RungTarget<'a, A> {
             let m = self.last.as_ref()?.serialize().ok()?;
             Some(m.len() as u64)
         });
-        if self.rung == Rung::Pooling {
+        if self.rung.pools() {
             v.facts.insert(
                 "pool_instances_live_during_call".into(),
                 json!(self.pool_live.0),
@@ -262,7 +272,7 @@ impl<A: Abi> Target for RungTarget<'_, A> {
                 m.mark(1);
                 self.instantiate_and_call(&module, m, 2)?;
             }
-            Rung::Pooling => {
+            Rung::Pooling | Rung::PoolingWizer => {
                 let pre = self.pre.as_ref().expect("set up with a linked module");
                 let p = WasmtimeDriver::<A>::instantiate_pre(pre, self.ctx.export, &self.limits)?;
                 self.first_call(p, m, 1)?;

@@ -18,7 +18,7 @@ mod ladder;
 mod passes;
 mod rung;
 mod verdicts;
-mod wizer;
+pub(crate) mod wizer;
 
 use std::fs;
 use std::marker::PhantomData;
@@ -229,13 +229,13 @@ fn run_with<A: Abi>(cfg: &ColdStartConfig, p: super::Prepared<A>) -> Result<Run,
             ));
             continue;
         }
-        if rung == Rung::Wizer && !has_init {
+        if rung.snapshots() && !has_init {
             notes.push(format!(
-                "wizer: not run: {name} exports no `{INIT_EXPORT}`, so it has no start-up work for Wizer to run and snapshot (plugins/README.md)"
+                "{rung}: not run: {name} exports no `{INIT_EXPORT}`, so it has no start-up work for Wizer to run and snapshot (plugins/README.md)"
             ));
             continue;
         }
-        if rung == Rung::Wizer
+        if rung.snapshots()
             && let Err(Error::Plugin { phase, cause, .. }) =
                 crate::driver::guard::guarded_init(&name, &plugin.bytes, &cfg.limits)
         {
@@ -263,7 +263,7 @@ fn run_with<A: Abi>(cfg: &ColdStartConfig, p: super::Prepared<A>) -> Result<Run,
                 made = Some(());
             },
         );
-        if made.is_some() && rung == Rung::Wizer && cfg.inside.fuel {
+        if made.is_some() && rung.snapshots() && cfg.inside.fuel {
             snapshot = pre_initialise(&plugin.bytes).ok();
         }
         // The first rung that ran, set up again, is timed between the
@@ -315,7 +315,7 @@ fn run_with<A: Abi>(cfg: &ColdStartConfig, p: super::Prepared<A>) -> Result<Run,
                 rung: *rung,
                 ctx: &ctx,
                 fuel_bytes: match (rung, &snapshot) {
-                    (Rung::Wizer, Some(s)) => s,
+                    (r, Some(s)) if r.snapshots() => s,
                     _ => &plugin.bytes,
                 },
                 abi: PhantomData,

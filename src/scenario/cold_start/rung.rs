@@ -28,11 +28,14 @@ pub enum Rung {
     /// Loaded and linked once (`InstancePre`); each iteration instantiates
     /// from the pooling allocator (copy-on-write memory images) and calls.
     Pooling,
+    /// As [`Rung::Pooling`], on the Wizer snapshot of [`Rung::Wizer`]:
+    /// each instance starts from memory `wprof_init` already set up.
+    PoolingWizer,
 }
 
 impl Rung {
     /// Every rung, naive first.
-    pub const ALL: [Rung; 7] = [
+    pub const ALL: [Rung; 8] = [
         Rung::Cranelift,
         Rung::CraneliftOptNone,
         Rung::Winch,
@@ -40,6 +43,7 @@ impl Rung {
         Rung::AotMmap,
         Rung::Wizer,
         Rung::Pooling,
+        Rung::PoolingWizer,
     ];
 
     /// The rung's name, as given to `--rungs`.
@@ -52,6 +56,7 @@ impl Rung {
             Rung::AotMmap => "aot-mmap",
             Rung::Wizer => "wizer",
             Rung::Pooling => "pooling",
+            Rung::PoolingWizer => "pooling-wizer",
         }
     }
 
@@ -76,6 +81,9 @@ impl Rung {
             }
             Rung::Pooling => {
                 "precompiled, mapped and linked once (InstancePre); each iteration instantiates from the pooling allocator (copy-on-write memory images) and calls"
+            }
+            Rung::PoolingWizer => {
+                "as pooling, on the Wizer snapshot (wprof_init ran once): each instance starts from initialised memory"
             }
         }
     }
@@ -106,8 +114,18 @@ impl Rung {
             Rung::AotMmap | Rung::Wizer => {
                 &[Deserialize, Instantiate, CopyIn, Execute, CopyOut, Free]
             }
-            Rung::Pooling => &[Instantiate, CopyIn, Execute, CopyOut, Free],
+            Rung::Pooling | Rung::PoolingWizer => &[Instantiate, CopyIn, Execute, CopyOut, Free],
         }
+    }
+
+    /// Whether the rung runs on a Wizer snapshot (and so needs `wprof_init`).
+    pub const fn snapshots(self) -> bool {
+        matches!(self, Rung::Wizer | Rung::PoolingWizer)
+    }
+
+    /// Whether the rung instantiates from the pooling allocator.
+    pub const fn pools(self) -> bool {
+        matches!(self, Rung::Pooling | Rung::PoolingWizer)
     }
 
     /// The engine settings the rung compiles and runs with.
@@ -129,7 +147,7 @@ impl Rung {
             Rung::Winch => {
                 config.strategy(Strategy::Winch);
             }
-            Rung::Pooling => {
+            Rung::Pooling | Rung::PoolingWizer => {
                 let mut pool = PoolingAllocationConfig::new();
                 // One instance is live at a time; a few slots keep the
                 // up-front virtual reservation modest (~6 GiB per memory slot).

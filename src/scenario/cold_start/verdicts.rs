@@ -122,35 +122,36 @@ pub(super) fn verdicts(
             fmt_ns(a_total)
         ));
     }
-    if let (Some(w), Some(m)) = (
-        by_name(Rung::Wizer.as_str()),
-        by_name(Rung::AotMmap.as_str()),
-    ) && let (Some(wt), Some(mt)) = (p50(w, Phase::ColdStart), p50(m, Phase::ColdStart))
-    {
-        let first_call = |v: &Variant| -> f64 {
-            crate::driver::call::BYTES_CALL
-                .iter()
-                .filter_map(|&ph| v.phase(ph))
-                .map(|s| s.stats.mean_ns)
-                .sum()
-        };
-        out.push(format!(
-            "wizer: {} p50 cold start against {} for aot-mmap, the same path without the snapshot; first call {} against {} (means): {}",
-            fmt_ns(wt),
-            fmt_ns(mt),
-            fmt_ns(first_call(w)),
-            fmt_ns(first_call(m)),
-            if wt < mt * (1.0 - NOISE) {
-                format!("the snapshot saves {} of start-up work", fmt_ns(mt - wt))
-            } else if wt > mt * (1.0 + NOISE) {
-                format!(
-                    "the snapshot is {} slower: no saving",
-                    fmt_ns(wt - mt)
-                )
-            } else {
-                format!("no difference beyond {:.0} % noise", NOISE * 100.0)
-            }
-        ));
+    // A snapshot rung against the same path without the snapshot.
+    for (snap, plain) in [
+        (Rung::Wizer, Rung::AotMmap),
+        (Rung::PoolingWizer, Rung::Pooling),
+    ] {
+        if let (Some(w), Some(m)) = (by_name(snap.as_str()), by_name(plain.as_str()))
+            && let (Some(wt), Some(mt)) = (p50(w, Phase::ColdStart), p50(m, Phase::ColdStart))
+        {
+            let first_call = |v: &Variant| -> f64 {
+                crate::driver::call::BYTES_CALL
+                    .iter()
+                    .filter_map(|&ph| v.phase(ph))
+                    .map(|s| s.stats.mean_ns)
+                    .sum()
+            };
+            out.push(format!(
+                "{snap}: {} p50 cold start against {} for {plain}, the same path without the snapshot; first call {} against {} (means): {}",
+                fmt_ns(wt),
+                fmt_ns(mt),
+                fmt_ns(first_call(w)),
+                fmt_ns(first_call(m)),
+                if wt < mt * (1.0 - NOISE) {
+                    format!("the snapshot saves {} of start-up work", fmt_ns(mt - wt))
+                } else if wt > mt * (1.0 + NOISE) {
+                    format!("the snapshot is {} slower: no saving", fmt_ns(wt - mt))
+                } else {
+                    format!("no difference beyond {:.0} % noise", NOISE * 100.0)
+                }
+            ));
+        }
     }
     if let Some(p) = by_name(Rung::Pooling.as_str())
         && let Some(i) = p50(p, Phase::Instantiate)

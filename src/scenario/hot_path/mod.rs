@@ -11,7 +11,7 @@
 
 mod baseline;
 mod child;
-mod native;
+pub(crate) mod native;
 mod rounds;
 mod summarise;
 
