@@ -5,8 +5,18 @@
 
 mod common;
 
+use std::sync::{Mutex, MutexGuard};
+
 use common::{Sandbox, notes};
 use serde_json::Value;
+
+/// One run at a time: two runs of N threads each beside each other (the
+/// test harness runs tests in parallel) would each measure the other.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn alone() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 const DESIGNS: [&str; 8] = [
     "native",
@@ -53,6 +63,9 @@ fn check_points(run: &Value, designs: &[&str]) {
     for u in c["unavailable"].as_array().unwrap() {
         assert!(!u["reason"].as_str().unwrap().is_empty(), "{u}");
     }
+    let shared = notes(run)
+        .iter()
+        .any(|n| n.starts_with("warning: the worker threads waited for a CPU"));
     let mut seen = Vec::new();
     for p in points {
         let d = p["design"].as_str().unwrap();
@@ -63,8 +76,16 @@ fn check_points(run: &Value, designs: &[&str]) {
         let lat = &p["latency"];
         assert!(lat["p50_ns"].as_f64().unwrap() <= lat["p99_ns"].as_f64().unwrap());
         if t == 2 {
+            // Within [0, 1.2], unless the run found that another process
+            // wanted the CPUs (a CPU hog beside the tests: a hog slows a
+            // lone thread more than two), and says so.
             let e = p["efficiency"]["ratio"].as_f64().unwrap();
-            assert!((0.0..=1.2).contains(&e), "{d} x2 efficiency {e}");
+            assert!(e > 0.0, "{d} x2 efficiency {e}");
+            assert!(
+                e <= 1.2 || shared,
+                "{d} x2 efficiency {e}, and no warning that the CPUs were shared: {:?}",
+                notes(run)
+            );
         } else {
             assert!(p["efficiency"].is_null());
         }
@@ -106,6 +127,7 @@ fn check_points(run: &Value, designs: &[&str]) {
 
 #[test]
 fn every_design_at_one_and_two_threads_on_the_bundled_plugins() {
+    let _alone = alone();
     let sb = Sandbox::new();
     let ran = sb.ok_line(
         "record concurrency --threads 1,2 --duration-per-point 150ms --rounds 3 --sample host --sample-secs 0.4 --out-dir out",
@@ -163,6 +185,7 @@ fn every_design_at_one_and_two_threads_on_the_bundled_plugins() {
 
 #[test]
 fn an_extism_plugin_runs_every_design_it_can_and_says_why_not_the_others() {
+    let _alone = alone();
     let sb = Sandbox::new();
     let wasm = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -207,6 +230,7 @@ fn an_extism_plugin_runs_every_design_it_can_and_says_why_not_the_others() {
 
 #[test]
 fn thread_counts_of_zero_or_over_the_cap_are_refused() {
+    let _alone = alone();
     let sb = Sandbox::new();
     for (threads, why) in [
         ("0", "a thread count must be at least 1"),
@@ -247,6 +271,7 @@ const THIRD_CALL_TRAPS: &str = r#"(module
 
 #[test]
 fn a_trap_under_concurrency_names_the_design_the_thread_and_the_request() {
+    let _alone = alone();
     let sb = Sandbox::new();
     sb.write("third.wat", THIRD_CALL_TRAPS);
     // A fresh instance per request never reaches a third call.

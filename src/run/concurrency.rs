@@ -50,7 +50,13 @@ pub struct Point {
     /// Throughput against the fewest threads measured (one, by default),
     /// over the ideal `min(threads, cpus) / min(fewest, cpus)`: 1.0 is
     /// perfect scaling. Paired round by round; absent at the fewest.
+    /// Another process's load moves it (see `waited_pct`).
     pub efficiency: Option<PairedRatio>,
+    /// Of the worker threads' runnable time, the share they waited for a
+    /// CPU, in percent (`/proc/thread-self/schedstat`); absent where
+    /// unreadable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waited_pct: Option<f64>,
     /// Time per request against native's at the same thread count,
     /// paired round by round; absent for native or without it.
     pub vs_native: Option<PairedRatio>,

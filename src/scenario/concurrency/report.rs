@@ -21,9 +21,19 @@ use crate::timing::settle::{Track, phase_stats, spans};
 use crate::units::fmt_bytes;
 
 /// One design at one thread count, over the rounds so far.
+/// One round's slice, summed over its threads.
+#[derive(Debug, Clone, Copy)]
+struct Round {
+    requests: u64,
+    ticks: u64,
+    ran_ns: u64,
+    waited_ns: u64,
+}
+
 pub struct Acc {
-    /// Per round: requests and the window's ticks.
-    per_round: Vec<Option<(u64, u64)>>,
+    /// Per round: requests, the window's ticks, and the threads' time on a
+    /// CPU and waiting for one (ns; zero where unreadable).
+    per_round: Vec<Option<Round>>,
     phases: &'static [Phase],
     /// Kept stamps, every round's and thread's.
     rows: Vec<u64>,
@@ -62,7 +72,14 @@ impl Acc {
         if self.per_round.len() <= r {
             self.per_round.resize(r + 1, None);
         }
-        self.per_round[r] = Some((requests, last.saturating_sub(first)));
+        let sched = ran.threads.iter().filter_map(|t| t.sched);
+        let (ran_ns, waited_ns) = sched.fold((0, 0), |(a, b), (r, w)| (a + r, b + w));
+        self.per_round[r] = Some(Round {
+            requests,
+            ticks: last.saturating_sub(first),
+            ran_ns,
+            waited_ns,
+        });
         self.irq = self
             .irq
             .zip(ran.interrupts)
@@ -86,14 +103,24 @@ impl Acc {
     }
 
     fn requests(&self) -> u64 {
-        self.per_round.iter().flatten().map(|r| r.0).sum()
+        self.per_round.iter().flatten().map(|r| r.requests).sum()
+    }
+
+    /// The share of the threads' runnable time they waited for a CPU, in %.
+    fn waited_pct(&self) -> Option<f64> {
+        let (r, w) = self
+            .per_round
+            .iter()
+            .flatten()
+            .fold((0u64, 0u64), |(a, b), x| (a + x.ran_ns, b + x.waited_ns));
+        (r + w > 0).then(|| 100.0 * w as f64 / (r + w) as f64)
     }
 
     /// Each round's requests per second (NaN for a round not run).
     fn rps(&self, rounds: usize, ns_per_tick: f64) -> Vec<f64> {
         (0..rounds)
             .map(|r| match self.per_round.get(r).copied().flatten() {
-                Some((n, ticks)) if ticks > 0 => n as f64 / (ticks as f64 * ns_per_tick / 1e9),
+                Some(x) if x.ticks > 0 => x.requests as f64 / (x.ticks as f64 * ns_per_tick / 1e9),
                 _ => f64::NAN,
             })
             .collect()
@@ -131,14 +158,12 @@ pub fn assemble<A: Abi>(m: Measured<'_, A>) -> Run {
             };
             let rps = a.rps(rounds, m.ns_per_tick);
             let requests = a.requests();
-            let ticks: u64 = a.per_round.iter().flatten().map(|r| r.1).sum();
+            let ticks: u64 = a.per_round.iter().flatten().map(|r| r.ticks).sum();
             let seconds = ticks as f64 * m.ns_per_tick / 1e9;
             let base = m.acc.get(&(hi, 0));
             let efficiency = base.filter(|_| ti > 0).and_then(|b| {
-                let scaled: Vec<f64> = rps
-                    .iter()
-                    .map(|r| r / (ideal(t) / ideal(m.threads[0])))
-                    .collect();
+                let t0 = m.threads[0];
+                let scaled: Vec<f64> = rps.iter().map(|r| r / (ideal(t) / ideal(t0))).collect();
                 paired_ratio(&scaled, &b.rps(rounds, m.ns_per_tick))
             });
             let vs_native = native
@@ -191,6 +216,7 @@ pub fn assemble<A: Abi>(m: Measured<'_, A>) -> Run {
                 reserved_bytes: (h.footprint.0 + a.grew.0).max(0) as u64,
                 resident_bytes: (h.footprint.1 + a.grew.1).max(0) as u64,
                 pool: a.pool.clone(),
+                waited_pct: a.waited_pct(),
             };
             run.variants.push(Variant {
                 name,
@@ -216,6 +242,7 @@ pub fn assemble<A: Abi>(m: Measured<'_, A>) -> Run {
             points.push(point);
         }
     }
+    run.notes.extend(waited_warning(&points, m.cpus));
     let knees = super::knees(&points);
     // The designs that scale first: the answer a reader looks for, then
     // where each of the others stops, and why.
@@ -223,7 +250,7 @@ pub fn assemble<A: Abi>(m: Measured<'_, A>) -> Run {
     order.sort_by_key(|k| k.knee.is_some());
     run.verdicts = order.iter().map(|k| k.sentence.clone()).collect();
     run.summary = Some(summary(&points, &names, m.plan.interrupts));
-    run.notes = notes(m.plan, cfg, rounds);
+    run.notes.extend(notes(m.plan, cfg, rounds));
     run.iterations = points.iter().map(|p| p.requests).max().unwrap_or(0);
     run.plugin = crate::scenario::info_of(
         &p.plugin,
@@ -337,6 +364,31 @@ fn summary(points: &[Point], names: &[&str], irq: bool) -> crate::run::Summary {
         columns,
         rows,
     }
+}
+
+/// Share of their runnable time the worker threads may wait for a CPU,
+/// with no more threads than CPUs, before another process's load is said
+/// to be in the figures.
+const WAITED_PCT: f64 = 10.0;
+
+/// A warning where, with no more threads than CPUs, the worker threads
+/// waited for a CPU: another process wanted them, and the efficiencies
+/// hold its load.
+fn waited_warning(points: &[Point], cpus: u64) -> Option<String> {
+    let waited: Vec<(&Point, f64)> = points
+        .iter()
+        .filter(|p| p.threads <= cpus)
+        .filter_map(|p| Some((p, p.waited_pct?)))
+        .filter(|(_, w)| *w > WAITED_PCT)
+        .collect();
+    let (p, w) = waited.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    Some(format!(
+        "warning: the worker threads waited for a CPU (runnable, not running) up to {w:.0} % of the time ({} x{}; {} of {} points with no more threads than CPUs over {WAITED_PCT:.0} %): another process wanted these CPUs, so throughput and efficiency hold its load; rerun on a quiet machine to quote them",
+        p.design,
+        p.threads,
+        waited.len(),
+        points.iter().filter(|p| p.threads <= cpus).count()
+    ))
 }
 
 /// What a reader must know about how the figures were taken.

@@ -55,6 +55,9 @@ pub struct ThreadRun {
     pub rows: Vec<u64>,
     /// How much each counter moved, in [`Plan::names`] order.
     pub counts: Vec<u64>,
+    /// Nanoseconds it ran on a CPU and waited, runnable, for one, over the
+    /// window (the kernel's schedstat); absent where unreadable.
+    pub sched: Option<(u64, u64)>,
 }
 
 /// What the slice measured.
@@ -224,6 +227,7 @@ fn thread<T: Request, C: Clock>(
     let (mut t, mut ring, mut counters, w) = ready.map_err(|e| (0, e))?;
     let (mut c0, mut c1) = (vec![0u64; width], vec![0u64; width]);
     counters.read(&mut c0);
+    let sched0 = schedstat();
     let first = s.clock.now();
     let mut n = 0u64;
     let mut slot = 0;
@@ -242,6 +246,7 @@ fn thread<T: Request, C: Clock>(
         }
     }
     let last = s.clock.now();
+    let sched1 = schedstat();
     counters.read(&mut c1);
     let out = t.checked().map_err(|e| (n, e))?;
     if s.check.1 {
@@ -262,7 +267,18 @@ fn thread<T: Request, C: Clock>(
             .zip(&c0)
             .map(|(b, a)| b.saturating_sub(*a))
             .collect(),
+        sched: sched0
+            .zip(sched1)
+            .map(|(a, b)| (b.0.saturating_sub(a.0), b.1.saturating_sub(a.1))),
     })
+}
+
+/// This thread's time on a CPU and waiting for one so far, in nanoseconds
+/// (`/proc/thread-self/schedstat`).
+fn schedstat() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let mut f = text.split_whitespace().map(|x| x.parse::<u64>().ok());
+    Some((f.next()??, f.next()??))
 }
 
 /// The output against the reference.
