@@ -12,7 +12,7 @@ use crate::driver::{Instance, Limits};
 use crate::error::CallError;
 use crate::phase::Phase;
 use crate::scenario::hot_path::native::NativeTarget;
-use crate::timing::target::{Marks, Target};
+use crate::timing::target::{Marks, Shifted, Target};
 
 /// A request a thread can also make outside the timed window, keeping its
 /// output for the check against the reference.
@@ -42,28 +42,6 @@ const SHARED_JSON: [Phase; 8] = [
 ];
 /// The same, plain bytes.
 const SHARED_RAW: [Phase; 6] = [Acquire, CopyIn, Execute, CopyOut, Free, Release];
-
-/// Marks shifted by `by`: a call's marks inside a request that has a phase
-/// before it.
-struct Offset<'m, M: ?Sized> {
-    m: &'m mut M,
-    by: usize,
-}
-
-impl<M: Marks + ?Sized> Marks for Offset<'_, M> {
-    #[inline(always)]
-    fn mark(&mut self, k: usize) {
-        self.m.mark(k + self.by);
-    }
-    #[inline(always)]
-    fn set(&mut self, k: usize, ticks: u64) {
-        self.m.set(k + self.by, ticks);
-    }
-    #[inline(always)]
-    fn keeps_stamps(&self) -> bool {
-        self.m.keeps_stamps()
-    }
-}
 
 /// The call part of a request: the host's encode, the four phases in the
 /// plugin, decode.
@@ -160,8 +138,13 @@ impl<A: Abi, P: Payload> Target for PerRequest<'_, A, P> {
         m.mark(0);
         let mut instance = self.make.instance(self.export, self.limits)?;
         m.mark(1);
-        self.call
-            .on(&mut instance, &mut Offset { m: &mut *m, by: 1 })?;
+        self.call.on(
+            &mut instance,
+            &mut Shifted {
+                inner: &mut *m,
+                by: 1,
+            },
+        )?;
         drop(instance);
         m.mark(P::PHASES.len() + 2);
         Ok(())
@@ -260,9 +243,13 @@ impl<I: Instance, P: Payload> Target for Shared<'_, I, P> {
         m.mark(0);
         let mut instance = self.pool.take();
         m.mark(1);
-        let done = self
-            .call
-            .on(&mut instance, &mut Offset { m: &mut *m, by: 1 });
+        let done = self.call.on(
+            &mut instance,
+            &mut Shifted {
+                inner: &mut *m,
+                by: 1,
+            },
+        );
         self.pool.give(instance);
         m.mark(P::PHASES.len() + 2);
         done
