@@ -167,6 +167,15 @@ pub(super) enum Record {
         after_help = "Examples:\n  wprof record concurrency\n  wprof record concurrency --threads 1,2,4,8 --designs fresh,pooled,reuse --duration-per-point 2s\n  wprof record concurrency --sample host"
     )]
     Concurrency(ConcurrencyArgs),
+    /// One plugin under every engine on one harness: Wasmtime's Cranelift,
+    /// Winch and Pulley, wasmi, and V8 through Node: each one's cold start
+    /// split, call, memory per instance and no-op call, paired against
+    /// native and Cranelift, and the break-even between starting fast and
+    /// running fast.
+    #[command(
+        after_help = "Examples:\n  wprof record engines\n  wprof record engines --plugin blur --image 128x128\n  wprof record engines --plugin my.wasm --export run --input in.json --engines cranelift,wasmi"
+    )]
+    Engines(super::engines_args::EnginesArgs),
 }
 
 #[derive(Debug, Args)]

@@ -117,6 +117,10 @@ counts! {
     table_elements: 1, 1 << 32, "table elements a wasm32 table can hold";
     /// `--memory-limit`, MiB.
     memory_mib: 1, 65_536, "MiB of linear memory (64 GiB; a wasm32 memory stops at 4 GiB)";
+    /// `--cold-starts` of engines: each compiles the module on every engine.
+    engine_cold_starts: 1, 10_000, "cold starts an engine makes (each compiles the module)";
+    /// `--instances` of engines.
+    engine_instances: 1, 100_000, "instances an engine keeps alive for its memory reading";
     /// `--output-limit`, KiB.
     output_kib: 1, 4 << 20, "KiB of output (4 GiB)";
 }
@@ -146,6 +150,8 @@ durations! {
     soak_duration: SEC / 100, 31 * DAY, "soak";
     /// `--duration-per-point` of concurrency.
     point_duration: SEC / 100, DAY, "time per design and thread count";
+    /// `--duration-per-engine` of engines.
+    engine_duration: SEC / 100, DAY, "time per engine";
     /// A soak's `--sample-every`.
     sample_every: SEC / 1000, DAY, "interval between memory readings";
 }

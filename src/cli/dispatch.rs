@@ -13,8 +13,8 @@ use crate::export;
 
 use crate::scenario::cold_start::{self, Iterations};
 use crate::scenario::{
-    batching, codecs, command, component, compute, concurrency, data_transfer, host_functions,
-    hot_path, memory, soak,
+    batching, codecs, command, component, compute, concurrency, data_transfer, engines,
+    host_functions, hot_path, memory, soak,
 };
 use crate::source::PluginSpec;
 
@@ -186,6 +186,16 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
             record_one(&a.record.output, concurrency::NAME, &[plugin], || {
                 concurrency::run(&cfg)
             })?;
+        }
+        Command::Record(Record::Engines(a)) => {
+            let cfg = a.config()?;
+            let ran = match &cfg.subject {
+                engines::Subject::Plugin(p) => {
+                    vec![Ran::Plugin(p, cfg.export.as_deref(), &cfg.input)]
+                }
+                engines::Subject::Blur { .. } => Vec::new(),
+            };
+            record_one(&a.output, engines::NAME, &ran, || engines::run(&cfg))?;
         }
         Command::Driver => crate::driver::child::server::serve()?,
         Command::Completions { shell } => {

@@ -7,6 +7,7 @@ mod args;
 mod bounds;
 mod common;
 mod dispatch;
+mod engines_args;
 mod handover;
 mod output;
 mod scenario_args;
@@ -184,5 +185,6 @@ mod tests {
         bare_is_default!("command", Command, CommandConfig);
         bare_is_default!("component", Component, ComponentConfig);
         bare_is_default!("concurrency", Concurrency, ConcurrencyConfig);
+        bare_is_default!("engines", Engines, crate::scenario::engines::EnginesConfig);
     }
 }

@@ -8,6 +8,9 @@
 //!   [`crate::timing::target::Target`]s and time them in this process.
 //! - [`wasmtime`] is wprof's own Wasmtime host; [`wprof`] and [`extism`]
 //!   are the two calling conventions it speaks ([`wasmtime::Abi`]).
+//! - [`engine`] puts every engine `record engines` compares behind one
+//!   object-safe trait: Wasmtime's three compilers
+//!   ([`wasmtime::compiler`]), [`wasmi`], and V8 through [`node`].
 //! - [`child`] is a driver in a child process: it runs the timing loop
 //!   there, with the same clock discipline, and sends the raw stamps back
 //!   over a versioned protocol; statistics are computed here, once, for
@@ -16,10 +19,13 @@
 pub mod call;
 pub mod child;
 pub mod component;
+pub mod engine;
 pub mod extism;
 pub mod guard;
 mod limits;
+pub mod node;
 pub mod wasi;
+pub mod wasmi;
 pub mod wasmtime;
 pub mod wprof;
 pub mod wprof_host;
@@ -181,6 +187,50 @@ pub trait Driver {
         given: Option<&str>,
         module: &Self::Module,
     ) -> Result<String, Error>;
+}
+
+/// Every engine `record engines` compares, in the order reports list them.
+pub fn engines() -> Vec<Box<dyn engine::Engine>> {
+    use wasmtime::compiler::Compiler;
+    vec![
+        Box::new(engine::Wasmtime(Compiler::Cranelift)),
+        Box::new(engine::Wasmtime(Compiler::Winch)),
+        Box::new(engine::Wasmtime(Compiler::Pulley)),
+        Box::new(wasmi::Wasmi),
+        Box::new(node::Node),
+    ]
+}
+
+/// The names of [`engines`], for `--engines`.
+pub fn engine_names() -> Vec<&'static str> {
+    engines().iter().map(|e| e.name()).collect()
+}
+
+/// The export to call: `given`, else the only one of `candidates`; an
+/// error naming them where there are several (`noun`: what they are) or
+/// none (`none`: the message).
+pub fn pick_export(
+    plugin: &str,
+    given: Option<&str>,
+    candidates: &[String],
+    noun: &str,
+    none: &str,
+) -> Result<String, Error> {
+    if let Some(name) = given {
+        return Ok(name.to_owned());
+    }
+    match candidates {
+        [only] => Ok(only.clone()),
+        [] => Err(Error::plugin(plugin, Phase::Instantiate, none)),
+        many => Err(Error::plugin(
+            plugin,
+            Phase::Instantiate,
+            format!(
+                "cannot tell which {noun} to call ({}): pass --export",
+                many.join(", ")
+            ),
+        )),
+    }
 }
 
 /// Runs `f`, appending its wall-clock duration to `setup` as `phase`: the

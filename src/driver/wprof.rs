@@ -160,25 +160,12 @@ impl Instance for WprofInstance {
     /// execute.
     #[inline(always)]
     fn copy_out(&mut self, packed: Packed) -> Result<Buf, CallError> {
-        let (ptr, len, is_error) = unpack(packed.0);
         let b = &mut self.bound;
         let data = b.memory.data(&b.store);
-        let Some(bytes) = data.get(ptr as usize..ptr as usize + len as usize) else {
-            return Err(at(Phase::CopyOut)(anyhow!(
-                "result at {ptr:#x}..+{len} lies outside linear memory ({} bytes)",
-                data.len()
-            )));
-        };
-        check_output(bytes.len(), b.store.data().limits.output_bytes)?;
-        if is_error {
-            let msg = String::from_utf8_lossy(bytes);
-            return Err(at(Phase::Execute)(anyhow!(
-                "the plugin returned an error: {msg}"
-            )));
-        }
+        let (bytes, buf) = packed_output(data, packed, b.store.data().limits.output_bytes)?;
         b.output.clear();
         b.output.extend_from_slice(bytes);
-        Ok((ptr as i32, len as i32))
+        Ok(buf)
     }
 
     #[inline(always)]
@@ -194,4 +181,30 @@ impl Instance for WprofInstance {
     }
 
     crate::driver::wasmtime::bound_instance_methods!();
+}
+
+/// The output a packed result points at in linear memory `data`, and its
+/// buffer: an error naming the phase where it lies outside memory, is over
+/// the output limit, or is the plugin's own error message.
+#[inline(always)]
+pub fn packed_output(
+    data: &[u8],
+    packed: Packed,
+    limit: Option<usize>,
+) -> Result<(&[u8], Buf), CallError> {
+    let (ptr, len, is_error) = unpack(packed.0);
+    let Some(bytes) = data.get(ptr as usize..ptr as usize + len as usize) else {
+        return Err(at(Phase::CopyOut)(anyhow!(
+            "result at {ptr:#x}..+{len} lies outside linear memory ({} bytes)",
+            data.len()
+        )));
+    };
+    check_output(bytes.len(), limit)?;
+    if is_error {
+        let msg = String::from_utf8_lossy(bytes);
+        return Err(at(Phase::Execute)(anyhow!(
+            "the plugin returned an error: {msg}"
+        )));
+    }
+    Ok((bytes, (ptr as i32, len as i32)))
 }

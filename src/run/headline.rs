@@ -31,6 +31,7 @@ pub fn headline(run: &Run) -> Vec<String> {
         lines.push("interrupted: these are the figures measured until then".to_owned());
     }
     lines.extend(run.concurrency.as_ref().and_then(|c| c.headline()));
+    lines.extend(run.engines.iter().flat_map(|e| e.headline()));
     let mut ratios = Vec::new();
     let mut difference = None;
     if let Some(c) = &run.comparison {

@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 mod concurrency;
+mod engines;
 pub mod headline;
 mod inside;
 mod memory;
 
 pub use concurrency::*;
+pub use engines::*;
 pub use inside::*;
 pub use memory::*;
 
@@ -106,6 +108,10 @@ pub struct Run {
     /// scaling; absent outside `record concurrency`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<Concurrency>,
+    /// Each engine's cold start, call, memory and no-op call, and the
+    /// break-even; absent outside `record engines`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engines: Option<Engines>,
     /// Things the reader must know: what was not measured and why, warnings.
     pub notes: Vec<String>,
     /// Whether the run was interrupted (Ctrl-C) and holds only what was

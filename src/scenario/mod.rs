@@ -10,6 +10,7 @@ pub mod component;
 pub mod compute;
 pub mod concurrency;
 pub mod data_transfer;
+pub mod engines;
 pub mod host_functions;
 pub mod hot_path;
 pub mod memory;
@@ -43,6 +44,7 @@ pub const NAMES: &[&str] = &[
     command::NAME,
     component::NAME,
     concurrency::NAME,
+    engines::NAME,
 ];
 
 /// Describes this machine for a run.

@@ -96,6 +96,17 @@ impl Program {
     }
 }
 
+/// The driver's `error` answer to `open`: the phase it failed in, and why
+/// (shown as `phase: why`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{phase}: {message}")]
+pub struct Refused {
+    /// The phase.
+    pub phase: Phase,
+    /// Why, on one line.
+    pub message: String,
+}
+
 /// What the child said when it opened the plugin.
 #[derive(Debug, Clone)]
 pub struct Opened {
@@ -214,7 +225,9 @@ impl ChildDriver {
                 };
                 Ok(d)
             }
-            Response::Error { phase, message } => Err(anyhow!("{phase}: {message}")),
+            Response::Error { phase, message } => {
+                Err(anyhow::Error::new(Refused { phase, message }))
+            }
             other => bail!("the driver answered open with {other:?}"),
         }
     }
@@ -246,7 +259,18 @@ impl ChildDriver {
             way: way.to_owned(),
         };
         self.call(&req, Phase::Instantiate, |r| match r {
-            Response::ColdStart { ns } => Some(ns),
+            Response::ColdStart { ns, .. } => Some(ns),
+            _ => None,
+        })
+    }
+
+    /// One cold start in the driver, split into its phases (way `split`).
+    pub fn cold_start_split(&mut self) -> Result<Vec<PhaseTime>, CallError> {
+        let req = Request::ColdStart {
+            way: "split".to_owned(),
+        };
+        self.call(&req, Phase::Instantiate, |r| match r {
+            Response::ColdStart { phases, .. } if !phases.is_empty() => Some(phases),
             _ => None,
         })
     }

@@ -66,7 +66,8 @@ pub enum Request {
     /// One whole cold start in the driver, ending with the first call,
     /// timed there: `way` names how the plugin is made (the Extism SDK
     /// driver: `new`, from the manifest; `compiled`, from a plugin
-    /// compiled once). Drivers without cold starts answer an error.
+    /// compiled once; the Node driver: `split`, each phase timed, in a
+    /// module made new for it). Drivers without cold starts answer an error.
     ColdStart {
         /// How the plugin is made.
         way: String,
@@ -148,6 +149,11 @@ pub enum Response {
     ColdStart {
         /// Nanoseconds, by the driver's clock.
         ns: u64,
+        /// The same cold start split into its phases (`validate`,
+        /// `compile`, `instantiate`, and `call` for the first call), where
+        /// the driver splits it (way `split`); empty otherwise.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        phases: Vec<PhaseTime>,
     },
     /// The memory readings, in the order taken.
     Memory {

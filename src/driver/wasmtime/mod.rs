@@ -4,6 +4,7 @@
 //! [`WasmtimeDriver`] per convention; no call path matches on which.
 
 mod bound;
+pub mod compiler;
 
 use std::marker::PhantomData;
 
@@ -241,19 +242,7 @@ impl<A: Abi> Driver for WasmtimeDriver<A> {
                 "a WASI command (it exports _start), not a plugin: `wprof record command` (or `record hot-path`, which hands it over) runs it; this scenario's phases are a plugin's and do not apply",
             ));
         }
-        match &candidates[..] {
-            [only] => Ok(only.clone()),
-            [] => Err(Error::plugin(plugin, Phase::Instantiate, A::NONE)),
-            many => Err(Error::plugin(
-                plugin,
-                Phase::Instantiate,
-                format!(
-                    "cannot tell which {} to call ({}): pass --export",
-                    A::NOUN,
-                    many.join(", ")
-                ),
-            )),
-        }
+        super::pick_export(plugin, None, &candidates, A::NOUN, A::NONE)
     }
 }
 

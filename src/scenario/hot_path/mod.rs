@@ -13,7 +13,7 @@ mod baseline;
 mod child;
 pub(crate) mod native;
 mod rounds;
-mod summarise;
+pub(crate) mod summarise;
 
 use std::marker::PhantomData;
 

@@ -15,7 +15,7 @@ const MIN_ROUNDS_FOR_CI: u64 = 5;
 
 /// Turns a recording into a variant: per-phase statistics and the
 /// uninstrumented comparison.
-pub(super) fn summarise(
+pub(crate) fn summarise(
     name: &str,
     description: String,
     phases: &[Phase],
