@@ -1,4 +1,4 @@
-//! A Gaussian blur of an RGBA image: the seed study's compute case ("when
+//! A Gaussian blur of an RGBA image: the reference study's compute case ("when
 //! WASM is faster": a 1920x1080 image), as one Rust source built three ways
 //! by wprof's compute scenario: natively (the baseline), to wasm without
 //! SIMD (`blur.wasm`), and to wasm with SIMD128 (`blur-simd.wasm`, this

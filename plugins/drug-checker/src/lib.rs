@@ -1,10 +1,10 @@
-//! The seed study's drug interaction checker (its Scenario 2 plugin).
+//! The reference study's drug interaction checker (its Scenario 2 plugin).
 //!
 //! Input `{"medications": [...]}`; output one `{drug_a, drug_b, severity,
 //! description}` per interacting pair `(i, j)`, `i < j`, in input order. The
-//! pairs, severities and descriptions are those of the seed's native table;
+//! pairs, severities and descriptions are those of the study's native table;
 //! a pair matches in either order. Names match exactly (case-sensitive), as in
-//! the seed.
+//! the reference study.
 //!
 //! Start-up work: the table is turned into a lookup index (both orders of
 //! every pair) once, by `wprof_init` when the host or Wizer calls it, else
@@ -43,7 +43,7 @@ pub struct Interaction {
     pub description: &'static str,
 }
 
-/// The seed's interaction table: `(drug, drug, severity, description)`.
+/// The reference study's interaction table: `(drug, drug, severity, description)`.
 const TABLE: [(&str, &str, &str, &str); 3] = [
     ("aspirin", "warfarin", "high", "Increased bleeding risk"),
     ("ibuprofen", "warfarin", "high", "Increased bleeding risk"),
@@ -148,14 +148,14 @@ mod tests {
 // same source) adds the same check behind other boundaries: a batch of
 // requests in one call, and MessagePack instead of JSON. Kept at the end of
 // the file: panic locations carry line numbers, and drug-checker.wasm must
-// stay the seed's plugin, byte for byte.
+// stay the reference study's plugin, byte for byte.
 #[cfg(feature = "ways")]
 wprof_guest::export!(check_batch => check_batch_json);
 #[cfg(feature = "ways")]
 wprof_guest::export!(check_msgpack => check_msgpack_bytes);
 
 /// A batch: a JSON array of requests in, a JSON array of answers out, one
-/// call for them all (the seed's Optimization 1).
+/// call for them all (the reference study's Optimization 1).
 #[cfg(feature = "ways")]
 pub fn check_batch_json(input: &[u8]) -> Result<Vec<u8>, String> {
     let reqs: Vec<CheckRequest> =

@@ -5,7 +5,7 @@
 //! - `checksum_raw`: the payload's bytes as the input; the checksum as 8
 //!   little-endian bytes (no codec);
 //! - `checksum_json`: `{"data": "<base64>"}` in, `{"checksum": n}` out (the
-//!   seed study's way);
+//!   reference study's way);
 //! - `checksum_msgpack`: the same two records in MessagePack, the bytes as
 //!   a MessagePack `bin`;
 //! - `checksum_pull`: called with `(0, len)`; the guest pulls the payload
@@ -20,7 +20,7 @@
 //!
 //! Natively the crate is the baseline: [`checksum`] on the bytes in place.
 //!
-//! It also holds the seed's patient-record case (its Optimization 2): a
+//! It also holds the reference study's patient-record case (its Optimization 2): a
 //! record of lab values analysed ([`analyze`]) after it was passed in as
 //! JSON (`analyze_json`), or fetched by the guest through the host functions
 //! `wprof_host.patient_len(id) -> i32` and `wprof_host.read_patient(id, dst,
