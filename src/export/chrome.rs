@@ -13,14 +13,48 @@
 //! spans here were timed with the run's own cheap clock and are written after
 //! the fact.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
 use serde::Serialize;
 use serde_json::json;
 
 use super::Exporter;
-use crate::run::Run;
+use crate::run::{Run, Span};
+
+/// Rounding noise between edges that the clock saw as one instant: a
+/// phase's end and its whole's end are sums of different floats
+/// (`start_ns + dur_ns`), and may round one step apart.
+const SNAP_STEPS: i64 = 4;
+
+/// Each span's edges in steps, with rounding repaired so that viewers nest
+/// what was measured as nested: a phase starts no earlier than the previous
+/// phase of its call ends, and ends no later than its whole (a phase one step
+/// past its `request` made DevTools drop it from the call tree). Only
+/// differences within [`SNAP_STEPS`] are moved: anything larger was measured.
+fn edges(timeline: &[Span]) -> Vec<(i64, i64)> {
+    // Per track: the current whole's end, and where its last phase ended.
+    let mut open: HashMap<&str, (i64, i64)> = HashMap::new();
+    timeline
+        .iter()
+        .map(|s| {
+            let mut start = steps(s.start_ns);
+            let mut end = steps(s.start_ns + s.dur_ns);
+            if s.phase.is_whole() {
+                open.insert(&s.track, (end, start));
+            } else if let Some((whole_end, last)) = open.get_mut(s.track.as_str()) {
+                if start < *last && *last - start <= SNAP_STEPS {
+                    start = *last;
+                }
+                if end > *whole_end && end - *whole_end <= SNAP_STEPS {
+                    end = *whole_end;
+                }
+                *last = (*last).max(end);
+            }
+            (start, end)
+        })
+        .collect()
+}
 
 /// `profiles/<scenario>.trace.json`.
 pub struct ChromeTrace;
@@ -101,9 +135,12 @@ impl Exporter for ChromeTrace {
             }
         }
         let phase_names: Vec<String> = run.timeline.iter().map(|s| s.phase.to_string()).collect();
-        for (s, name) in run.timeline.iter().zip(&phase_names) {
-            let start = steps(s.start_ns);
-            let end = steps(s.start_ns + s.dur_ns);
+        for ((s, name), (start, end)) in run
+            .timeline
+            .iter()
+            .zip(&phase_names)
+            .zip(edges(&run.timeline))
+        {
             // A span the clock saw as zero-length cannot be drawn, and viewers
             // would nest it inside its neighbour: leave it out.
             if end <= start {
@@ -184,4 +221,47 @@ impl Exporter for ChromeTrace {
 /// The counter track of `variant`'s memory readings: resident memory in KB.
 pub fn memory_counter(variant: &str) -> String {
     format!("rss (KB) ({variant})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phase::Phase;
+
+    fn span(phase: Phase, start_ns: f64, dur_ns: f64) -> Span {
+        Span {
+            track: "t".into(),
+            phase,
+            start_ns,
+            dur_ns,
+            iteration: 0,
+            bytes_in: None,
+            bytes_out: None,
+        }
+    }
+
+    #[test]
+    fn a_phase_rounded_past_its_whole_is_nested_again() {
+        let step = 1.0 / STEPS_PER_NS;
+        let t = [
+            span(Phase::Request, 1000.0, 100.0),
+            span(Phase::Acquire, 1000.0, 40.0),
+            // Starts a step early and ends a step late: rounding, not timing.
+            span(Phase::Execute, 1040.0 - step, 60.0 + 2.0 * step),
+        ];
+        let e = edges(&t);
+        assert_eq!(e[2].0, e[1].1, "the phase starts where the previous ends");
+        assert_eq!(e[2].1, e[0].1, "the phase ends with its whole");
+    }
+
+    #[test]
+    fn a_measured_overhang_is_left_as_measured() {
+        let t = [
+            span(Phase::Request, 1000.0, 100.0),
+            span(Phase::Execute, 1000.0, 101.0),
+        ];
+        let e = edges(&t);
+        assert_eq!(e[1].1, steps(1101.0));
+        assert!(e[1].1 > e[0].1);
+    }
 }
