@@ -55,6 +55,10 @@ enum What {
         input: Vec<u8>,
         /// Whether `input` is JSON, encoded and decoded in each call.
         json: bool,
+        /// What an Extism plugin is handed (config, WASI), as in the
+        /// timed passes.
+        #[serde(default)]
+        extism: crate::driver::extism::ExtismOptions,
     },
     /// Runs of a WASI command, given these.
     Command(WasiOptions),
@@ -83,24 +87,30 @@ pub fn child() -> anyhow::Result<()> {
         .nth(1)
         .ok_or_else(|| anyhow!("wprof-heap is run by `wprof record ... --heap`"))?;
     let req: Request = serde_json::from_str(&arg).context("bad request")?;
-    let (export, input, json) = match &req.what {
+    let (export, input, json, extism) = match &req.what {
         What::Plugin {
             export,
             input,
             json,
-        } => (export, input, *json),
+            extism,
+        } => (export, input, *json, extism),
         What::Command(wasi) => return command_child(&req, wasi),
         What::Component { export, args } => return component_child(&req, export, args),
     };
     let plugin = PluginSpec::parse(&req.plugin).resolve()?;
     let call = (export.as_deref(), &input[..], json);
-    crate::driver::with_abi!(crate::kind::abi(&plugin.bytes), A => child_with::<A>(&req, &plugin, call))
+    let limits = Limits {
+        extism: extism.clone(),
+        ..Limits::default()
+    };
+    crate::driver::with_abi!(crate::kind::abi(&plugin.bytes), A => child_with::<A>(&req, &plugin, call, &limits))
 }
 
 fn child_with<A: Abi>(
     req: &Request,
     plugin: &PluginBytes,
     (export, raw, json): (Option<&str>, &[u8], bool),
+    limits: &Limits,
 ) -> anyhow::Result<()> {
     let driver = WasmtimeDriver::<A>::default();
     let module = driver.load(&plugin.name, &plugin.bytes, &mut Vec::new())?;
@@ -109,10 +119,9 @@ fn child_with<A: Abi>(
     let input: Option<Value> = json.then(|| serde_json::from_slice(raw)).transpose()?;
     // The default deadline: the timed passes made these same calls first,
     // under the one asked for, so this is only a backstop.
-    let limits = Limits::default();
     let _watch = crate::watchdog::watch(&plugin.name, limits.deadline);
     let instance = driver
-        .instantiate(&module, &export, &limits)
+        .instantiate(&module, &export, limits)
         .map_err(|e| e.into_error(&plugin.name))?;
     match &input {
         Some(v) => profile(
@@ -220,7 +229,7 @@ fn profile(
 pub fn pass(
     plugin: &PluginSpec,
     export: Option<&str>,
-    input: &InputSpec,
+    (input, extism): (&InputSpec, &crate::driver::extism::ExtismOptions),
     calls: u64,
     dest: &Path,
     set: &mut crate::export::OutputSet,
@@ -241,6 +250,7 @@ pub fn pass(
             export: export.map(str::to_owned),
             input: input_bytes,
             json,
+            extism: extism.clone(),
         },
         calls,
         out: PathBuf::new(),

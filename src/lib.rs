@@ -16,6 +16,7 @@ pub mod driver;
 pub mod error;
 pub mod export;
 pub mod files;
+pub mod guest_heap;
 pub mod heap;
 pub mod inside;
 pub mod inspect;

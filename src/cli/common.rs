@@ -206,12 +206,40 @@ pub(super) struct OutputArgs {
     /// command, its runs [default: 1000 calls; a command 20 runs].
     #[arg(long, value_name = "N", value_parser = super::bounds::calls)]
     pub(super) heap_calls: Option<u64>,
+    /// Also profile the plugin's own heap inside linear memory: its
+    /// allocator hooked in a rewritten copy of the module, its calls made
+    /// again untimed; writes <name>.guest.dhat.json and the bytes and
+    /// blocks per call. Runs the --heap pass too, for native's figures.
+    #[arg(long)]
+    pub(super) guest_heap: bool,
+    /// The guest's allocator, where wprof cannot find it: functions with
+    /// C's signatures, by export or name-section name
+    /// (NAME,free=NAME,realloc=NAME). Implies --guest-heap.
+    #[arg(long, value_name = "NAME,free=NAME,realloc=NAME", value_parser = guest_alloc)]
+    pub(super) guest_alloc: Option<crate::guest_heap::Given>,
+}
+
+fn guest_alloc(s: &str) -> Result<crate::guest_heap::Given, String> {
+    crate::guest_heap::Given::parse(s)
 }
 
 impl OutputArgs {
+    /// Whether the guest heap pass runs (`--guest-heap`, or `--guest-alloc`).
+    pub(super) fn guest_heap(&self) -> bool {
+        self.guest_heap || self.guest_alloc.is_some()
+    }
+
+    /// The guest heap pass's config.
+    pub(super) fn guest_heap_config(&self) -> crate::guest_heap::GuestHeapConfig {
+        crate::guest_heap::GuestHeapConfig {
+            calls: self.heap_calls.unwrap_or(crate::guest_heap::DEFAULT_CALLS),
+            given: self.guest_alloc.clone(),
+        }
+    }
+
     pub(super) fn config(&self) -> anyhow::Result<OutputConfig> {
         // Checked before anything is measured, not after.
-        if self.heap {
+        if self.heap || self.guest_heap() {
             crate::heap::binary().map_err(|e| anyhow::anyhow!("--heap: {e}"))?;
         }
         let known = export::names();
@@ -344,6 +372,11 @@ impl RunsArgs {
         output: &OutputArgs,
         defaults: &Runs,
     ) -> anyhow::Result<Runs> {
+        if output.guest_heap() {
+            anyhow::bail!(
+                "--guest-heap does not apply to {scenario} (it profiles a plugin's calls: record hot-path --guest-heap)"
+            );
+        }
         if output.heap
             && scenario != crate::scenario::command::NAME
             && scenario != crate::scenario::component::NAME

@@ -59,7 +59,12 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
             match handed_over(asked)? {
                 Some(handed) => handed.record(&args.record.output)?,
                 None => {
-                    let plugin = Ran::Plugin(&cfg.plugin, cfg.export.as_deref(), &cfg.input);
+                    let plugin = Ran::Plugin(
+                        &cfg.plugin,
+                        cfg.export.as_deref(),
+                        &cfg.input,
+                        &cfg.limits.extism,
+                    );
                     record_one(&args.record.output, "hot-path", &[plugin], || {
                         hot_path::run(&cfg)
                     })?;
@@ -117,7 +122,7 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
             drop(spinner);
             let plugins: Vec<_> = kept
                 .iter()
-                .map(|c| Ran::Plugin(&c.plugin, c.export.as_deref(), &c.input))
+                .map(|c| Ran::Plugin(&c.plugin, c.export.as_deref(), &c.input, &c.limits.extism))
                 .collect();
             if !runs.is_empty() {
                 finish(runs, &plugins, &out, &args.record.output)?;
@@ -147,14 +152,24 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(handed) = handed_over(asked)? {
                 return handed.record(&args.record.output);
             }
-            let plugin = Ran::Plugin(&cfg.plugin, cfg.export.as_deref(), &cfg.input);
+            let plugin = Ran::Plugin(
+                &cfg.plugin,
+                cfg.export.as_deref(),
+                &cfg.input,
+                &cfg.limits.extism,
+            );
             record_one(&args.record.output, "memory", &[plugin], || {
                 memory::run(&cfg)
             })?;
         }
         Command::Record(Record::Soak(args)) => {
             let cfg = args.config();
-            let plugin = Ran::Plugin(&cfg.plugin, cfg.export.as_deref(), &cfg.input);
+            let plugin = Ran::Plugin(
+                &cfg.plugin,
+                cfg.export.as_deref(),
+                &cfg.input,
+                &cfg.limits.extism,
+            );
             record_one(&args.record.output, "soak", &[plugin], || soak::run(&cfg))?;
         }
         Command::Record(Record::Batching(a)) => boundary!(a, batching),
@@ -182,7 +197,12 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Record(Record::DataTransfer(a)) => boundary!(a, data_transfer),
         Command::Record(Record::Concurrency(a)) => {
             let cfg = a.config()?;
-            let plugin = Ran::Plugin(&cfg.plugin, cfg.export.as_deref(), &cfg.input);
+            let plugin = Ran::Plugin(
+                &cfg.plugin,
+                cfg.export.as_deref(),
+                &cfg.input,
+                &cfg.limits.extism,
+            );
             record_one(&a.record.output, concurrency::NAME, &[plugin], || {
                 concurrency::run(&cfg)
             })?;
@@ -191,7 +211,12 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = a.config()?;
             let ran = match &cfg.subject {
                 engines::Subject::Plugin(p) => {
-                    vec![Ran::Plugin(p, cfg.export.as_deref(), &cfg.input)]
+                    vec![Ran::Plugin(
+                        p,
+                        cfg.export.as_deref(),
+                        &cfg.input,
+                        &cfg.limits.extism,
+                    )]
                 }
                 engines::Subject::Blur { .. } => Vec::new(),
             };

@@ -122,7 +122,8 @@ pub(super) fn heap_passes(
     args: &OutputArgs,
     set: &mut export::OutputSet,
 ) -> anyhow::Result<()> {
-    if !args.heap {
+    // The guest pass needs native's figures, which the host pass takes.
+    if !args.heap && !args.guest_heap() {
         return Ok(());
     }
     let stems = stems(runs);
@@ -130,11 +131,11 @@ pub(super) fn heap_passes(
         let _stage = crate::stages::stage("heap pass", 0, 0);
         let dest = out.heap_file(&stem);
         let (heap, note) = match ran {
-            Ran::Plugin(plugin, export, input) => (
+            Ran::Plugin(plugin, export, input, extism) => (
                 crate::heap::pass(
                     plugin,
                     *export,
-                    input,
+                    (input, extism),
                     args.heap_calls.unwrap_or(crate::heap::DEFAULT_CALLS),
                     &dest,
                     set,
@@ -162,14 +163,37 @@ pub(super) fn heap_passes(
         };
         run.heap = Some(heap);
         run.notes.push(note.into());
+        if !args.guest_heap() {
+            continue;
+        }
+        let Ran::Plugin(plugin, export, input, extism) = ran else {
+            run.notes.push("guest heap: not offered for a WASI command or a component (it hooks a plugin's allocator); --heap's figures above are the host's".into());
+            continue;
+        };
+        let _stage = crate::stages::stage("guest heap pass", 0, 0);
+        let cfg = args.guest_heap_config();
+        let dest = out.guest_heap_file(&stem);
+        let (guest, notes) =
+            crate::guest_heap::pass(plugin, *export, (input, extism), &cfg, &dest, set)?;
+        run.guest_heap = guest;
+        run.notes.extend(notes);
+        if run.guest_heap.is_some() {
+            run.notes.push("guest heap: a separate pass on a copy of the module whose allocator calls wprof at each entry and exit (the stack captured at each block); no timing above comes from it. Sizes are what the plugin asked for, not the allocator's chunk sizes".into());
+        }
     }
     Ok(())
 }
 
-/// What a record command ran: a plugin with its export and input, a WASI
-/// command, or a component's export.
+/// What a record command ran: a plugin with its export, input and what an
+/// Extism host hands it (config, WASI), a WASI command, or a component's
+/// export.
 pub(super) enum Ran<'a> {
-    Plugin(&'a PluginSpec, Option<&'a str>, &'a InputSpec),
+    Plugin(
+        &'a PluginSpec,
+        Option<&'a str>,
+        &'a InputSpec,
+        &'a crate::driver::extism::ExtismOptions,
+    ),
     Command(&'a CommandConfig),
     Component(&'a ComponentConfig),
 }
@@ -179,7 +203,7 @@ fn inputs(ran: &[Ran<'_>]) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for r in ran {
         match r {
-            Ran::Plugin(plugin, _, input) => {
+            Ran::Plugin(plugin, _, input, _) => {
                 if let PluginSpec::File(p) = plugin {
                     out.push(p.clone());
                 }
@@ -315,6 +339,14 @@ pub(super) fn record_one(
     run: impl FnOnce() -> Result<Run, crate::Error>,
 ) -> anyhow::Result<()> {
     let out = args.config()?;
+    // A --guest-alloc that names nothing fails before anything is measured.
+    if args.guest_heap() {
+        for r in ran {
+            if let Ran::Plugin(plugin, ..) = r {
+                crate::guest_heap::check(plugin, &args.guest_heap_config())?;
+            }
+        }
+    }
     out.prepare()?;
     let spinner = progress(args, &format!("recording {scenario}"));
     let runs = vec![run()?];

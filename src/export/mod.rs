@@ -169,6 +169,11 @@ impl OutputConfig {
         self.profiles_dir.join(format!("{stem}{HEAP_SUFFIX}"))
     }
 
+    /// Where the guest heap pass's dhat file of a run named `stem` goes.
+    pub fn guest_heap_file(&self, stem: &str) -> PathBuf {
+        self.profiles_dir.join(format!("{stem}{GUEST_HEAP_SUFFIX}"))
+    }
+
     /// Stages every selected artifact of `run`, each named `<stem><suffix>`,
     /// and marks the previous run's files of that name (every artifact's,
     /// the heap profile's) to go unless the new set replaces them.
@@ -177,6 +182,7 @@ impl OutputConfig {
             set.replaces(self.dir(e.destination).join(e.file_name(stem)));
         }
         set.replaces(self.heap_file(stem));
+        set.replaces(self.guest_heap_file(stem));
         let chosen: Vec<Artifact> = self
             .selected()
             .into_iter()
@@ -197,6 +203,9 @@ impl OutputConfig {
 
 /// The end of a heap profile's file name.
 pub const HEAP_SUFFIX: &str = ".dhat.json";
+
+/// The end of a guest heap profile's file name.
+pub const GUEST_HEAP_SUFFIX: &str = ".guest.dhat.json";
 
 /// Writes one file whole or not at all, never over one of `inputs`.
 pub fn write_one(

@@ -128,6 +128,17 @@ pub fn headline(run: &Run) -> Vec<String> {
             )
         });
     }
+    if let Some(g) = &run.guest_heap {
+        let all = super::guest_heap_lines(g, run.heap.as_ref(), &run.plugin.name);
+        // Wasm against native where the host pass gave native's figures,
+        // else the guest's own; a leak always.
+        let pick = all
+            .iter()
+            .find(|l| l.starts_with("allocated a call"))
+            .unwrap_or(&all[0]);
+        lines.push(pick.clone());
+        lines.extend(all.iter().find(|l| l.starts_with("LEAK")).cloned());
+    }
     if !run.failures.is_empty() {
         let names: Vec<&str> = run.failures.iter().map(|f| f.variant.as_str()).collect();
         lines.push(format!(

@@ -7,12 +7,14 @@ use serde::{Deserialize, Serialize};
 
 mod concurrency;
 mod engines;
+mod guest_heap;
 pub mod headline;
 mod inside;
 mod memory;
 
 pub use concurrency::*;
 pub use engines::*;
+pub use guest_heap::*;
 pub use inside::*;
 pub use memory::*;
 
@@ -90,6 +92,10 @@ pub struct Run {
     /// (`--heap`); absent when no heap pass ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heap: Option<HeapProfile>,
+    /// The plugin's own allocations inside linear memory, from a separate
+    /// instrumented pass (`--guest-heap`); absent when none ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_heap: Option<GuestHeap>,
     /// Counters read over time (e.g. resident memory), for timeline viewers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub counters: Vec<CounterSample>,

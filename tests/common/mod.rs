@@ -282,3 +282,12 @@ pub fn notes(run: &Value) -> Vec<String> {
         .map(|n| n.as_str().unwrap().to_owned())
         .collect()
 }
+
+/// A JSON array of strings.
+pub fn strs(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"))
+        .iter()
+        .map(|s| s.as_str().unwrap_or_else(|| panic!("not a string: {s}")))
+        .collect()
+}

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::esc;
 use crate::run::Run;
-use crate::units::{fmt_delta_ns, fmt_ns};
+use crate::units::{fmt_bytes, fmt_delta_ns, fmt_ns};
 
 /// A table with a caption, header cells and rows, every cell escaped;
 /// nothing where there are no rows.
@@ -137,6 +137,7 @@ pub fn figures(run: &Run) -> String {
         ],
         &trends,
     ));
+    h.push_str(&heap(run));
     let failures: Vec<Vec<String>> = run
         .failures
         .iter()
@@ -149,6 +150,51 @@ pub fn figures(run: &Run) -> String {
     ));
     let notes: Vec<Vec<&str>> = run.notes.iter().map(|n| vec![n.as_str()]).collect();
     h.push_str(&table("notes", &["note"], &notes));
+    h
+}
+
+/// Allocations per call: the host pass's (dhat) and the guest's (inside
+/// linear memory), wasm beside native.
+fn heap(run: &Run) -> String {
+    let side = |bytes: f64, blocks: f64| vec![fmt_bytes(bytes), format!("{blocks:.1}")];
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    if let Some(g) = &run.guest_heap {
+        let mut r = vec!["wasm: the guest, inside linear memory".to_owned()];
+        r.extend(side(g.per_call.bytes, g.per_call.blocks));
+        r.push(format!("{:.2}", g.leaked_blocks_per_call));
+        rows.push(r);
+    }
+    if let Some(h) = &run.heap {
+        let mut r = vec!["wasm: the host (dhat)".to_owned()];
+        r.extend(side(h.wasm.bytes, h.wasm.blocks));
+        r.push(String::new());
+        rows.push(r);
+        if let Some(g) = &run.guest_heap {
+            let mut r = vec!["wasm: guest + host".to_owned()];
+            r.extend(side(
+                g.per_call.bytes + h.wasm.bytes,
+                g.per_call.blocks + h.wasm.blocks,
+            ));
+            r.push(String::new());
+            rows.push(r);
+        }
+        if let Some(n) = &h.native {
+            let mut r = vec!["native (dhat)".to_owned()];
+            r.extend(side(n.bytes, n.blocks));
+            r.push(String::new());
+            rows.push(r);
+        }
+    }
+    let mut h = table(
+        "allocated per call",
+        &["where", "bytes", "blocks", "left live a call"],
+        &rows,
+    );
+    if let Some(g) = &run.guest_heap {
+        for line in crate::run::guest_heap_lines(g, run.heap.as_ref(), &run.plugin.name) {
+            let _ = write!(h, "<p>{}</p>", esc(&line));
+        }
+    }
     h
 }
 

@@ -54,6 +54,7 @@ pub(super) fn compact(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
     }
     // What the user asked for by name is shown.
     inside::heap(run, out)?;
+    inside::guest_heap(run, out)?;
     inside::passes(run, out)?;
     // The verdicts the summary does not already quote.
     let quoted = crate::run::headline::of(run);

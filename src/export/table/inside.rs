@@ -39,6 +39,59 @@ pub(super) fn heap(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The guest heap pass: its per-call figures beside native's, the leak,
+/// the growth, and where the profile is.
+pub(super) fn guest_heap(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
+    let Some(g) = &run.guest_heap else {
+        return Ok(());
+    };
+    writeln!(out)?;
+    for line in crate::run::guest_heap_lines(g, run.heap.as_ref(), &run.plugin.name) {
+        writeln!(out, "{}", Esc(&line))?;
+    }
+    let found: Vec<String> = g
+        .allocator
+        .iter()
+        .map(|a| format!("{} ({}, {})", a.name, a.role, a.found_by))
+        .collect();
+    writeln!(out, "  allocator: {}", Esc(&found.join("; ")))?;
+    writeln!(
+        out,
+        "  live: {} after the first call, {} after the last; peak {} in {} blocks",
+        fmt_bytes(g.live_before_bytes as f64),
+        fmt_bytes(g.live_after_bytes as f64),
+        fmt_bytes(g.peak_bytes as f64),
+        g.peak_blocks
+    )?;
+    for grow in g.grows.iter().take(5) {
+        writeln!(
+            out,
+            "  memory.grow {} page{}{}{}: {}",
+            grow.pages,
+            if grow.pages == 1 { "" } else { "s" },
+            grow.from_pages
+                .map_or(" (failed)".to_owned(), |p| format!(" from {p}")),
+            if grow.in_measured_call {
+                ", in a measured call"
+            } else {
+                ""
+            },
+            Esc(&grow
+                .stack
+                .iter()
+                .take(4)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" < "))
+        )?;
+    }
+    if g.grows.len() > 5 {
+        writeln!(out, "  ... {} more memory.grow", g.grows.len() - 5)?;
+    }
+    writeln!(out, "  profile: {} (dh_view.html)", Esc(&g.file))?;
+    Ok(())
+}
+
 /// The counter pass.
 pub(super) fn counters(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
     if let Some(c) = &run.perf {

@@ -215,6 +215,7 @@ fn table(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
             )?;
         }
         inside::heap(run, out)?;
+        inside::guest_heap(run, out)?;
         inside::counters(run, out)?;
         inside::passes(run, out)?;
         verdicts(&run.verdicts.iter().collect::<Vec<_>>(), out)?;
