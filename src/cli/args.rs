@@ -65,6 +65,12 @@ pub(super) enum Command {
         after_help = "Examples:\n  wprof report profiles/hot-path.json\n  wprof report profiles/*.json -o report.html"
     )]
     Report(ReportArgs),
+    /// Write runs in a format CI dashboards read: Bencher's BMF,
+    /// github-action-benchmark, CSV, markdown, Sightglass's result rows.
+    #[command(
+        after_help = "Examples:\n  wprof export --format bmf profiles/hot-path.json -o bmf.json\n  wprof export --format markdown profiles/*.json >> \"$GITHUB_STEP_SUMMARY\"\n  wprof export --format github-action-benchmark profiles/hot-path.json -o benchmark.json"
+    )]
+    Export(ExportArgs),
     /// What a module is and what it needs: kind, imports and exports with
     /// signatures, the calling conventions wprof recognises in it.
     #[command(
@@ -200,6 +206,19 @@ pub(super) struct ReportArgs {
         default_value = "profiles/report.html"
     )]
     pub(super) output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ExportArgs {
+    /// The format.
+    #[arg(short, long, value_parser = clap::builder::PossibleValuesParser::new(["bmf", "github-action-benchmark", "csv", "markdown", "sightglass"]))]
+    pub(super) format: String,
+    /// Run files written by `wprof record` (JSON).
+    #[arg(required = true)]
+    pub(super) runs: Vec<PathBuf>,
+    /// Where to write it [default: stdout].
+    #[arg(short, long, value_name = "FILE")]
+    pub(super) output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

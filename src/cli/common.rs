@@ -185,7 +185,8 @@ pub(super) struct OutputArgs {
     /// Write every file into DIR [default: profiles/ and flamegraphs/].
     #[arg(short, long, value_name = "DIR")]
     pub(super) out_dir: Option<PathBuf>,
-    /// Artifacts to write, comma-separated.
+    /// Artifacts to write, comma-separated [also: bmf,
+    /// github-action-benchmark, csv, markdown, sightglass].
     #[arg(long, value_delimiter = ',', default_values_t = export::names().into_iter().map(String::from))]
     pub(super) formats: Vec<String>,
     /// Print the run JSON to stdout instead of the table.
@@ -242,7 +243,7 @@ impl OutputArgs {
         if self.heap || self.guest_heap() {
             crate::heap::binary().map_err(|e| anyhow::anyhow!("--heap: {e}"))?;
         }
-        let known = export::names();
+        let known = export::known();
         if let Some(bad) = self.formats.iter().find(|f| !known.contains(&f.as_str())) {
             anyhow::bail!(
                 "unknown format `{bad}` (expected some of: {})",

@@ -260,6 +260,28 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
             })?;
             println!("wrote {}", args.output.display());
         }
+        Command::Export(args) => {
+            let runs = args
+                .runs
+                .iter()
+                .map(|p| compare::load(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let refs: Vec<&crate::run::Run> = runs.iter().collect();
+            match &args.output {
+                Some(path) => {
+                    export::write_one(path, &args.runs, |w| {
+                        export::ci::export(&args.format, &refs, w)
+                    })?;
+                    eprintln!("wrote {}", path.display());
+                }
+                None => {
+                    // Whole or nothing: a refused run prints no half.
+                    let mut buf = Vec::new();
+                    export::ci::export(&args.format, &refs, &mut buf)?;
+                    std::io::stdout().lock().write_all(&buf)?;
+                }
+            }
+        }
         Command::Compare(args) => {
             let cfg = CompareConfig {
                 base: args.base.clone(),

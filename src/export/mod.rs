@@ -2,6 +2,7 @@
 //! scenario that made it. One file each, behind [`Exporter`].
 
 mod chrome;
+pub mod ci;
 pub mod flamegraph;
 pub mod html;
 mod json;
@@ -55,6 +56,9 @@ pub struct Artifact {
     pub suffix: &'static str,
     /// What writes it.
     pub exporter: Box<dyn Exporter>,
+    /// Whether a record writes it unless `--formats` says otherwise (the
+    /// CI formats are written only when asked for).
+    pub default: bool,
 }
 
 impl Artifact {
@@ -78,9 +82,10 @@ pub fn all() -> Vec<Artifact> {
             destination,
             suffix,
             exporter: Box::new(exporter),
+            default: true,
         }
     }
-    vec![
+    let mut all = vec![
         a("table", Profiles, ".txt", Table),
         a("json", Profiles, ".json", RunJson),
         a("chrome", Profiles, ".trace.json", ChromeTrace),
@@ -110,11 +115,24 @@ pub fn all() -> Vec<Artifact> {
             Pprof { sampler: "host" },
         ),
         a("html", Profiles, ".html", Html),
-    ]
+    ];
+    all.extend(ci::formats().into_iter().map(|(name, suffix, f)| Artifact {
+        name,
+        destination: Profiles,
+        suffix,
+        exporter: Box::new(ci::One(f)),
+        default: false,
+    }));
+    all
 }
 
-/// Names of every artifact.
+/// Names of the artifacts a record writes by default.
 pub fn names() -> Vec<&'static str> {
+    all().iter().filter(|e| e.default).map(|e| e.name).collect()
+}
+
+/// Names of every artifact `--formats` accepts.
+pub fn known() -> Vec<&'static str> {
     all().iter().map(|e| e.name).collect()
 }
 
