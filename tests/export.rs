@@ -35,6 +35,9 @@ fn bmf_is_golden_and_matches_bencher_s_schema() {
     // Bencher's BMF: an object of benchmarks, each an object of measures,
     // each {value, lower_value?, upper_value?} numbers, lower <= value <= upper.
     let doc: Value = serde_json::from_str(&text).unwrap();
+    // Bencher's published JSON Schema, then what the schema cannot say.
+    let schema: Value = serde_json::from_str(include_str!("schemas/bencher-bmf.json")).unwrap();
+    common::schema::validate(&schema, &doc).unwrap();
     let benchmarks = doc.as_object().unwrap();
     assert!(
         benchmarks.contains_key("hot-path/drug-checker/wasm/call"),
@@ -46,9 +49,13 @@ fn bmf_is_golden_and_matches_bencher_s_schema() {
             4,
             "scenario/plugin/variant/phase: {name}"
         );
+        // Bencher's limits: a benchmark name up to 1024 characters, a
+        // measure's (its slug) up to 64.
+        assert!(name.chars().count() <= 1024, "{name}");
         let measures = measures.as_object().unwrap();
         assert!(measures.contains_key("latency"), "{name}");
         for (measure, m) in measures {
+            assert!(measure.len() <= 64, "{measure}");
             let m = m.as_object().unwrap();
             for k in m.keys() {
                 assert!(
@@ -189,4 +196,20 @@ fn a_run_without_what_a_format_needs_is_refused_with_why() {
     assert!(ran.stderr.contains("nosuch.json"), "{}", ran.stderr);
     let ran = sb.line("export --format yaml out/memory.json");
     assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+}
+
+#[test]
+fn the_schema_checker_catches_what_the_schema_forbids() {
+    let schema = serde_json::json!({
+        "type": "object",
+        "patternProperties": {".+": {"type": "object", "properties": {"value": {"type": "number"}}, "required": ["value"]}}
+    });
+    assert!(common::schema::validate(&schema, &serde_json::json!({"a": {"value": 1.5}})).is_ok());
+    assert!(common::schema::validate(&schema, &serde_json::json!({"a": {"value": "1"}})).is_err());
+    assert!(
+        common::schema::validate(&schema, &serde_json::json!({"a": {"lower_value": 1}})).is_err()
+    );
+    assert!(common::schema::validate(&schema, &serde_json::json!([1])).is_err());
+    let odd = serde_json::json!({"minimum": 1});
+    assert!(common::schema::validate(&odd, &serde_json::json!(1)).is_err());
 }

@@ -211,7 +211,7 @@ pub(super) struct ReportArgs {
 #[derive(Debug, Args)]
 pub(super) struct ExportArgs {
     /// The format.
-    #[arg(short, long, value_parser = clap::builder::PossibleValuesParser::new(["bmf", "github-action-benchmark", "csv", "markdown", "sightglass"]))]
+    #[arg(short, long, value_parser = clap::builder::PossibleValuesParser::new(["bmf", "github-action-benchmark", "csv", "markdown", "sightglass", "firefox"]))]
     pub(super) format: String,
     /// Run files written by `wprof record` (JSON).
     #[arg(required = true)]

@@ -67,6 +67,21 @@ pub(super) struct RecordArgs {
     pub(super) output: OutputArgs,
 }
 
+impl RecordArgs {
+    /// Refuses, before anything is measured, a format the run cannot fill:
+    /// `firefox` without a sampler.
+    pub(super) fn check_formats(&self) -> anyhow::Result<()> {
+        if self.output.formats.iter().any(|f| f == "firefox")
+            && self.inside.sample == crate::inside::Samplers::default()
+        {
+            anyhow::bail!(
+                "--formats firefox needs sampled stacks: add --sample guest, host or both"
+            );
+        }
+        Ok(())
+    }
+}
+
 /// What every boundary scenario's record command shares: how long each
 /// variant runs, the limits, where files go.
 #[derive(Debug, Args)]
@@ -186,7 +201,8 @@ pub(super) struct OutputArgs {
     #[arg(short, long, value_name = "DIR")]
     pub(super) out_dir: Option<PathBuf>,
     /// Artifacts to write, comma-separated [also: bmf,
-    /// github-action-benchmark, csv, markdown, sightglass].
+    /// github-action-benchmark, csv, markdown, sightglass, firefox (with
+    /// --sample)].
     #[arg(long, value_delimiter = ',', default_values_t = export::names().into_iter().map(String::from))]
     pub(super) formats: Vec<String>,
     /// Print the run JSON to stdout instead of the table.
@@ -376,6 +392,11 @@ impl RunsArgs {
         if output.guest_heap() {
             anyhow::bail!(
                 "--guest-heap does not apply to {scenario} (it profiles a plugin's calls: record hot-path --guest-heap)"
+            );
+        }
+        if output.formats.iter().any(|f| f == "firefox") {
+            anyhow::bail!(
+                "--formats firefox does not apply to {scenario}, which samples no stacks (record hot-path --sample both --formats firefox)"
             );
         }
         if output.heap

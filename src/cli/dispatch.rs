@@ -43,6 +43,7 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Record(Record::HotPath(args)) => {
+            args.record.check_formats()?;
             let cfg = args.config();
             let asked = Asked {
                 scenario: "hot-path",
@@ -72,6 +73,7 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Record(Record::ColdStart(args)) => {
+            args.record.check_formats()?;
             let configs = args.configs()?;
             if let [cfg] = &configs[..] {
                 let cold_runs = match cfg.iterations {
@@ -136,6 +138,7 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Record(Record::Memory(args)) => {
+            args.record.check_formats()?;
             let cfg = args.config();
             let asked = Asked {
                 scenario: "memory",
@@ -163,6 +166,7 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
             })?;
         }
         Command::Record(Record::Soak(args)) => {
+            args.record.check_formats()?;
             let cfg = args.config();
             let plugin = Ran::Plugin(
                 &cfg.plugin,
@@ -196,6 +200,7 @@ pub(super) fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Record(Record::DataTransfer(a)) => boundary!(a, data_transfer),
         Command::Record(Record::Concurrency(a)) => {
+            a.record.check_formats()?;
             let cfg = a.config()?;
             let plugin = Ran::Plugin(
                 &cfg.plugin,

@@ -97,6 +97,13 @@ pub(super) fn finish(
     if runs.iter().any(|r| r.incomplete) && !crate::interrupt::was_measured() {
         return Err(crate::Error::InterruptedEarly.into());
     }
+    // A format asked for by name that a run cannot fill fails the record
+    // before anything is written.
+    for run in &runs {
+        if let Some(why) = export::ci::refusal(&out.exporters, run) {
+            anyhow::bail!("{why}");
+        }
+    }
     let mut set = export::OutputSet::new(inputs(ran));
     if !runs.iter().any(|r| r.incomplete) {
         heap_passes(&mut runs, ran, out, args, &mut set)?;

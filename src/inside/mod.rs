@@ -225,11 +225,11 @@ pub fn run(
     }
     if cfg.sample.guest && !stopped(&mut found, "guest sampler") {
         let _stage = crate::stages::stage("guest sampler", 0, 0);
-        samplers::guest(cfg, plan, subjects, &mut found)?;
+        samplers::guest(cfg, plan, subjects, &mut found, since)?;
     }
     if cfg.sample.host && !stopped(&mut found, "host sampler") {
         let _stage = crate::stages::stage("host sampler", 0, 0);
-        samplers::host(cfg, plan, subjects, &mut found)?;
+        samplers::host(cfg, plan, subjects, &mut found, since)?;
     }
     Ok(found)
 }

@@ -38,8 +38,9 @@ pub(super) fn guest(
     plan: &Plan,
     subjects: &mut [Subject<'_, '_>],
     found: &mut Found,
+    since: std::time::Instant,
 ) -> Result<(), CallError> {
-    let sampler = GuestSampler::new(cfg.guest_hz, plan.scenario, &WASM_PHASES);
+    let sampler = GuestSampler::new(cfg.guest_hz, plan.scenario, &WASM_PHASES, Some(since));
     let handle = sampler.handle();
     each(
         plan,
@@ -68,8 +69,9 @@ pub(super) fn host(
     plan: &Plan,
     subjects: &mut [Subject<'_, '_>],
     found: &mut Found,
+    since: std::time::Instant,
 ) -> Result<(), CallError> {
-    let sampler = HostSampler::new(cfg.host_hz, plan.scenario);
+    let sampler = HostSampler::new(cfg.host_hz, plan.scenario, Some(since));
     let r = each(plan, subjects, found, "host sampler", sampler, None, batch);
     // The map names this process's JIT code; it means nothing once we exit.
     let _ = std::fs::remove_file(crate::measure::host_sampler::perf_map_path());

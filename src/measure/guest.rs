@@ -9,7 +9,6 @@
 //! wasm code on the sampling engine, which is why it runs on its own engine
 //! in its own pass, and why that pass's cost is measured and reported.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -18,6 +17,7 @@ use std::time::{Duration, Instant};
 use wasmtime::{Config, Engine, Store, UpdateDeadline, WasmBacktrace};
 
 use super::Sampler;
+use super::folded::Folded;
 use crate::phase::Phase;
 use crate::run::Profile;
 
@@ -34,7 +34,8 @@ struct Shared {
     /// Phases that call into wasm, as a bit set: their ticks are taken by
     /// the epoch callback, with the wasm stack.
     wasm_phases: u32,
-    stacks: Mutex<HashMap<String, u64>>,
+    /// The stacks, and when each sample was taken.
+    folded: Mutex<Folded>,
     /// What stacks are filed under (e.g. `hot-path;wasm`).
     prefix: Mutex<String>,
     /// The engine whose epoch the ticker advances: the last one attached.
@@ -65,8 +66,14 @@ impl GuestSampler {
     /// A paused sampler ticking at `hz`, for stores of engines configured
     /// with [`configure`]. Stacks are filed under `prefix` (e.g.
     /// `hot-path;wasm`) and the phase; `wasm_phases` are the phases in which
-    /// wasm runs.
-    pub fn new(hz: u32, prefix: &str, wasm_phases: &[Phase]) -> GuestSampler {
+    /// wasm runs. Samples are timed from `since`, the run's first clock
+    /// read, where given.
+    pub fn new(
+        hz: u32,
+        prefix: &str,
+        wasm_phases: &[Phase],
+        since: Option<Instant>,
+    ) -> GuestSampler {
         let shared = Arc::new(Shared {
             phase: AtomicU8::new(NO_PHASE),
             ticked: AtomicU8::new(NO_PHASE),
@@ -74,7 +81,7 @@ impl GuestSampler {
             stop: AtomicBool::new(false),
             ticks: AtomicU64::new(0),
             wasm_phases: wasm_phases.iter().fold(0, |m, &p| m | 1 << p as u32),
-            stacks: Mutex::new(HashMap::new()),
+            folded: Mutex::new(Folded::new(since)),
             prefix: Mutex::new(prefix.to_owned()),
             engine: Mutex::new(None),
         });
@@ -111,7 +118,7 @@ impl GuestSampler {
                         // Not raising the epoch here keeps this tick from
                         // also being taken by the next wasm to run.
                         let key = format!("{};{}", lock(&shared.prefix), Phase::ALL[p as usize]);
-                        *lock(&shared.stacks).entry(key).or_default() += 1;
+                        lock(&shared.folded).add(key, 1, Some(Instant::now()));
                     }
                 }
             })
@@ -168,6 +175,7 @@ fn attach<T: 'static>(shared: &Arc<Shared>, store: &mut Store<T>) {
     store.set_epoch_deadline(1);
     let shared = Arc::clone(shared);
     store.epoch_deadline_callback(move |ctx| {
+        let at = Instant::now();
         let ticked = shared.ticked.load(Ordering::Relaxed);
         let now = shared.phase.load(Ordering::Relaxed);
         let name = |p: u8| {
@@ -191,7 +199,7 @@ fn attach<T: 'static>(shared: &Arc<Shared>, store: &mut Store<T>) {
             // phase: the time was the ticked phase's, spent in the host.
             key.push_str(";[host]");
         }
-        *lock(&shared.stacks).entry(key).or_default() += 1;
+        lock(&shared.folded).add(key, 1, Some(at));
         Ok(UpdateDeadline::Continue(1))
     });
 }
@@ -211,7 +219,10 @@ impl Sampler for GuestSampler {
         self.shared.running.store(false, Ordering::Release);
         self.shared.phase.store(NO_PHASE, Ordering::Relaxed);
         if let Some(s) = self.since.take() {
-            self.active += s.elapsed();
+            let now = Instant::now();
+            self.active += now - s;
+            let prefix = lock(&self.shared.prefix).clone();
+            lock(&self.shared.folded).segment(&prefix, s, now);
         }
         Ok(())
     }
@@ -223,8 +234,9 @@ impl Sampler for GuestSampler {
             t.join()
                 .map_err(|_| anyhow::anyhow!("the guest sampler's ticker panicked"))?;
         }
-        let stacks = std::mem::take(&mut *lock(&self.shared.stacks));
-        let samples = stacks.values().sum();
+        let folded = std::mem::replace(&mut *lock(&self.shared.folded), Folded::new(None));
+        let samples = folded.samples();
+        let (stacks, timed, segments) = folded.finish();
         let seconds = self.active.as_secs_f64();
         let ticks = self.shared.ticks.load(Ordering::Relaxed);
         Ok(Profile {
@@ -235,7 +247,9 @@ impl Sampler for GuestSampler {
             samples,
             seconds,
             overhead_pct: None,
-            stacks: super::sorted_stacks(stacks),
+            stacks,
+            timed,
+            segments,
         })
     }
 }

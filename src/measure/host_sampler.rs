@@ -22,13 +22,14 @@
 //! so it suits long runs; coarser than the guest sampler.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use pprof::{ProfilerGuard, ProfilerGuardBuilder};
 use wasmtime::{Config, ProfilingStrategy};
 
 use super::Sampler;
+use super::folded::Folded;
 use crate::run::Profile;
 
 /// Makes an engine from `config` write the perf map the sampler reads.
@@ -46,9 +47,11 @@ pub struct HostSampler {
     hz: u32,
     prefix: String,
     guard: Option<ProfilerGuard<'static>>,
-    stacks: HashMap<String, u64>,
+    folded: Folded,
     active: Duration,
-    since: Option<Instant>,
+    /// When the running segment began, on both clocks: pprof-rs stamps its
+    /// samples with the wall clock, the run's timeline is monotonic.
+    since: Option<(Instant, SystemTime)>,
     /// Names by instruction address, innermost inlined frame first.
     names: std::cell::RefCell<HashMap<usize, Vec<String>>>,
 }
@@ -92,13 +95,14 @@ fn wasm_name(name: &str) -> String {
 }
 
 impl HostSampler {
-    /// A paused sampler at `hz`, filing stacks under `prefix`.
-    pub fn new(hz: u32, prefix: &str) -> HostSampler {
+    /// A paused sampler at `hz`, filing stacks under `prefix`; samples are
+    /// timed from `since`, the run's first clock read, where given.
+    pub fn new(hz: u32, prefix: &str, since: Option<Instant>) -> HostSampler {
         HostSampler {
             hz: hz.max(1),
             prefix: prefix.to_owned(),
             guard: None,
-            stacks: HashMap::new(),
+            folded: Folded::new(since),
             active: Duration::ZERO,
             since: None,
             names: Default::default(),
@@ -200,7 +204,7 @@ impl Sampler for HostSampler {
         prime_unwinder()?;
         let guard = start(self.hz)?;
         self.guard = Some(guard);
-        self.since = Some(Instant::now());
+        self.since = Some((Instant::now(), SystemTime::now()));
         Ok(())
     }
 
@@ -208,9 +212,12 @@ impl Sampler for HostSampler {
         let Some(guard) = self.guard.take() else {
             return Ok(());
         };
-        if let Some(s) = self.since.take() {
-            self.active += s.elapsed();
-        }
+        let end = Instant::now();
+        let Some((start, start_wall)) = self.since.take() else {
+            return Ok(());
+        };
+        self.active += end - start;
+        self.folded.segment(&self.prefix, start, end);
         let report = guard
             .report()
             .build_unresolved()
@@ -236,25 +243,35 @@ impl Sampler for HostSampler {
                 key.push(';');
                 key.push_str(n);
             }
-            *self.stacks.entry(key).or_default() += count.max(0) as u64;
+            // pprof-rs merges a segment's samples of one stack and keeps the
+            // first one's wall-clock time: placed on the run's clock, within
+            // the segment.
+            let first = frames
+                .sample_timestamp
+                .duration_since(start_wall)
+                .map_or(start, |d| (start + d).min(end));
+            self.folded.add(key, count.max(0) as u64, Some(first));
         }
         Ok(())
     }
 
     fn finish(mut self: Box<Self>) -> anyhow::Result<Profile> {
         self.pause()?;
-        let stacks = std::mem::take(&mut self.stacks);
-        let samples: u64 = stacks.values().sum();
+        let folded = std::mem::replace(&mut self.folded, Folded::new(None));
+        let samples = folded.samples();
+        let (stacks, timed, segments) = folded.finish();
         let seconds = self.active.as_secs_f64();
         Ok(Profile {
             sampler: "host".to_owned(),
-            method: "pprof-rs: SIGPROF on the process's CPU time, stacks unwound in the handler by framehop; wasm JIT frames named from Wasmtime's perf map, host frames from debug info".to_owned(),
+            method: "pprof-rs: SIGPROF on the process's CPU time, stacks unwound in the handler by framehop; wasm JIT frames named from Wasmtime's perf map, host frames from the symbol table (inlined functions are part of their caller's frame)".to_owned(),
             requested_hz: f64::from(self.hz),
             achieved_hz: if seconds > 0.0 { samples as f64 / seconds } else { 0.0 },
             samples,
             seconds,
             overhead_pct: None,
-            stacks: super::sorted_stacks(stacks),
+            stacks,
+            timed,
+            segments,
         })
     }
 }

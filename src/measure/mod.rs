@@ -4,6 +4,7 @@
 //! readings. The passes that use them live in [`crate::inside`]; clocks in
 //! [`crate::timing`].
 
+pub mod folded;
 pub mod fuel;
 pub mod guest;
 pub mod host_sampler;
@@ -43,17 +44,6 @@ pub trait Sampler {
 pub fn frame_name(raw: &str) -> String {
     let name = format!("{:#}", rustc_demangle::demangle(raw));
     name.replace(';', ":")
-}
-
-/// Folded stacks with counts, most frequent first (then by name, so that
-/// output is stable).
-pub fn sorted_stacks(stacks: std::collections::HashMap<String, u64>) -> Vec<crate::run::Stack> {
-    let mut out: Vec<crate::run::Stack> = stacks
-        .into_iter()
-        .map(|(frames, count)| crate::run::Stack { frames, count })
-        .collect();
-    out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.frames.cmp(&b.frames)));
-    out
 }
 
 #[cfg(test)]

@@ -102,6 +102,40 @@ pub struct Profile {
     /// Folded stacks (`frame;frame;...`, outermost first) and their counts,
     /// most frequent first.
     pub stacks: Vec<Stack>,
+    /// When the samples were taken, in time order, for timeline viewers
+    /// (the Firefox Profiler). Empty where the sampler ran in another
+    /// process, whose clock the run's timeline does not share.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timed: Vec<TimedSample>,
+    /// When the sampler ran: its sampled segments, in time order (empty
+    /// where [`Profile::timed`] is).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<Segment>,
+}
+
+/// Samples of one stack taken at one time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimedSample {
+    /// Nanoseconds since the run's first clock read.
+    pub t_ns: f64,
+    /// The stack: an index into [`Profile::stacks`].
+    pub stack: usize,
+    /// Samples of it at this time: 1 where each sample kept its own time
+    /// (the guest sampler); the host sampler's pprof-rs keeps only the
+    /// first time a stack was seen in a segment, so that sample carries the
+    /// segment's count of it.
+    pub weight: u64,
+}
+
+/// A stretch of time in which a sampler ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    /// What it sampled: the stacks' prefix (`hot-path;wasm`).
+    pub label: String,
+    /// Start, in nanoseconds since the run's first clock read.
+    pub start_ns: f64,
+    /// End, in nanoseconds since the run's first clock read.
+    pub end_ns: f64,
 }
 
 /// One folded stack and how often it was seen.

@@ -1,12 +1,14 @@
 //! The formats CI dashboards and pull requests read: Bencher's BMF,
 //! github-action-benchmark's `customSmallerIsBetter`, a CSV row per
-//! variant and phase, a markdown summary, and Sightglass's result rows.
+//! variant and phase, a markdown summary, Sightglass's result rows, and
+//! the Firefox Profiler's processed profile of the sampled stacks.
 //! Each reads the runs' typed fields, of one run (`record --formats`) or
 //! several (`wprof export RUN.json...`), and refuses a run that lacks what
 //! it needs, with why.
 
 mod bmf;
 mod csv;
+mod firefox;
 mod github;
 mod markdown;
 mod sightglass;
@@ -45,6 +47,7 @@ pub fn formats() -> Vec<(&'static str, &'static str, Box<dyn Format>)> {
             ".sightglass.csv",
             Box::new(sightglass::Sightglass),
         ),
+        ("firefox", ".firefox.json", Box::new(firefox::Firefox)),
     ]
 }
 
@@ -121,6 +124,22 @@ pub fn rows<'a>(runs: &[&'a Run]) -> Vec<Row<'a>> {
             })
         })
         .collect()
+}
+
+/// Why `run` cannot be written in one of the formats `asked` names, where
+/// it cannot.
+pub fn refusal(asked: &[String], run: &Run) -> Option<String> {
+    formats()
+        .into_iter()
+        .filter(|(name, _, _)| asked.iter().any(|a| a == name))
+        .find_map(|(name, _, f)| {
+            f.lacks(run).map(|why| {
+                format!(
+                    "--formats {name}: the {} run of {} cannot be written as {name}: {why}",
+                    run.scenario, run.plugin.name
+                )
+            })
+        })
 }
 
 /// The runs in `format`, refused with the first run's reason where one

@@ -320,6 +320,7 @@ pub fn sample<A: Abi, P: Payload + Sync, C: Clock>(
     input: P,
     base: Slice<'_, C>,
     stateful: bool,
+    since: std::time::Instant,
 ) -> Result<Profile, Error> {
     let top = base.threads as u64;
     use crate::measure::Sampler as _;
@@ -335,6 +336,7 @@ pub fn sample<A: Abi, P: Payload + Sync, C: Clock>(
     let mut sampler = Box::new(crate::measure::host_sampler::HostSampler::new(
         cfg.inside.host_hz,
         super::NAME,
+        Some(since),
     ));
     for h in hosts {
         sampler.set_prefix(&format!("{};{} x{top}", super::NAME, h.design));

@@ -205,6 +205,8 @@ fn measure<A: Abi, P: Payload + Sync, C: Clock>(
         deadline: cfg.limits.deadline,
     };
     let origin = clock.now();
+    // The same instant on the monotonic clock, for the samplers' times.
+    let origin_instant = std::time::Instant::now();
     let mut acc: BTreeMap<(usize, usize), report::Acc> = BTreeMap::new();
     let mut incomplete = false;
     let slices = (threads.len() * hosts.len()) as u64;
@@ -254,7 +256,15 @@ fn measure<A: Abi, P: Payload + Sync, C: Clock>(
             threads: top as usize,
             ..base
         };
-        vec![hosts::sample(&hosts, cfg, p, input, base, stateful)?]
+        vec![hosts::sample(
+            &hosts,
+            cfg,
+            p,
+            input,
+            base,
+            stateful,
+            origin_instant,
+        )?]
     } else {
         Vec::new()
     };

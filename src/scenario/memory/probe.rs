@@ -128,9 +128,17 @@ fn probe_with<A: Abi>(p: &Probe, bytes: Vec<u8>) -> anyhow::Result<ProbeAnswer> 
                 *hz,
                 &format!("{NAME};{}", p.mode.name()),
                 &[Phase::Call],
+                // A child process: its clock is not the run's timeline.
+                None,
             ))
         }
-        Some((_, hz)) => host = Some(HostSampler::new(*hz, &format!("{NAME};{}", p.mode.name()))),
+        Some((_, hz)) => {
+            host = Some(HostSampler::new(
+                *hz,
+                &format!("{NAME};{}", p.mode.name()),
+                None,
+            ))
+        }
         None => {}
     }
     let handle = guest.as_ref().map(GuestSampler::handle);
