@@ -74,6 +74,16 @@ pub fn no_allocator_note(plugin: &str, boundary: &[String]) -> String {
 /// Finds `plugin`'s allocator as the pass will, so that a `--guest-alloc`
 /// naming nothing fails before anything is measured.
 pub fn check(plugin: &PluginSpec, cfg: &GuestHeapConfig) -> Result<(), Error> {
+    found(plugin, cfg).map(drop)
+}
+
+/// The plugin, its functions and the allocator sites found in them; a
+/// module that does not parse, or a `--guest-alloc` that names nothing,
+/// fails at validate.
+fn found(
+    plugin: &PluginSpec,
+    cfg: &GuestHeapConfig,
+) -> Result<(crate::source::PluginBytes, Functions, Vec<find::Site>), Error> {
     let resolved = plugin.resolve()?;
     let fail = |cause: String| {
         Error::plugin(
@@ -83,8 +93,8 @@ pub fn check(plugin: &PluginSpec, cfg: &GuestHeapConfig) -> Result<(), Error> {
         )
     };
     let f = Functions::read(&resolved.bytes).map_err(|e| fail(format!("{e:#}")))?;
-    find::find(&f, cfg.given.as_ref()).map_err(fail)?;
-    Ok(())
+    let sites = find::find(&f, cfg.given.as_ref()).map_err(fail)?;
+    Ok((resolved, f, sites))
 }
 
 /// Runs the guest heap pass on a plugin's export; its dhat file joins
@@ -98,14 +108,11 @@ pub fn pass(
     dest: &Path,
     set: &mut crate::export::OutputSet,
 ) -> Result<(Option<GuestHeap>, Vec<String>), Error> {
-    let resolved = plugin.resolve()?;
+    let (resolved, f, sites) = found(plugin, cfg)?;
     let name = resolved.name.clone();
     let fail = |phase: Phase, cause: String| {
         Error::plugin(&name, phase, format!("guest heap pass: {cause}"))
     };
-    let f =
-        Functions::read(&resolved.bytes).map_err(|e| fail(Phase::Validate, format!("{e:#}")))?;
-    let sites = find::find(&f, cfg.given.as_ref()).map_err(|e| fail(Phase::Validate, e))?;
     let boundary: Vec<String> = sites
         .iter()
         .filter(|s| s.boundary)
