@@ -246,3 +246,70 @@ fn an_unknown_engine_is_refused_on_one_line() {
     );
     assert!(!sb.path("profiles").exists());
 }
+
+/// Whether the Wasmer driver is built (where it is, or CI built it and
+/// requires it, $WPROF_REQUIRE_WASMER, both Wasmer engines must run).
+fn wasmer_here() -> bool {
+    std::env::var_os("WPROF_REQUIRE_WASMER").is_some()
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("drivers/wasmer/target/release/wprof-wasmer")
+            .is_file()
+}
+
+/// Wasmer runs in a child process with a build of its own: built, it runs
+/// drug-checker on both its backends with native's output, each call split
+/// into the same four phases, in that child process. (CI builds it and
+/// requires it: $WPROF_REQUIRE_WASMER.)
+#[test]
+fn wasmer_runs_drug_checker_on_both_backends_in_its_own_build() {
+    if !wasmer_here() {
+        eprintln!("the Wasmer driver is not built here (scripts/build-wasmer-driver): not run");
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.ok_line(
+        "record engines --engines cranelift,wasmer,wasmer-singlepass --duration-per-engine 100ms --rounds 3 --cold-starts 2 --instances 2 --out-dir out",
+    );
+    let run = sb.json("out/engines.json");
+    let e = &run["engines"];
+    let mut ran = names(&e["rows"], "engine");
+    ran.sort();
+    assert_eq!(
+        ran,
+        ["cranelift", "native", "wasmer", "wasmer-singlepass"],
+        "{:?}",
+        notes(&run)
+    );
+    for row in e["rows"].as_array().unwrap() {
+        if row["engine"].as_str().unwrap().starts_with("wasmer") {
+            assert_eq!(row["driver"]["engine"], "Wasmer 7.4.2");
+            let process = row["driver"]["process"].as_str().unwrap();
+            assert!(process.starts_with("child process"), "{process}");
+        }
+    }
+    check_rows(&run, true);
+}
+
+/// Not built, both Wasmer engines are named unavailable with the command
+/// that builds the driver, and the others still run.
+#[test]
+fn without_its_driver_wasmer_is_named_unavailable_with_the_command_that_builds_it() {
+    let sb = Sandbox::new().with_env("WPROF_WASMER_DRIVER", "/nonexistent/wprof-wasmer");
+    sb.ok_line(
+        "record engines --engines cranelift,wasmer,wasmer-singlepass --duration-per-engine 60ms --rounds 2 --cold-starts 1 --instances 2 --out-dir out",
+    );
+    let run = sb.json("out/engines.json");
+    let e = &run["engines"];
+    assert_eq!(names(&e["rows"], "engine"), ["native", "cranelift"]);
+    assert_eq!(
+        names(&e["unavailable"], "name"),
+        ["wasmer", "wasmer-singlepass"]
+    );
+    for u in e["unavailable"].as_array().unwrap() {
+        let why = u["reason"].as_str().unwrap();
+        assert!(
+            why.contains("not built") && why.contains("scripts/build-wasmer-driver"),
+            "{why}"
+        );
+    }
+}

@@ -13,8 +13,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::anyhow;
+use base64::Engine as _;
 
 use super::call::{BYTES_CALL, PluginCall, Raw};
+use super::child::protocol::Input;
+use super::child::{ChildDriver, Program, Refused};
 use super::wasmtime::WasmtimeDriver;
 use super::wasmtime::compiler::Compiler;
 use super::{Driver, Instance, Limits};
@@ -280,5 +283,79 @@ pub fn wprof_abi_only(bytes: &[u8], engine: &str) -> Result<(), CallError> {
         crate::kind::Abi::Extism => Err(at(Phase::Instantiate)(anyhow!(
             "an Extism plugin: wprof's Extism host (its kernel and host functions) is written for Wasmtime, and {engine} runs wprof-ABI plugins only"
         ))),
+    }
+}
+
+/// Opens `job` on a driver in a child process started as `program`,
+/// which speaks the driver protocol and times the wprof ABI's phases
+/// itself (V8 through Node, Wasmer): the input goes as bytes.
+pub fn open_child<'a>(program: &Program, job: &Job<'a>) -> Result<Box<dyn Opened + 'a>, CallError> {
+    let input = Input::Bytes(base64::engine::general_purpose::STANDARD.encode(job.input));
+    let child = ChildDriver::open(
+        program,
+        job.path,
+        job.export,
+        input,
+        job.limits,
+        job.clock,
+        job.iterations,
+        job.rounds,
+    )
+    .map_err(|e| match e.downcast_ref::<Refused>() {
+        Some(r) => at(r.phase)(anyhow!(r.message.clone())),
+        None => at(Phase::Instantiate)(anyhow!("{e:#}")),
+    })?;
+    Ok(Box::new(InChild { child }))
+}
+
+/// A module open in a driver's child process.
+struct InChild {
+    child: ChildDriver,
+}
+
+impl Rounds for InChild {
+    fn phases(&self) -> &[Phase] {
+        self.child.phases()
+    }
+
+    fn warm_up(&mut self, calls: u64) -> Result<(), CallError> {
+        self.child.warm_up(calls)
+    }
+
+    fn round(&mut self, rec: &mut Recording, plan: RoundPlan) -> Result<(), CallError> {
+        self.child.round(rec, plan)
+    }
+
+    fn clock(&mut self) -> Result<ClockInfo, CallError> {
+        Rounds::clock(&mut self.child)
+    }
+}
+
+impl Opened for InChild {
+    fn info(&self) -> DriverInfo {
+        self.child.opened().driver.clone()
+    }
+
+    fn setup(&self) -> Vec<PhaseTime> {
+        self.child.opened().setup.clone()
+    }
+
+    fn output(&self) -> &[u8] {
+        &self.child.opened().output
+    }
+
+    fn cold_start(&mut self) -> Result<Vec<PhaseTime>, CallError> {
+        self.child.cold_start_split()
+    }
+
+    fn per_instance(&mut self, instances: u64) -> Result<PerInstance, CallError> {
+        let points = self.child.memory(instances, 0)?;
+        let at_label = |l: &str| points.iter().find(|p| p.label == l);
+        match (at_label("module"), at_label("instances")) {
+            (Some(before), Some(after)) => Ok(per_instance(before, after, instances)),
+            _ => Err(at(Phase::Instantiate)(anyhow!(
+                "the driver's memory readings lack `module` or `instances`"
+            ))),
+        }
     }
 }

@@ -10,7 +10,8 @@
 //!   are the two calling conventions it speaks ([`wasmtime::Abi`]).
 //! - [`engine`] puts every engine `record engines` compares behind one
 //!   object-safe trait: Wasmtime's three compilers
-//!   ([`wasmtime::compiler`]), [`wasmi`], and V8 through [`node`].
+//!   ([`wasmtime::compiler`]), [`wasmi`], V8 through [`node`], and
+//!   [`wasmer`] in a build of its own.
 //! - [`child`] is a driver in a child process: it runs the timing loop
 //!   there, with the same clock discipline, and sends the raw stamps back
 //!   over a versioned protocol; statistics are computed here, once, for
@@ -25,6 +26,7 @@ pub mod guard;
 mod limits;
 pub mod node;
 pub mod wasi;
+pub mod wasmer;
 pub mod wasmi;
 pub mod wasmtime;
 pub mod wprof;
@@ -198,6 +200,8 @@ pub fn engines() -> Vec<Box<dyn engine::Engine>> {
         Box::new(engine::Wasmtime(Compiler::Pulley)),
         Box::new(wasmi::Wasmi),
         Box::new(node::Node),
+        Box::new(wasmer::Wasmer(wasmer::Backend::Cranelift)),
+        Box::new(wasmer::Wasmer(wasmer::Backend::Singlepass)),
     ]
 }
 

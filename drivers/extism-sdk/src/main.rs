@@ -20,29 +20,14 @@
 mod libextism;
 
 use std::ffi::CString;
-use std::io::{BufRead, Write};
 use std::time::Instant;
 
 use base64::Engine as _;
 use extism::{Manifest, Plugin, Wasm};
 use serde_json::{Value, json};
+use wprof_driver_kit::{Session, error, now, one_line, reading, serve};
 
 use self::libextism::{Lib, LibCompiled, LibPlugin};
-
-/// The protocol this driver speaks.
-const PROTOCOL: u64 = 1;
-/// Plain calls between two clock reads.
-const BATCH: u64 = 1000;
-
-fn now() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec and CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 /// The runtime the plugins run on.
 #[derive(Clone, Copy)]
@@ -179,22 +164,7 @@ impl Open {
     }
 }
 
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn error(phase: &str, message: String) -> Value {
-    json!({"op": "error", "phase": phase, "message": message})
-}
-
 fn open(runtime: Runtime, req: &Value) -> Result<(Open, Value), Value> {
-    let protocol = req["protocol"].as_u64().unwrap_or(0);
-    if protocol != PROTOCOL {
-        return Err(error(
-            "instantiate",
-            format!("wprof speaks protocol {protocol}, this driver {PROTOCOL}: rebuild it"),
-        ));
-    }
     let path = req["plugin"].as_str().unwrap_or_default().to_owned();
     let export = req["export"].as_str().unwrap_or_default().to_owned();
     let input = match &req["input"] {
@@ -280,7 +250,7 @@ fn open(runtime: Runtime, req: &Value) -> Result<(Open, Value), Value> {
     let (name, engine) = runtime.describe();
     let opened = json!({
         "op": "opened",
-        "protocol": PROTOCOL,
+        "protocol": wprof_driver_kit::PROTOCOL,
         "driver": {
             "name": name,
             "engine": engine,
@@ -296,36 +266,6 @@ fn open(runtime: Runtime, req: &Value) -> Result<(Open, Value), Value> {
         "clock": "monotonic",
     });
     Ok((o, opened))
-}
-
-/// One round: `calls` instrumented calls and as many plain ones in
-/// batches, in the order asked.
-fn round(o: &mut Open, calls: u64, instrumented_first: bool) -> Result<Value, Value> {
-    let mut stamps = Vec::with_capacity(2 * calls as usize);
-    let mut batches = Vec::new();
-    let fail = |e: String| error("call", e);
-    for instrumented in [instrumented_first, !instrumented_first] {
-        if instrumented {
-            for _ in 0..calls {
-                let t0 = now();
-                o.call().map_err(fail)?;
-                stamps.push(t0);
-                stamps.push(now());
-            }
-        } else {
-            let mut left = calls;
-            while left > 0 {
-                let n = left.min(BATCH);
-                let t0 = now();
-                for _ in 0..n {
-                    o.call().map_err(fail)?;
-                }
-                batches.push(json!([n, now() - t0]));
-                left -= n;
-            }
-        }
-    }
-    Ok(json!({"op": "round", "stamps": stamps, "timed_batches": [calls], "batches": batches}))
 }
 
 /// One whole cold start, ending with the first call: `new`,
@@ -354,33 +294,6 @@ fn cold_start(o: &mut Open, way: &str) -> Result<Value, Value> {
     let ns = now() - t0;
     drop(p);
     Ok(json!({"op": "cold_start", "ns": ns}))
-}
-
-/// A reading of this process's memory, as wprof's `MemoryPoint`: resident
-/// and proportional set from /proc/self/smaps_rollup, virtual size from
-/// /proc/self/status; the heap is not read here (no `mallinfo2` binding).
-fn reading(label: &str, t0: Instant, instances: u64, calls: u64) -> Value {
-    let field = |file: &str, key: &str| -> Option<u64> {
-        let text = std::fs::read_to_string(file).ok()?;
-        let line = text.lines().find(|l| l.starts_with(key))?;
-        let kb: u64 = line[key.len()..]
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
-        Some(kb * 1024)
-    };
-    json!({
-        "label": label,
-        "t_ns": t0.elapsed().as_nanos() as f64,
-        "rss_bytes": field("/proc/self/smaps_rollup", "Rss:").unwrap_or(0),
-        "pss_bytes": field("/proc/self/smaps_rollup", "Pss:"),
-        "virtual_bytes": field("/proc/self/status", "VmSize:").unwrap_or(0),
-        "heap_bytes": null,
-        "instances": instances,
-        "calls": calls,
-    })
 }
 
 /// Memory as Extism's runtime holds the plugin: the open plugin after
@@ -415,64 +328,32 @@ fn memory(o: &mut Open, instances: u64, calls: u64) -> Result<Value, Value> {
     Ok(json!({"op": "memory", "points": points}))
 }
 
-/// A soak: the open plugin called `rate` times a second for
-/// `duration_ns`, this process's memory read every `sample_every_ns` and at
-/// the end, the first `timed` calls stamped; as wprof's own soak paces and
-/// reads, so that the two trends compare. A failed call ends it, the
-/// readings so far kept.
-fn soak(o: &mut Open, req: &Value) -> Value {
-    let ns = |k: &str| std::time::Duration::from_nanos(req[k].as_u64().unwrap_or(0));
-    let (duration, every) = (ns("duration_ns"), ns("sample_every_ns"));
-    let rate = req["rate"].as_f64().unwrap_or(1.0).max(1e-3);
-    let timed = req["timed"].as_u64().unwrap_or(0) as usize;
-    let every = every.max(std::time::Duration::from_millis(1));
-    let mut stamps: Vec<u64> = Vec::with_capacity(2 * timed);
-    let mut points = Vec::new();
-    let period = std::time::Duration::from_secs_f64(1.0 / rate);
-    let start = Instant::now();
-    let mut next_sample = std::time::Duration::ZERO;
-    let mut calls: u64 = 0;
-    let mut failure = Value::Null;
-    loop {
-        let elapsed = start.elapsed();
-        if elapsed >= duration {
-            break;
-        }
-        if elapsed >= next_sample {
-            points.push(reading("sample", start, 1, calls));
-            next_sample += every;
-        }
-        let due = period.mul_f64(calls as f64);
-        if due > elapsed {
-            std::thread::sleep((due - elapsed).min(next_sample.saturating_sub(elapsed)));
-            continue;
-        }
-        let t0 = now();
-        if let Err(e) = o.call() {
-            failure = json!(format!(
-                "{e} (after {calls} calls, {:.1} s)",
-                start.elapsed().as_secs_f64()
-            ));
-            break;
-        }
-        if stamps.len() < 2 * timed {
-            stamps.push(t0);
-            stamps.push(now());
-        }
-        calls += 1;
+impl Session for Open {
+    fn call(&mut self) -> Result<(), Value> {
+        Open::call(self).map_err(|e| error("call", e))
     }
-    points.push(reading("end", start, 1, calls));
-    json!({"op": "soak", "points": points, "calls": calls, "stamps": stamps, "failure": failure})
+
+    fn marked(&mut self, stamps: &mut Vec<u64>) -> Result<(), Value> {
+        stamps.push(now());
+        Open::call(self).map_err(|e| error("call", e))?;
+        stamps.push(now());
+        Ok(())
+    }
+
+    fn stamps_per_call(&self) -> usize {
+        2
+    }
+
+    fn cold_start(&mut self, way: &str) -> Result<Value, Value> {
+        cold_start(self, way)
+    }
+
+    fn memory(&mut self, instances: u64, calls: u64) -> Result<Value, Value> {
+        memory(self, instances, calls)
+    }
 }
 
 fn main() {
-    // wprof stops the driver between rounds; a Ctrl-C is wprof's to handle.
-    // SAFETY: ignoring a signal has no preconditions.
-    unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
-    // A soak runs for as long as asked: should wprof end without asking
-    // this driver to quit (a second Ctrl-C), the driver ends with it.
-    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number, no pointer.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     // `--libextism PATH`: the C API instead of the SDK.
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runtime = match &args[..] {
@@ -482,70 +363,10 @@ fn main() {
             "unexpected arguments {args:?} (expected none, or --libextism PATH)"
         )),
     };
-    let stdin = std::io::stdin();
-    let mut out = std::io::stdout().lock();
-    let mut plugin: Option<Open> = None;
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
-        let req: Value = match serde_json::from_str(&line) {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("wprof-extism-sdk: not a request: {e}");
-                break;
-            }
-        };
-        let answer = match (req["op"].as_str(), plugin.as_mut()) {
-            (Some("open"), _) => match runtime
-                .clone()
-                .map_err(|e| error("instantiate", e))
-                .and_then(|r| open(r, &req))
-            {
-                Ok((o, opened)) => {
-                    plugin = Some(o);
-                    opened
-                }
-                Err(e) => e,
-            },
-            (Some("warm_up"), Some(o)) => {
-                let mut r = json!({"op": "ok"});
-                for _ in 0..req["calls"].as_u64().unwrap_or(0) {
-                    if let Err(e) = o.call() {
-                        r = error("call", e);
-                        break;
-                    }
-                }
-                r
-            }
-            (Some("round"), Some(o)) => round(
-                o,
-                req["calls"].as_u64().unwrap_or(0),
-                req["instrumented_first"].as_bool().unwrap_or(true),
-            )
-            .unwrap_or_else(|e| e),
-            (Some("cold_start"), Some(o)) => {
-                cold_start(o, req["way"].as_str().unwrap_or_default()).unwrap_or_else(|e| e)
-            }
-            (Some("memory"), Some(o)) => memory(
-                o,
-                req["instances"].as_u64().unwrap_or(0),
-                req["calls"].as_u64().unwrap_or(0),
-            )
-            .unwrap_or_else(|e| e),
-            (Some("soak"), Some(o)) => soak(o, &req),
-            (Some("clock"), _) => {
-                // The cost of a read, measured; a nanosecond clock's step.
-                let t0 = now();
-                for _ in 0..1000 {
-                    std::hint::black_box(now());
-                }
-                json!({"op": "clock", "name": "monotonic", "ns_per_tick": 1.0,
-                       "read_cost_ns": (now() - t0) as f64 / 1000.0, "resolution_ns": 1.0})
-            }
-            (Some("quit"), _) => break,
-            (op, _) => error("instantiate", format!("unexpected request {op:?}")),
-        };
-        if writeln!(out, "{answer}").and_then(|_| out.flush()).is_err() {
-            break;
-        }
-    }
+    serve("wprof-extism-sdk", |req| {
+        runtime
+            .clone()
+            .map_err(|e| error("instantiate", e))
+            .and_then(|r| open(r, req))
+    });
 }

@@ -43,20 +43,27 @@ impl Program {
     }
 
     /// Extism's own runtime, the Rust SDK driver (`drivers/extism-sdk`, a
-    /// build of its own), where it is built: `$WPROF_EXTISM_SDK_DRIVER` when
-    /// set (empty: none), else `wprof-extism-sdk` beside wprof's binary,
-    /// else that crate's release build in the checkout wprof was built from.
+    /// build of its own), where it is built: see [`Program::built`].
     pub fn extism_sdk() -> Option<Program> {
-        const NAME: &str = "wprof-extism-sdk";
-        let candidates = match std::env::var_os("WPROF_EXTISM_SDK_DRIVER") {
+        Self::built("wprof-extism-sdk", "WPROF_EXTISM_SDK_DRIVER", "extism-sdk")
+    }
+
+    /// The driver `name` of `drivers/<dir>` (a build of its own), where it
+    /// is built: `$<var>` when set (empty: none), else `name` beside wprof's
+    /// binary, else that crate's release build in the checkout wprof was
+    /// built from.
+    pub fn built(name: &str, var: &str, dir: &str) -> Option<Program> {
+        let candidates = match std::env::var_os(var) {
             Some(given) => vec![PathBuf::from(given)],
             None => {
                 let beside = std::env::current_exe()
                     .ok()
-                    .and_then(|e| Some(e.parent()?.join(NAME)));
+                    .and_then(|e| Some(e.parent()?.join(name)));
                 let checkout = Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("drivers/extism-sdk/target/release")
-                    .join(NAME);
+                    .join("drivers")
+                    .join(dir)
+                    .join("target/release")
+                    .join(name);
                 beside.into_iter().chain([checkout]).collect()
             }
         };

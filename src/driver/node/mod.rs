@@ -7,15 +7,11 @@
 use std::path::PathBuf;
 
 use anyhow::anyhow;
-use base64::Engine as _;
 
-use super::child::protocol::Input;
-use super::child::{ChildDriver, Program, Refused};
-use super::engine::{Engine, Job, Opened, PerInstance, per_instance};
+use super::child::Program;
+use super::engine::{Engine, Job, Opened};
 use crate::error::{CallError, at};
 use crate::phase::Phase;
-use crate::run::{ClockInfo, DriverInfo, PhaseTime};
-use crate::timing::rounds::{Recording, RoundPlan, Rounds};
 
 /// The host script Node runs.
 pub const SCRIPT: &str = include_str!("host.mjs");
@@ -87,73 +83,6 @@ impl Engine for Node {
             exe,
             args: vec!["--input-type=module".into(), "-e".into(), SCRIPT.into()],
         };
-        let input = Input::Bytes(base64::engine::general_purpose::STANDARD.encode(job.input));
-        let child = ChildDriver::open(
-            &program,
-            job.path,
-            job.export,
-            input,
-            job.limits,
-            job.clock,
-            job.iterations,
-            job.rounds,
-        )
-        .map_err(|e| match e.downcast_ref::<Refused>() {
-            Some(r) => at(r.phase)(anyhow!(r.message.clone())),
-            None => at(Phase::Instantiate)(anyhow!("{e:#}")),
-        })?;
-        Ok(Box::new(InNode { child }))
-    }
-}
-
-/// A module open in a Node process.
-struct InNode {
-    child: ChildDriver,
-}
-
-impl Rounds for InNode {
-    fn phases(&self) -> &[Phase] {
-        self.child.phases()
-    }
-
-    fn warm_up(&mut self, calls: u64) -> Result<(), CallError> {
-        self.child.warm_up(calls)
-    }
-
-    fn round(&mut self, rec: &mut Recording, plan: RoundPlan) -> Result<(), CallError> {
-        self.child.round(rec, plan)
-    }
-
-    fn clock(&mut self) -> Result<ClockInfo, CallError> {
-        Rounds::clock(&mut self.child)
-    }
-}
-
-impl Opened for InNode {
-    fn info(&self) -> DriverInfo {
-        self.child.opened().driver.clone()
-    }
-
-    fn setup(&self) -> Vec<PhaseTime> {
-        self.child.opened().setup.clone()
-    }
-
-    fn output(&self) -> &[u8] {
-        &self.child.opened().output
-    }
-
-    fn cold_start(&mut self) -> Result<Vec<PhaseTime>, CallError> {
-        self.child.cold_start_split()
-    }
-
-    fn per_instance(&mut self, instances: u64) -> Result<PerInstance, CallError> {
-        let points = self.child.memory(instances, 0)?;
-        let at_label = |l: &str| points.iter().find(|p| p.label == l);
-        match (at_label("module"), at_label("instances")) {
-            (Some(before), Some(after)) => Ok(per_instance(before, after, instances)),
-            _ => Err(at(Phase::Instantiate)(anyhow!(
-                "the Node driver's memory readings lack `module` or `instances`"
-            ))),
-        }
+        super::engine::open_child(&program, job)
     }
 }

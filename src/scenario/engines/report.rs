@@ -179,12 +179,12 @@ pub(super) fn assemble(
             .map(|u| format!("{}: not measured: {}", u.name, u.reason)),
     );
     run.notes.push(format!(
-        "harness: every engine's call is the same four phases (copy-in, execute, copy-out, free) on the same {}-byte input, timed by one loop: in this process for Wasmtime and wasmi (one clock read, {}), in Node's for V8 (process.hrtime.bigint(), its read cost in its row's figures); the no-op column is each engine's floor, harness included",
+        "harness: every engine's call is the same four phases (copy-in, execute, copy-out, free) on the same {}-byte input, timed by one loop: in this process for Wasmtime and wasmi (one clock read, {}), in a child process for V8 (Node's process.hrtime.bigint()) and Wasmer (its own build, CLOCK_MONOTONIC), their read cost in their rows' figures; the no-op column is each engine's floor, harness included",
         plugin.input.len(),
         fmt_ns(run.clock.read_cost_ns)
     ));
     run.notes.push(format!(
-        "cold start: a module made again from its bytes each time (validate, compile or translate, instantiate, first call), {} per engine, interleaved across engines; the engine itself (Wasmtime's Engine, the Node process) is made once and not counted. V8 compiles lazily: much of its compiling falls in the first call",
+        "cold start: a module made again from its bytes each time (validate, compile or translate, instantiate, first call), {} per engine, interleaved across engines; the engine itself (Wasmtime's Engine, the Node process, Wasmer's Engine) is made outside the timing and not counted. V8 compiles lazily: much of its compiling falls in the first call",
         cfg.cold_starts
     ));
     if let Some(s) = &m.stopped {
