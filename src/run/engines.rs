@@ -94,7 +94,8 @@ pub struct BreakEven {
 }
 
 impl Engines {
-    /// Break-even sentences the headline holds (the table has them all).
+    /// The headline holds every engine that beats Cranelift at something,
+    /// then others up to this many lines in all (the table has them all).
     const WEIGHED: usize = 3;
 
     /// The row of `engine`.
@@ -127,14 +128,18 @@ impl Engines {
                 v.rounds
             ));
         }
-        // The trade-offs first (one engine starts faster, the other runs
-        // faster): they are what decides between an interpreter and a JIT.
-        let mut weighed: Vec<&BreakEven> = self.break_even.iter().collect();
-        weighed.sort_by_key(|b| b.calls.is_none());
+        // Every engine that starts or runs faster than Cranelift: the
+        // trade-offs are what decides between an interpreter and a JIT, so
+        // none is cut however many engines ran. One that loses at both is
+        // in the table, and here only where there is room.
+        let (wins, rest): (Vec<&BreakEven>, Vec<&BreakEven>) = self
+            .break_even
+            .iter()
+            .partition(|b| b.starts_faster >= 1.0 || b.runs_slower < 1.0);
+        let room = Self::WEIGHED.saturating_sub(wins.len());
         lines.extend(
-            weighed
-                .iter()
-                .take(Self::WEIGHED)
+            wins.iter()
+                .chain(rest.iter().take(room))
                 .map(|b| b.sentence.clone()),
         );
         lines
@@ -165,5 +170,37 @@ mod tests {
         // One engine wins both: no break-even.
         assert_eq!(break_even((1e6, 1e3), (11e6, 10e3)), None);
         assert_eq!(break_even((11e6, 1e3), (1e6, 10e3)), None);
+    }
+
+    /// A sentence against Cranelift: starts `starts`x faster, runs
+    /// `runs`x slower.
+    fn weighed(engine: &str, starts: f64, runs: f64) -> BreakEven {
+        BreakEven {
+            engine: engine.into(),
+            against: "cranelift".into(),
+            starts_faster: starts,
+            runs_slower: runs,
+            calls: break_even((1.0, runs), (starts, 1.0)),
+            sentence: engine.into(),
+        }
+    }
+
+    #[test]
+    fn the_headline_keeps_every_engine_that_wins_at_something() {
+        let mut e = Engines {
+            break_even: vec![
+                weighed("loses-both", 0.9, 2.0),
+                weighed("trade-a", 4.0, 2.0),
+                weighed("wins-both", 9.0, 0.8),
+                weighed("trade-b", 9.0, 3.0),
+                weighed("trade-c", 14.0, 13.0),
+            ],
+            ..Engines::default()
+        };
+        // Four that win somewhere: all four, and no room for the loser.
+        assert_eq!(e.headline(), ["trade-a", "wins-both", "trade-b", "trade-c"]);
+        e.break_even.truncate(2);
+        // One that wins somewhere first, then the rest up to three.
+        assert_eq!(e.headline(), ["trade-a", "loses-both"]);
     }
 }
