@@ -1,5 +1,6 @@
 //! `wprof record engines`: one plugin under every engine (Cranelift,
-//! Winch, Pulley, wasmi, V8 through Node) on one harness: every engine
+//! Winch, Pulley, wasmi, V8 through Node, Wasmer's two backends in their
+//! own build) on one harness: every engine
 //! runs or is named unavailable with why, every output matches native's,
 //! every engine's no-op call is reported, and a module an engine cannot
 //! run is not applicable there while the others still run.
