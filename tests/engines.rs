@@ -106,11 +106,16 @@ fn every_engine_runs_drug_checker_or_is_named_unavailable_and_outputs_are_identi
     for u in e["unavailable"].as_array().unwrap() {
         assert!(!u["reason"].as_str().unwrap().is_empty());
     }
-    // Every engine of Wasmtime and wasmi is built in: only V8 may be missing,
-    // and only where Node is.
-    for name in ["cranelift", "winch", "pulley", "wasmi"] {
+    // Every engine of Wasmtime is built in, and wasmi where its feature is:
+    // only V8 may be missing, and only where Node is.
+    for name in ["cranelift", "winch", "pulley"] {
         assert!(ran_names.iter().any(|n| n == name), "{name} did not run");
     }
+    assert_eq!(
+        ran_names.iter().any(|n| n == "wasmi"),
+        cfg!(feature = "wasmi"),
+        "{ran_names:?}"
+    );
     if node_here() {
         assert!(
             ran_names.iter().any(|n| n == "v8"),
@@ -167,8 +172,49 @@ fn the_blur_runs_on_each_engine_against_native() {
         .collect();
     assert!(ratios.windows(2).all(|w| w[0] <= w[1]), "{ratios:?}");
     rows.sort();
-    assert_eq!(rows, ["cranelift", "native", "pulley", "wasmi"]);
+    if cfg!(feature = "wasmi") {
+        assert_eq!(rows, ["cranelift", "native", "pulley", "wasmi"]);
+    } else {
+        assert_eq!(rows, ["cranelift", "native", "pulley"]);
+    }
     check_rows(&run, true);
+}
+
+/// In a build without the `wasmi` feature (the default), wasmi is named
+/// unavailable with the command that builds it in, and the rest still run.
+#[cfg(not(feature = "wasmi"))]
+#[test]
+fn without_its_feature_wasmi_is_named_unavailable_with_the_command_that_builds_it_in() {
+    let sb = Sandbox::new();
+    let ran = sb.ok_line(
+        "record engines --engines cranelift,wasmi --duration-per-engine 60ms --rounds 2 --cold-starts 1 --instances 2 --out-dir out",
+    );
+    let run = sb.json("out/engines.json");
+    let u = &run["engines"]["unavailable"][0];
+    assert_eq!(u["name"], "wasmi");
+    let why = u["reason"].as_str().unwrap();
+    assert!(
+        why.contains("not built into this wprof")
+            && why.contains("cargo build --release --features wasmi"),
+        "{why}"
+    );
+    assert_eq!(
+        names(&run["engines"]["rows"], "engine"),
+        ["native", "cranelift"]
+    );
+    // The terminal's table says it was not run; the text report gives why.
+    assert!(
+        ran.stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("wasmi ") && l.contains("not run")),
+        "{}",
+        ran.stdout
+    );
+    let txt = std::fs::read_to_string(sb.path("out/engines.txt")).unwrap();
+    assert!(
+        txt.contains("wasmi") && txt.contains("cargo build --release --features wasmi"),
+        "{txt}"
+    );
 }
 
 #[test]
@@ -220,10 +266,13 @@ fn a_module_an_engine_cannot_run_is_not_applicable_there_and_the_others_still_ru
     // No native build: ranked against Cranelift, outputs checked against its.
     assert_eq!(e["reference"], "cranelift");
     assert_eq!(names(&e["rows"], "engine"), ["cranelift"]);
-    for (name, u) in ["winch", "wasmi"]
-        .iter()
-        .zip(e["unavailable"].as_array().unwrap())
-    {
+    // wasmi is not applicable where it is built in (else it is not built).
+    let cannot: &[&str] = if cfg!(feature = "wasmi") {
+        &["winch", "wasmi"]
+    } else {
+        &["winch"]
+    };
+    for (name, u) in cannot.iter().zip(e["unavailable"].as_array().unwrap()) {
         assert_eq!(u["name"], *name);
         let why = u["reason"].as_str().unwrap();
         assert!(

@@ -174,7 +174,8 @@ pub(super) enum Record {
     )]
     Concurrency(ConcurrencyArgs),
     /// One plugin under every engine on one harness: Wasmtime's Cranelift,
-    /// Winch and Pulley, wasmi, and V8 through Node: each one's cold start
+    /// Winch and Pulley, wasmi (the `wasmi` feature), V8 through Node and
+    /// Wasmer (a build of its own): each one's cold start
     /// split, call, memory per instance and no-op call, paired against
     /// native and Cranelift, and the break-even between starting fast and
     /// running fast.

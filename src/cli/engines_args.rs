@@ -15,8 +15,9 @@ pub(super) struct EnginesArgs {
     pub(super) plugin: String,
     #[command(flatten)]
     pub(super) input: InputArgs,
-    /// Engines to run, comma-separated: cranelift, winch, pulley, wasmi, v8
-    /// [default: all].
+    /// Engines to run, comma-separated: cranelift, winch, pulley, wasmi
+    /// (built in by the `wasmi` feature), v8, wasmer, wasmer-singlepass
+    /// (their own build) [default: all].
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub(super) engines: Vec<String>,
     /// How long each engine is called for, over all rounds, e.g. 1s, 300ms.

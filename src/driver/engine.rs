@@ -94,6 +94,36 @@ pub trait Opened: Rounds {
     fn per_instance(&mut self, instances: u64) -> Result<PerInstance, CallError>;
 }
 
+/// An engine this build of wprof leaves out: a cargo feature, off by
+/// default because it costs build time that `record hot-path` does not
+/// need. Reports name it unavailable, with the command that builds it in.
+pub struct NotBuilt {
+    /// The engine's name.
+    pub name: &'static str,
+    /// The cargo feature that builds it in.
+    pub feature: &'static str,
+}
+
+impl Engine for NotBuilt {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn unavailable(&self) -> Option<String> {
+        Some(format!(
+            "not built into this wprof: it is the optional `{f}` feature; build it in with `cargo build --release --features {f}`",
+            f = self.feature
+        ))
+    }
+
+    fn open<'a>(&'a self, _job: &Job<'a>) -> Result<Box<dyn Opened + 'a>, CallError> {
+        Err(at(Phase::Engine)(anyhow!(
+            "{}",
+            self.unavailable().unwrap_or_default()
+        )))
+    }
+}
+
 /// wprof's Wasmtime host on one compiler.
 pub struct Wasmtime(pub Compiler);
 

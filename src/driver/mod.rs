@@ -10,8 +10,8 @@
 //!   are the two calling conventions it speaks ([`wasmtime::Abi`]).
 //! - [`engine`] puts every engine `record engines` compares behind one
 //!   object-safe trait: Wasmtime's three compilers
-//!   ([`wasmtime::compiler`]), [`wasmi`], V8 through [`node`], and
-//!   [`wasmer`] in a build of its own.
+//!   ([`wasmtime::compiler`]), wasmi (the `wasmi` feature), V8 through
+//!   [`node`], and [`wasmer`] in a build of its own.
 //! - [`child`] is a driver in a child process: it runs the timing loop
 //!   there, with the same clock discipline, and sends the raw stamps back
 //!   over a versioned protocol; statistics are computed here, once, for
@@ -27,6 +27,7 @@ mod limits;
 pub mod node;
 pub mod wasi;
 pub mod wasmer;
+#[cfg(feature = "wasmi")]
 pub mod wasmi;
 pub mod wasmtime;
 pub mod wprof;
@@ -194,11 +195,18 @@ pub trait Driver {
 /// Every engine `record engines` compares, in the order reports list them.
 pub fn engines() -> Vec<Box<dyn engine::Engine>> {
     use wasmtime::compiler::Compiler;
+    #[cfg(feature = "wasmi")]
+    let wasmi: Box<dyn engine::Engine> = Box::new(wasmi::Wasmi);
+    #[cfg(not(feature = "wasmi"))]
+    let wasmi: Box<dyn engine::Engine> = Box::new(engine::NotBuilt {
+        name: "wasmi",
+        feature: "wasmi",
+    });
     vec![
         Box::new(engine::Wasmtime(Compiler::Cranelift)),
         Box::new(engine::Wasmtime(Compiler::Winch)),
         Box::new(engine::Wasmtime(Compiler::Pulley)),
-        Box::new(wasmi::Wasmi),
+        wasmi,
         Box::new(node::Node),
         Box::new(wasmer::Wasmer(wasmer::Backend::Cranelift)),
         Box::new(wasmer::Wasmer(wasmer::Backend::Singlepass)),
